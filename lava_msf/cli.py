@@ -1,0 +1,158 @@
+"""The `lava-msf` command line.
+
+Every user error ends in one line on stderr and exit status 2; results go to
+stdout as text, or as one JSON object with --json.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+from .errors import LavaMsfError
+
+EXIT_USAGE = 2
+
+
+def _print_result(result: dict, as_json: bool, text: str) -> None:
+    print(json.dumps(result, indent=2, sort_keys=True) if as_json else text)
+
+
+def _train_args(ns):
+    from .train import TrainArgs
+
+    return TrainArgs(model=ns.model, dataset=ns.dataset, out=ns.out, timesteps=ns.timesteps,
+                     epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr, seed=ns.seed,
+                     sdsa=ns.sdsa, neuron=ns.neuron, img_size=ns.img_size,
+                     limit_train=ns.limit_train, limit_test=ns.limit_test, resume=ns.resume,
+                     device=ns.device, progress=not ns.no_progress)
+
+
+def cmd_models(ns) -> int:
+    from .model import list_models, model_config
+
+    configs = {name: model_config(name) for name in list_models()}
+    text = "\n".join(f"{n:10s} embed_dim={c['embed_dim']} depths={c['depths']} heads={c['heads']} "
+                     f"img_size={c['img_size']} in_channels={c['in_channels']} classes={c['num_classes']}"
+                     for n, c in configs.items())
+    _print_result(configs, ns.json, text)
+    return 0
+
+
+def cmd_train(ns) -> int:
+    from .train import train
+
+    t0 = time.time()
+    metrics = train(_train_args(ns))
+    metrics["wall_seconds"] = time.time() - t0
+    metrics["out"] = ns.out
+    _print_result(metrics, ns.json,
+                  f"trained {ns.model} on {ns.dataset}: test accuracy {metrics['test_accuracy']:.4f} "
+                  f"(best {metrics['best_accuracy']:.4f}) after epoch {metrics['epoch']}; "
+                  f"checkpoints in {ns.out}")
+    return 0
+
+
+def cmd_eval(ns) -> int:
+    from .data import load_dataset
+    from .train import evaluate, load_model
+    from .train.trainer import check_input
+
+    model, state = load_model(ns.checkpoint, neuron=ns.neuron)
+    data = load_dataset(ns.dataset, "test", model.config["img_size"])
+    check_input(model, data)
+    result = evaluate(model, data)
+    result.update(model=model.config["name"], dataset=ns.dataset, checkpoint=ns.checkpoint,
+                  epoch=state["epoch"], neuron=model.config["neuron"])
+    _print_result(result, ns.json,
+                  f"{model.config['name']} ({model.config['neuron']} neurons) on {ns.dataset} test: "
+                  f"accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f}, "
+                  f"firing rate {result['firing_rate']:.4f} ({result['samples']} samples)")
+    return 0
+
+
+def cmd_pipeline(ns) -> int:
+    """The main job on bundled data: train msf_tiny on digits, then evaluate it."""
+    from .data import load_dataset
+    from .train import TrainArgs, evaluate, load_model, train
+
+    t0 = time.time()
+    args = TrainArgs(out=ns.out, epochs=ns.epochs, progress=not ns.no_progress)
+    train(args)
+    model, _ = load_model(f"{ns.out}/best.pt")
+    test = evaluate(model, load_dataset(args.dataset, "test", model.config["img_size"]))
+    float_test = evaluate(load_model(f"{ns.out}/best.pt", neuron="float")[0],
+                          load_dataset(args.dataset, "test", model.config["img_size"]))
+    result = {"model": args.model, "dataset": args.dataset, "timesteps": args.timesteps,
+              "epochs": args.epochs, "checkpoint": f"{ns.out}/best.pt",
+              "test_accuracy": test["accuracy"], "test_firing_rate": test["firing_rate"],
+              "float_neuron_test_accuracy": float_test["accuracy"],
+              "wall_seconds": time.time() - t0}
+    _print_result(result, ns.json,
+                  f"pipeline: {args.model} trained on {args.dataset} (T={args.timesteps}, "
+                  f"{args.epochs} epochs) in {result['wall_seconds']:.0f} s\n"
+                  f"  test accuracy, deployable neuron: {test['accuracy']:.4f}\n"
+                  f"  test accuracy, float reference neuron: {float_test['accuracy']:.4f}\n"
+                  f"  mean firing rate: {test['firing_rate']:.4f}\n"
+                  f"  checkpoint: {result['checkpoint']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import TrainArgs
+
+    d = TrainArgs()
+    p = argparse.ArgumentParser(prog="lava-msf", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("models", help="list the model registry")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("train", help="train a model")
+    s.add_argument("--model", default=d.model)
+    s.add_argument("--dataset", default=d.dataset)
+    s.add_argument("--out", default=d.out)
+    s.add_argument("--timesteps", type=int, default=d.timesteps)
+    s.add_argument("--epochs", type=int, default=d.epochs)
+    s.add_argument("--batch-size", type=int, default=d.batch_size)
+    s.add_argument("--lr", type=float, default=d.lr)
+    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--sdsa", default=None, help="v2 (default), v1_kv or v1_qk")
+    s.add_argument("--neuron", default=None, help="deploy (default) or float")
+    s.add_argument("--img-size", type=int, default=None)
+    s.add_argument("--limit-train", type=int, default=None, help="use the first N training samples")
+    s.add_argument("--limit-test", type=int, default=None, help="use the first N test samples")
+    s.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", help="evaluate a checkpoint on a test split")
+    s.add_argument("checkpoint")
+    s.add_argument("--dataset", default="digits")
+    s.add_argument("--neuron", default=None, help="override the neuron mode (deploy or float)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("pipeline", help="main job on bundled data: train msf_tiny on digits, evaluate")
+    s.add_argument("--out", default="runs/pipeline")
+    s.add_argument("--epochs", type=int, default=d.epochs)
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_pipeline)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        return ns.func(ns)
+    except LavaMsfError as e:
+        print(f"lava-msf: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lava-msf: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,18 @@
+"""Typed errors. Every error a user can cause derives from LavaMsfError;
+the CLI prints its message on one line and exits with status 2."""
+
+
+class LavaMsfError(Exception):
+    """Base class of all user-facing errors."""
+
+
+class ConfigError(LavaMsfError, ValueError):
+    """Unknown model, dataset, SDSA variant, neuron mode or bad option value."""
+
+
+class ShapeError(LavaMsfError, ValueError):
+    """A tensor does not have the shape a model or layer expects."""
+
+
+class CheckpointError(LavaMsfError):
+    """A checkpoint file is missing, unreadable, or not a lava-msf checkpoint."""

@@ -1,0 +1,128 @@
+"""The spiking neuron of Meta-SpikeFormer, defined once (numpy only).
+
+Reference LIF (SDT-V2 code, tau = 2, decay_input, hard reset to 0):
+    H[t] = V[t-1] + (X[t] - V[t-1]) / tau
+    S[t] = H[t] >= v_th
+    V[t] = H[t] * (1 - S[t])
+
+Deployable form: Lava's LIF (= lava-dl SLAYER CUBA) with full current decay and
+voltage decay 1/tau, fed X/tau (the 1/tau is folded into the weights at export):
+    u[t] = a[t] << 6                       a: integer input in weight-mantissa units
+    v[t] = trunc(v[t-1] * (4096 - dv) / 4096) + u[t]      (24-bit, saturating)
+    s[t] = v[t] > (vth_mant << 6)          strict, as on Loihi
+    v[t] = 0 where s[t]
+One unit of `a` is 1 / WEIGHT_SCALE of a float current. The torch deployable
+neuron, the export, the reference executor and the Lava processes all take
+their constants and their arithmetic from this module.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TAU = 2.0
+THRESHOLD = 1.0  # every spiking neuron
+ATTENTION_THRESHOLD = 0.5  # the SDSA attention neuron
+ATTENTION_SCALE = 0.125  # SDSA's fixed scale s
+
+WEIGHT_SCALE = 64  # float weight 1.0 == mantissa 64 (SLAYER w_scale)
+ACT_SHIFT = 6  # synaptic input is MSB-aligned by 6 bits in the compartment
+STATE_SCALE = WEIGHT_SCALE << ACT_SHIFT  # 4096 state units == float 1.0
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT
+STATE_BITS = 24
+STATE_LIMIT = (1 << (STATE_BITS - 1)) - 1
+
+
+@dataclass(frozen=True)
+class LifParams:
+    """Fixed-point parameters of one population of the deployable neuron."""
+
+    threshold: float = THRESHOLD
+
+    @property
+    def vth_mant(self) -> int:
+        """Threshold mantissa (x WEIGHT_SCALE), as lava-dl quantizes it."""
+        return int(self.threshold * WEIGHT_SCALE)
+
+    @property
+    def i_decay(self) -> int:
+        """Current decay x4096: full decay, u[t] is the input of step t alone."""
+        return DECAY_UNITY
+
+    @property
+    def v_decay(self) -> int:
+        """Voltage decay x4096: 1/tau of the voltage leaks per step."""
+        return int(DECAY_UNITY / TAU)
+
+    def slayer_args(self) -> dict:
+        """Arguments of lava.lib.dl.slayer.neuron.cuba.Neuron for this neuron."""
+        return {
+            "threshold": self.threshold,
+            "current_decay": self.i_decay / DECAY_UNITY,
+            "voltage_decay": self.v_decay / DECAY_UNITY,
+        }
+
+    def netx_neuron(self) -> dict:
+        """The NetX `neuron/` group of a CUBA layer."""
+        return {
+            "type": "CUBA",
+            "iDecay": self.i_decay,
+            "vDecay": self.v_decay,
+            "vThMant": self.vth_mant,
+            "refDelay": 1,
+            "gradedSpike": False,
+        }
+
+
+def _decay(state: np.ndarray, decay: int) -> np.ndarray:
+    """state * (4096 - decay) / 4096, rounded toward zero (sign-magnitude shift)."""
+    prod = state.astype(np.int64) * (DECAY_UNITY - decay)
+    return np.sign(prod) * (np.abs(prod) >> DECAY_SHIFT)
+
+
+def lif_update(v: np.ndarray, a: np.ndarray, params: LifParams, bias=0) -> np.ndarray:
+    """Voltage after one step, before spiking (int64, state units).
+
+    v: voltage after the previous reset; a: integer input (weight-mantissa units);
+    bias: added to the voltage, in state units.
+    """
+    u = a.astype(np.int64) << ACT_SHIFT
+    return np.clip(_decay(v, params.v_decay) + u + bias, -STATE_LIMIT, STATE_LIMIT)
+
+
+def lif_fire(v: np.ndarray, params: LifParams):
+    """Strict-threshold spike and hard reset. Returns (spikes bool, reset voltage)."""
+    s = v > (params.vth_mant << ACT_SHIFT)
+    return s, np.where(s, 0, v)
+
+
+def lif_run(a: np.ndarray, params: LifParams, bias=0):
+    """Run the deployable neuron over the last (time) axis of integer input `a`.
+
+    Returns (spikes bool (..., T), voltage before reset int64 (..., T)).
+    """
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"lif_run needs integer input, got {a.dtype}")
+    v = np.zeros(a.shape[:-1], dtype=np.int64)
+    spikes = np.zeros(a.shape, dtype=bool)
+    volts = np.zeros(a.shape, dtype=np.int64)
+    for t in range(a.shape[-1]):
+        volts[..., t] = lif_update(v, a[..., t], params, bias)
+        spikes[..., t], v = lif_fire(volts[..., t], params)
+    return spikes, volts
+
+
+def reference_lif_run(x: np.ndarray, threshold: float = THRESHOLD, tau: float = TAU):
+    """The reference (float) LIF over the last axis. Returns (spikes, H)."""
+    x = np.asarray(x, dtype=np.float64)
+    v = np.zeros(x.shape[:-1])
+    spikes = np.zeros(x.shape, dtype=bool)
+    hs = np.zeros(x.shape)
+    for t in range(x.shape[-1]):
+        h = v + (x[..., t] - v) / tau
+        hs[..., t] = h
+        spikes[..., t] = h >= threshold
+        v = np.where(spikes[..., t], 0.0, h)
+    return spikes, hs

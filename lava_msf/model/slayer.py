@@ -1,0 +1,16 @@
+"""lava-dl SLAYER, imported in one place.
+
+Importing lava.lib.dl.slayer prints a banner about an optional Prophesee
+toolbox to stdout, which would corrupt `--json` output; it is dropped here.
+"""
+
+import contextlib
+import io
+
+with contextlib.redirect_stdout(io.StringIO()):
+    from lava.lib.dl.slayer import synapse
+    from lava.lib.dl.slayer.neuron import cuba
+    from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator
+    from lava.lib.dl.slayer.utils import quantize
+
+__all__ = ["synapse", "cuba", "leaky_integrator", "quantize"]

@@ -1,0 +1,259 @@
+"""Training and evaluation of Meta-SpikeFormer models.
+
+Single process by default; under `torchrun` (WORLD_SIZE > 1) data-parallel with
+DistributedDataParallel (gloo on CPU, nccl on CUDA). Rank 0 writes the JSONL
+log and the checkpoints. Shuffling and augmentation are seeded per epoch, so a
+resumed run continues exactly where the saved epoch ended.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from ..atomic import write_text
+from ..data import Dataset, load_dataset
+from ..errors import CheckpointError, ConfigError, ShapeError
+from ..model import create_model
+from ..model.neuron import spiking_neurons
+from .checkpoint import load_model, read_checkpoint, save_checkpoint
+
+LOG_NAME = "log.jsonl"
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+@dataclass
+class TrainArgs:
+    model: str = "msf_tiny"
+    dataset: str = "digits"
+    out: str = "runs/msf_tiny-digits"
+    timesteps: int = 4
+    epochs: int = 12
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.1
+    max_shift: int = 2  # random translation in pixels (train only)
+    seed: int = 0
+    sdsa: str | None = None
+    neuron: str | None = None
+    img_size: int | None = None
+    limit_train: int | None = None  # use only the first N training samples
+    limit_test: int | None = None
+    resume: bool = False
+    device: str | None = None  # default: cuda if available else cpu
+    progress: bool = True
+
+
+def check_input(model, data: Dataset) -> None:
+    """Fail early, with names, when a dataset does not fit a model."""
+    expected = model.input_shape()
+    got = tuple(data.x.shape[1:4])
+    if got != expected:
+        raise ShapeError(f"model {model.config['name']} expects input {expected} (C, H, W); "
+                         f"dataset {data.name} gives {got}")
+    if data.num_classes > model.config["num_classes"]:
+        raise ShapeError(f"model {model.config['name']} has {model.config['num_classes']} classes; "
+                         f"dataset {data.name} has {data.num_classes}")
+
+
+def _subset(data: Dataset, limit: int | None) -> Dataset:
+    if limit is None or limit >= len(data):
+        return data
+    return Dataset(data.name, data.split, data.x[:limit], data.y[:limit], data.num_classes)
+
+
+def _augment(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Random translation of (N, C, H, W[, T]) inputs by up to max_shift pixels, zero fill."""
+    if max_shift <= 0:
+        return x
+    shape = x.shape
+    if x.dim() == 5:  # frames: shift every step alike
+        x = x.permute(0, 1, 4, 2, 3).reshape(shape[0], -1, shape[2], shape[3])
+    n, h, w = x.shape[0], x.shape[2], x.shape[3]
+    pad = torch.nn.functional.pad(x, (max_shift,) * 4)
+    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
+    out = torch.stack([pad[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    if len(shape) == 5:
+        out = out.reshape(shape[0], shape[1], shape[4], h, w).permute(0, 1, 3, 4, 2)
+    return out.contiguous()
+
+
+def _lr_factor(step: int, steps_per_epoch: int, args: TrainArgs) -> float:
+    """Linear warm-up, then cosine decay to zero over the remaining epochs."""
+    warm = args.warmup_epochs * steps_per_epoch
+    total = args.epochs * steps_per_epoch
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+@torch.no_grad()
+def evaluate(model, data: Dataset, batch_size: int = 64, device="cpu") -> dict:
+    """Accuracy, mean loss and mean firing rate of all spiking neurons on a split."""
+    model.eval()
+    neurons = spiking_neurons(model)
+    correct, loss_sum, rate_sum, batches = 0, 0.0, 0.0, 0
+    for i in range(0, len(data), batch_size):
+        x = torch.from_numpy(data.x[i:i + batch_size]).to(device)
+        y = torch.from_numpy(data.y[i:i + batch_size]).to(device)
+        logits = model(x)
+        loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        rate_sum += float(np.mean([n.last_rate for n in neurons]))
+        batches += 1
+    n = max(1, len(data))
+    return {"accuracy": correct / n, "loss": loss_sum / n, "firing_rate": rate_sum / max(1, batches),
+            "samples": len(data)}
+
+
+def _dist_setup():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    return rank, world
+
+
+def _average_buffers(model, world: int) -> None:
+    """Average BatchNorm running statistics across ranks (buffers are not broadcast)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            for buf in (m.running_mean, m.running_var):
+                dist.all_reduce(buf)
+                buf /= world
+
+
+def _read_log(path: Path, upto_epoch: int) -> list[str]:
+    if not path.exists():
+        return []
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    return [ln for ln in lines if json.loads(ln).get("epoch", 0) <= upto_epoch]
+
+
+def train(args: TrainArgs) -> dict:
+    """Train; returns the final epoch's metrics. Checkpoints go to args.out."""
+    rank, world = _dist_setup()
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    out = Path(args.out)
+    if args.epochs < 1 or args.batch_size < 1:
+        raise ConfigError("epochs and batch size must be at least 1")
+
+    start_epoch, best_acc, resumed = 1, -1.0, None
+    if args.resume:
+        if not (out / LAST).is_file():
+            raise CheckpointError(f"--resume: no checkpoint {out / LAST} to resume from")
+        resumed = read_checkpoint(out / LAST)
+        model, _ = load_model(out / LAST)
+        start_epoch = resumed["epoch"] + 1
+        best_acc = resumed["metrics"].get("best_accuracy", -1.0)
+    else:
+        torch.manual_seed(args.seed)
+        model = create_model(args.model, timesteps=args.timesteps, sdsa=args.sdsa,
+                             neuron=args.neuron, img_size=args.img_size, num_classes=None,
+                             in_channels=None)
+    img_size = model.config["img_size"]
+    train_set = _subset(load_dataset(args.dataset, "train", img_size), args.limit_train)
+    test_set = _subset(load_dataset(args.dataset, "test", img_size), args.limit_test)
+    check_input(model, train_set)
+
+    model.to(device)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.dim() <= 1 else decay).append(p)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    per_rank = math.ceil(len(train_set) / world)
+    steps_per_epoch = math.ceil(per_rank / args.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _lr_factor(step, steps_per_epoch, args))
+    if resumed is not None:
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+
+    log_path = out / LOG_NAME
+    log_lines = _read_log(log_path, start_epoch - 1) if resumed is not None else []
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    metrics = resumed["metrics"] if resumed is not None else {}
+    neurons = spiking_neurons(model)
+    for epoch in range(start_epoch, args.epochs + 1):
+        model.train()
+        gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
+        order = torch.randperm(len(train_set), generator=gen)
+        # Every rank gets the same number of batches (DDP steps in lockstep).
+        order = torch.cat([order, order[:per_rank * world - len(order)]])[rank::world]
+        t0 = time.time()
+        loss_sum = correct = seen = 0
+        rate_sum = 0.0
+        bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch}/{args.epochs}",
+                   disable=not args.progress or rank != 0, leave=False, unit="batch")
+        for i in bar:
+            idx = order[i:i + args.batch_size].numpy()
+            x = _augment(torch.from_numpy(train_set.x[idx]), args.max_shift, gen).to(device)
+            y = torch.from_numpy(train_set.y[idx]).to(device)
+            logits = net(x)
+            loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss) * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+            rate_sum += float(np.mean([n.last_rate for n in neurons])) * len(idx)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        totals = torch.tensor([loss_sum, correct, seen, rate_sum], dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(totals)
+            _average_buffers(model, world)
+        elapsed = time.time() - t0
+        test = evaluate(model, test_set, device=device)
+        best_acc = max(best_acc, test["accuracy"])
+        metrics = {
+            "epoch": epoch,
+            "train_loss": float(totals[0] / totals[2]),
+            "train_accuracy": float(totals[1] / totals[2]),
+            "train_firing_rate": float(totals[3] / totals[2]),
+            "test_loss": test["loss"],
+            "test_accuracy": test["accuracy"],
+            "test_firing_rate": test["firing_rate"],
+            "best_accuracy": best_acc,
+            "lr": scheduler.get_last_lr()[0],
+            "epoch_seconds": elapsed,
+            "samples_per_second": float(totals[2]) / elapsed,
+            "world_size": world,
+        }
+        if rank == 0:
+            # Log first: on resume, lines past the checkpoint's epoch are dropped.
+            log_lines.append(json.dumps(metrics))
+            write_text(log_path, "\n".join(log_lines) + "\n")
+            if test["accuracy"] >= best_acc:
+                save_checkpoint(out / BEST, model, epoch, metrics, asdict(args))
+            save_checkpoint(out / LAST, model, epoch, metrics, asdict(args), optimizer, scheduler)
+            tqdm.write(f"epoch {epoch}: loss {metrics['train_loss']:.4f} "
+                           f"train acc {metrics['train_accuracy']:.4f} test acc {test['accuracy']:.4f} "
+                           f"rate {test['firing_rate']:.4f} ({metrics['samples_per_second']:.1f} samples/s)",
+                       file=sys.stderr)
+    if world > 1:
+        dist.barrier()
+    return metrics
