@@ -54,62 +54,41 @@ def cmd_train(ns) -> int:
 
 
 def cmd_eval(ns) -> int:
-    from .data import load_dataset
-    from .train import evaluate, load_model
-    from .train.trainer import check_input
+    from .train import evaluate_checkpoint
 
-    model, state = load_model(ns.checkpoint, neuron=ns.neuron)
-    data = load_dataset(ns.dataset, "test", model.config["img_size"])
-    check_input(model, data)
-    result = evaluate(model, data)
-    result.update(model=model.config["name"], dataset=ns.dataset, checkpoint=ns.checkpoint,
-                  epoch=state["epoch"], neuron=model.config["neuron"])
-    _print_result(result, ns.json,
-                  f"{model.config['name']} ({model.config['neuron']} neurons) on {ns.dataset} test: "
-                  f"accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f}, "
-                  f"firing rate {result['firing_rate']:.4f} ({result['samples']} samples)")
+    r = evaluate_checkpoint(ns.checkpoint, ns.dataset, ns.neuron)
+    _print_result(r, ns.json,
+                  f"{r['model']} ({r['neuron']} neurons) on {ns.dataset} test: accuracy {r['accuracy']:.4f}, "
+                  f"loss {r['loss']:.4f}, firing rate {r['firing_rate']:.4f} ({r['samples']} samples)")
     return 0
 
 
 def cmd_pipeline(ns) -> int:
-    """The main job on bundled data: train msf_tiny on digits, then evaluate it."""
-    from .data import load_dataset
-    from .train import TrainArgs, evaluate, load_model, train
+    """The main job on bundled data: train (default msf_tiny on digits), then evaluate
+    the best checkpoint with deployable and with float reference neurons."""
+    from .train import evaluate_checkpoint, train
 
     t0 = time.time()
-    args = TrainArgs(out=ns.out, epochs=ns.epochs, progress=not ns.no_progress)
+    args = _train_args(ns)
     train(args)
-    model, _ = load_model(f"{ns.out}/best.pt")
-    test = evaluate(model, load_dataset(args.dataset, "test", model.config["img_size"]))
-    float_test = evaluate(load_model(f"{ns.out}/best.pt", neuron="float")[0],
-                          load_dataset(args.dataset, "test", model.config["img_size"]))
+    best = f"{ns.out}/best.pt"
+    deploy = evaluate_checkpoint(best, args.dataset)
+    float_ref = evaluate_checkpoint(best, args.dataset, neuron="float")
     result = {"model": args.model, "dataset": args.dataset, "timesteps": args.timesteps,
-              "epochs": args.epochs, "checkpoint": f"{ns.out}/best.pt",
-              "test_accuracy": test["accuracy"], "test_firing_rate": test["firing_rate"],
-              "float_neuron_test_accuracy": float_test["accuracy"],
-              "wall_seconds": time.time() - t0}
+              "epochs": args.epochs, "checkpoint": best, "best_epoch": deploy["epoch"],
+              "test_accuracy": deploy["accuracy"], "test_firing_rate": deploy["firing_rate"],
+              "float_neuron_test_accuracy": float_ref["accuracy"], "wall_seconds": time.time() - t0}
     _print_result(result, ns.json,
                   f"pipeline: {args.model} trained on {args.dataset} (T={args.timesteps}, "
                   f"{args.epochs} epochs) in {result['wall_seconds']:.0f} s\n"
-                  f"  test accuracy, deployable neuron: {test['accuracy']:.4f}\n"
-                  f"  test accuracy, float reference neuron: {float_test['accuracy']:.4f}\n"
-                  f"  mean firing rate: {test['firing_rate']:.4f}\n"
-                  f"  checkpoint: {result['checkpoint']}")
+                  f"  test accuracy, deployable neuron: {deploy['accuracy']:.4f} (epoch {deploy['epoch']})\n"
+                  f"  test accuracy, float reference neuron: {float_ref['accuracy']:.4f}\n"
+                  f"  mean firing rate: {deploy['firing_rate']:.4f}\n"
+                  f"  checkpoint: {best}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .train import TrainArgs
-
-    d = TrainArgs()
-    p = argparse.ArgumentParser(prog="lava-msf", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("models", help="list the model registry")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_models)
-
-    s = sub.add_parser("train", help="train a model")
+def _add_train_options(s, d) -> None:
     s.add_argument("--model", default=d.model)
     s.add_argument("--dataset", default=d.dataset)
     s.add_argument("--out", default=d.out)
@@ -127,6 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import TrainArgs
+
+    d = TrainArgs()
+    p = argparse.ArgumentParser(prog="lava-msf", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("models", help="list the model registry")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("train", help="train a model")
+    _add_train_options(s, d)
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a checkpoint on a test split")
@@ -136,12 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
 
-    s = sub.add_parser("pipeline", help="main job on bundled data: train msf_tiny on digits, evaluate")
-    s.add_argument("--out", default="runs/pipeline")
-    s.add_argument("--epochs", type=int, default=d.epochs)
-    s.add_argument("--no-progress", action="store_true")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_pipeline)
+    s = sub.add_parser("pipeline", help="main job on bundled data: train (msf_tiny on digits), evaluate")
+    _add_train_options(s, d)
+    s.set_defaults(func=cmd_pipeline, out="runs/pipeline")
     return p
 
 

@@ -72,3 +72,13 @@ def test_eval_json_and_models_list(tmp_path):
     assert result["samples"] == 360 and 0.0 <= result["accuracy"] <= 1.0 and result["epoch"] == 3
     models = json.loads(cli("models", "--json").stdout)
     assert models["msf_8_512"]["embed_dim"] == [128, 256, 512, 640]
+
+
+def test_pipeline_trains_and_reports_both_neuron_modes(tmp_path):
+    proc = cli("pipeline", "--model", "msf_micro", "--epochs", "1", "--timesteps", "2", "--limit-train", "16",
+               "--limit-test", "8", "--out", str(tmp_path / "p"), "--no-progress", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["checkpoint"] == str(tmp_path / "p" / "best.pt") and result["best_epoch"] == 1
+    for key in ("test_accuracy", "float_neuron_test_accuracy", "test_firing_rate"):
+        assert 0.0 <= result[key] <= 1.0

@@ -118,6 +118,17 @@ def evaluate(model, data: Dataset, batch_size: int = 64, device="cpu") -> dict:
             "samples": len(data)}
 
 
+def evaluate_checkpoint(path, dataset: str, neuron: str | None = None) -> dict:
+    """Evaluate a checkpoint on a dataset's test split (optionally in another neuron mode)."""
+    model, state = load_model(path, neuron=neuron)
+    data = load_dataset(dataset, "test", model.config["img_size"])
+    check_input(model, data)
+    result = evaluate(model, data)
+    result.update(model=model.config["name"], dataset=dataset, checkpoint=str(path),
+                  epoch=state["epoch"], neuron=model.config["neuron"])
+    return result
+
+
 def _dist_setup():
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -151,6 +162,10 @@ def train(args: TrainArgs) -> dict:
     out = Path(args.out)
     if args.epochs < 1 or args.batch_size < 1:
         raise ConfigError("epochs and batch size must be at least 1")
+    if not args.lr > 0:
+        raise ConfigError(f"learning rate must be positive, got {args.lr}")
+    if any(n is not None and n < 1 for n in (args.limit_train, args.limit_test)):
+        raise ConfigError("--limit-train and --limit-test must be at least 1")
 
     start_epoch, best_acc, resumed = 1, -1.0, None
     if args.resume:
@@ -176,16 +191,9 @@ def train(args: TrainArgs) -> dict:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             broadcast_buffers=False)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.dim() <= 1 else decay).append(p)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
     per_rank = math.ceil(len(train_set) / world)
     steps_per_epoch = math.ceil(per_rank / args.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, steps_per_epoch, args))
+    optimizer, scheduler = _optimizer(model, args, steps_per_epoch)
     if resumed is not None:
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
@@ -195,34 +203,14 @@ def train(args: TrainArgs) -> dict:
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     metrics = resumed["metrics"] if resumed is not None else {}
-    neurons = spiking_neurons(model)
     for epoch in range(start_epoch, args.epochs + 1):
-        model.train()
         gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
         order = torch.randperm(len(train_set), generator=gen)
         # Every rank gets the same number of batches (DDP steps in lockstep).
         order = torch.cat([order, order[:per_rank * world - len(order)]])[rank::world]
         t0 = time.time()
-        loss_sum = correct = seen = 0
-        rate_sum = 0.0
-        bar = tqdm(range(0, len(order), args.batch_size), desc=f"epoch {epoch}/{args.epochs}",
-                   disable=not args.progress or rank != 0, leave=False, unit="batch")
-        for i in bar:
-            idx = order[i:i + args.batch_size].numpy()
-            x = _augment(torch.from_numpy(train_set.x[idx]), args.max_shift, gen).to(device)
-            y = torch.from_numpy(train_set.y[idx]).to(device)
-            logits = net(x)
-            loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += float(loss) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(idx)
-            rate_sum += float(np.mean([n.last_rate for n in neurons])) * len(idx)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
-        totals = torch.tensor([loss_sum, correct, seen, rate_sum], dtype=torch.float64)
+        totals = _train_epoch(net, model, train_set, order, gen, optimizer, scheduler, args, device,
+                              desc=f"epoch {epoch}/{args.epochs}", show=args.progress and rank == 0)
         if world > 1:
             dist.all_reduce(totals)
             _average_buffers(model, world)
@@ -251,9 +239,45 @@ def train(args: TrainArgs) -> dict:
                 save_checkpoint(out / BEST, model, epoch, metrics, asdict(args))
             save_checkpoint(out / LAST, model, epoch, metrics, asdict(args), optimizer, scheduler)
             tqdm.write(f"epoch {epoch}: loss {metrics['train_loss']:.4f} "
-                           f"train acc {metrics['train_accuracy']:.4f} test acc {test['accuracy']:.4f} "
-                           f"rate {test['firing_rate']:.4f} ({metrics['samples_per_second']:.1f} samples/s)",
+                       f"train acc {metrics['train_accuracy']:.4f} test acc {test['accuracy']:.4f} "
+                       f"rate {test['firing_rate']:.4f} ({metrics['samples_per_second']:.1f} samples/s)",
                        file=sys.stderr)
     if world > 1:
         dist.barrier()
+        dist.destroy_process_group()
     return metrics
+
+
+def _optimizer(model, args: TrainArgs, steps_per_epoch: int):
+    """AdamW (no weight decay on biases and BN/neuron vectors) with a per-step schedule."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for p in params if p.dim() > 1], "weight_decay": args.weight_decay},
+         {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}], lr=args.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: _lr_factor(step, steps_per_epoch, args))
+    return optimizer, scheduler
+
+
+def _train_epoch(net, model, data: Dataset, order, gen, optimizer, scheduler, args, device, desc, show):
+    """One pass over `order`; returns float64 [loss sum, correct, samples, firing-rate sum]."""
+    model.train()
+    neurons = spiking_neurons(model)
+    totals = torch.zeros(4, dtype=torch.float64)
+    bar = tqdm(range(0, len(order), args.batch_size), desc=desc, disable=not show, leave=False,
+               unit="batch")
+    for i in bar:
+        idx = order[i:i + args.batch_size].numpy()
+        x = _augment(torch.from_numpy(data.x[idx]), args.max_shift, gen).to(device)
+        y = torch.from_numpy(data.y[idx]).to(device)
+        logits = net(x)
+        loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        rate = float(np.mean([n.last_rate for n in neurons]))
+        totals += torch.tensor([float(loss) * len(idx), int((logits.argmax(1) == y).sum()), len(idx),
+                                rate * len(idx)], dtype=torch.float64)
+        bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{totals[1] / totals[2]:.3f}")
+    return totals
