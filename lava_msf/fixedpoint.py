@@ -7,8 +7,8 @@ Reference LIF (SDT-V2 code, tau = 2, decay_input, hard reset to 0):
 
 Deployable form: Lava's LIF (= lava-dl SLAYER CUBA) with full current decay and
 voltage decay 1/tau, fed X/tau (the 1/tau is folded into the weights at export):
-    u[t] = a[t] << 6                       a: integer input in weight-mantissa units
-    v[t] = trunc(v[t-1] * (4096 - dv) / 4096) + u[t]      (24-bit, saturating)
+    u[t] = wrap24(a[t] << 6)               a: integer input in weight-mantissa units
+    v[t] = clip24(trunc(v[t-1] * (4096 - dv) / 4096) + u[t] + bias)
     s[t] = v[t] > (vth_mant << 6)          strict, as on Loihi
     v[t] = 0 where s[t]
 One unit of `a` is 1 / WEIGHT_SCALE of a float current. The torch deployable
@@ -31,7 +31,8 @@ STATE_SCALE = WEIGHT_SCALE << ACT_SHIFT  # 4096 state units == float 1.0
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT
 STATE_BITS = 24
-STATE_LIMIT = (1 << (STATE_BITS - 1)) - 1
+STATE_LIMIT = (1 << (STATE_BITS - 1)) - 1  # v saturates at +-STATE_LIMIT
+_WRAP = 1 << (STATE_BITS - 1)  # u wraps around (once) past +-2**23, as in Lava's LIF
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,19 @@ def _decay(state: np.ndarray, decay: int) -> np.ndarray:
     return np.sign(prod) * (np.abs(prod) >> DECAY_SHIFT)
 
 
+def _wrap_current(u: np.ndarray) -> np.ndarray:
+    """Lava's 24-bit current overflow: one wrap-around, not a full modulo."""
+    w = np.where(u > _WRAP, u - 2 * _WRAP, u)
+    return np.where(w <= -_WRAP, u + 2 * _WRAP, w)
+
+
 def lif_update(v: np.ndarray, a: np.ndarray, params: LifParams, bias=0) -> np.ndarray:
     """Voltage after one step, before spiking (int64, state units).
 
     v: voltage after the previous reset; a: integer input (weight-mantissa units);
     bias: added to the voltage, in state units.
     """
-    u = a.astype(np.int64) << ACT_SHIFT
+    u = _wrap_current(a.astype(np.int64) << ACT_SHIFT)
     return np.clip(_decay(v, params.v_decay) + u + bias, -STATE_LIMIT, STATE_LIMIT)
 
 

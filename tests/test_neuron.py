@@ -101,7 +101,10 @@ def test_fixed_point_neuron_parameters_are_netx_cuba():
     assert fx.LifParams(fx.ATTENTION_THRESHOLD).vth_mant == 32
 
 
-def test_fixed_point_state_saturates_at_24_bits():
-    a = np.full((1, 3), 2 ** 20)  # << 6 overflows 24 bits
-    _, v = fx.lif_run(a, fx.LifParams(1e9))
-    assert v.max() == fx.STATE_LIMIT
+def test_fixed_point_24_bit_limits():
+    # voltage saturates: u = (2**16 + 2**15) << 6 = 6291456; v2 = 6291456 / 2 + u > 2**23 - 1
+    _, v = fx.lif_run(np.full((1, 3), 2 ** 16 + 2 ** 15), fx.LifParams(1e9))
+    assert v[0].tolist() == [6291456, fx.STATE_LIMIT, fx.STATE_LIMIT]
+    # current wraps around past 2**23, as in Lava's LIF: (2**17 + 5) << 6 = 2**23 + 320
+    _, v = fx.lif_run(np.array([[2 ** 17 + 5]]), fx.LifParams(1.0))
+    assert v[0, 0] == -(2 ** 23) + 320
