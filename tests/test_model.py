@@ -40,3 +40,19 @@ def test_wrong_input_shape_is_a_typed_error(shape):
     model = create_model("msf_micro")
     with pytest.raises(ShapeError, match=r"expected input \(N, 1, 32, 32\)"):
         model(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("kernel, stride, padding, groups, bias",
+                         [(7, 1, 3, 6, False), (3, 2, 1, 1, True), (1, 1, 0, 1, False)])
+def test_conv_synapse_equals_slayer_conv(kernel, stride, padding, groups, bias):
+    from lava_msf.model.layers import conv
+    from lava_msf.model.slayer import synapse
+
+    ours = conv(6, 12, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
+    ref = synapse.Conv(6, 12, kernel, stride=stride, padding=padding, groups=groups)
+    ref.weight.data.copy_(ours.weight.data)
+    if bias:
+        ours.bias.data.uniform_(-1, 1)
+        ref.bias = torch.nn.Parameter(ours.bias.data.clone())
+    x = (torch.rand(2, 6, 9, 9, 3) < 0.3).float()
+    assert torch.allclose(ours(x), ref(x), atol=1e-5)

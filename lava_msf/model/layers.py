@@ -1,7 +1,7 @@
 """Meta-SpikeFormer building blocks on lava-dl SLAYER synapses.
 
 Tensors are (N, C, H, W, T), time last, as in SLAYER. Synapses are SLAYER
-``synapse.Conv`` / ``synapse.Dense`` (Conv3d with a (k, k, 1) kernel); BatchNorm
+``synapse.Conv`` / ``synapse.Dense`` (weights (out, in, kH, kW, 1)); BatchNorm
 is BatchNorm3d, i.e. statistics over (N, H, W, T) per channel, which equals the
 reference code's BatchNorm2d over T*N frames. Every branch starts with a
 spiking neuron (SN), so residual sums are sums of membrane inputs.
@@ -9,7 +9,6 @@ spiking neuron (SN), so residual sums are sums of membrane inputs.
 
 import torch
 import torch.nn.functional as F
-
 
 from .. import fixedpoint as fx
 from ..errors import ConfigError
