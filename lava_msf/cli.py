@@ -88,6 +88,38 @@ def cmd_pipeline(ns) -> int:
     return 0
 
 
+def cmd_export(ns) -> int:
+    """Checkpoint -> .net file, with the quantization report and float vs.
+    quantized test accuracy."""
+    from .data import load_dataset
+    from .export import evaluate_network, export_network
+    from .netfile import write_net
+    from .train import evaluate, load_model
+    from .train.trainer import check_input
+
+    model, state = load_model(ns.checkpoint)
+    dataset = ns.dataset or state.get("train_args", {}).get("dataset", "digits")
+    data = load_dataset(dataset, "test", model.config["img_size"])
+    check_input(model, data)
+    if ns.samples is not None:
+        data = type(data)(data.name, data.split, data.x[:ns.samples], data.y[:ns.samples], data.num_classes)
+    net = export_network(model)
+    float_acc = evaluate(model, data)["accuracy"]
+    quant_acc = evaluate_network(net, data)["accuracy"]
+    write_net(net, ns.out)
+    layers = net.meta["quantization"]
+    result = {"checkpoint": ns.checkpoint, "out": ns.out, "model": model.config["name"], "dataset": dataset,
+              "samples": len(data), "float_accuracy": float_acc, "quantized_accuracy": quant_acc,
+              "layers": len(net.layers), "quantization": layers}
+    rows = [f"  {name:40s} exp {q['weight_exp']:3d}  weight rel. error {q['weight_rel_error']:.4f}  "
+            f"bias max error {q['bias_max_error']:.4f}" for name, q in layers.items()]
+    _print_result(result, ns.json, "\n".join(
+        [f"exported {model.config['name']} ({len(net.layers)} layers) to {ns.out}", "quantization:", *rows,
+         f"test accuracy on {dataset} ({len(data)} samples): float {float_acc:.4f}, "
+         f"quantized {quant_acc:.4f} ({100 * (quant_acc - float_acc):+.2f} points)"]))
+    return 0
+
+
 def _add_train_options(s, d) -> None:
     s.add_argument("--model", default=d.model)
     s.add_argument("--dataset", default=d.dataset)
@@ -129,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--neuron", default=None, help="override the neuron mode (deploy or float)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("export", help="export a checkpoint to a .net file (NetX HDF5, extended)")
+    s.add_argument("checkpoint")
+    s.add_argument("--out", required=True)
+    s.add_argument("--dataset", default=None, help="test split to compare float and quantized accuracy on "
+                   "(default: the one the checkpoint was trained on)")
+    s.add_argument("--samples", type=int, default=None, help="evaluate on the first N test samples only")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("pipeline", help="main job on bundled data: train (msf_tiny on digits), evaluate")
     _add_train_options(s, d)

@@ -16,6 +16,7 @@ neuron, the export, the reference executor and the Lava processes all take
 their constants and their arithmetic from this module.
 """
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,24 +38,24 @@ _WRAP = 1 << (STATE_BITS - 1)  # u wraps around (once) past +-2**23, as in Lava'
 
 @dataclass(frozen=True)
 class LifParams:
-    """Fixed-point parameters of one population of the deployable neuron."""
+    """Fixed-point parameters of one population (NetX CUBA / Lava LIF).
 
-    threshold: float = THRESHOLD
+    The deployable SN is `from_threshold(th)`: full current decay, voltage decay
+    1/tau. Plain NetX files may carry other decays; the arithmetic covers them.
+    """
+
+    vth_mant: int = int(THRESHOLD * WEIGHT_SCALE)  # threshold x WEIGHT_SCALE
+    i_decay: int = DECAY_UNITY  # current decay x4096 (4096: u[t] is step t's input alone)
+    v_decay: int = int(DECAY_UNITY / TAU)  # voltage decay x4096
+
+    @classmethod
+    def from_threshold(cls, threshold: float) -> "LifParams":
+        """The deployable SN with this threshold (quantized as lava-dl does)."""
+        return cls(vth_mant=int(threshold * WEIGHT_SCALE))
 
     @property
-    def vth_mant(self) -> int:
-        """Threshold mantissa (x WEIGHT_SCALE), as lava-dl quantizes it."""
-        return int(self.threshold * WEIGHT_SCALE)
-
-    @property
-    def i_decay(self) -> int:
-        """Current decay x4096: full decay, u[t] is the input of step t alone."""
-        return DECAY_UNITY
-
-    @property
-    def v_decay(self) -> int:
-        """Voltage decay x4096: 1/tau of the voltage leaks per step."""
-        return int(DECAY_UNITY / TAU)
+    def threshold(self) -> float:
+        return self.vth_mant / WEIGHT_SCALE
 
     def slayer_args(self) -> dict:
         """Arguments of lava.lib.dl.slayer.neuron.cuba.Neuron for this neuron."""
@@ -76,47 +77,57 @@ class LifParams:
         }
 
 
-def _decay(state: np.ndarray, decay: int) -> np.ndarray:
+def _where(cond, a, b):
+    """np.where or torch.where, by the array type (numpy stays torch-free)."""
+    if isinstance(cond, np.ndarray):
+        return np.where(cond, a, b)
+    return sys.modules["torch"].where(cond, a, b)
+
+
+def _decay(state, decay: int):
     """state * (4096 - decay) / 4096, rounded toward zero (sign-magnitude shift)."""
-    prod = state.astype(np.int64) * (DECAY_UNITY - decay)
-    return np.sign(prod) * (np.abs(prod) >> DECAY_SHIFT)
+    prod = state * (DECAY_UNITY - decay)
+    return _where(prod < 0, -(abs(prod) >> DECAY_SHIFT), prod >> DECAY_SHIFT)
 
 
-def _wrap_current(u: np.ndarray) -> np.ndarray:
+def _wrap_current(u):
     """Lava's 24-bit current overflow: one wrap-around, not a full modulo."""
-    w = np.where(u > _WRAP, u - 2 * _WRAP, u)
-    return np.where(w <= -_WRAP, u + 2 * _WRAP, w)
+    w = _where(u > _WRAP, u - 2 * _WRAP, u)
+    return _where(w <= -_WRAP, u + 2 * _WRAP, w)
 
 
-def lif_update(v: np.ndarray, a: np.ndarray, params: LifParams, bias=0) -> np.ndarray:
-    """Voltage after one step, before spiking (int64, state units).
+def lif_update(u, v, a, params: LifParams, bias=0):
+    """One step before spiking (int64 numpy arrays or torch tensors, state units).
 
-    v: voltage after the previous reset; a: integer input (weight-mantissa units);
-    bias: added to the voltage, in state units.
+    u, v: current and voltage after the previous step's reset; a: int64 input in
+    weight-mantissa units; bias: added to the voltage. Returns (u, v).
+    NetX maps iDecay to Lava's du = iDecay - 1, and Lava adds 1 back (ds_offset).
     """
-    u = _wrap_current(a.astype(np.int64) << ACT_SHIFT)
-    return np.clip(_decay(v, params.v_decay) + u + bias, -STATE_LIMIT, STATE_LIMIT)
+    u = _wrap_current(_decay(u, params.i_decay) + (a << ACT_SHIFT))
+    return u, (_decay(v, params.v_decay) + u + bias).clip(-STATE_LIMIT, STATE_LIMIT)
 
 
-def lif_fire(v: np.ndarray, params: LifParams):
+def lif_fire(v, params: LifParams):
     """Strict-threshold spike and hard reset. Returns (spikes bool, reset voltage)."""
     s = v > (params.vth_mant << ACT_SHIFT)
-    return s, np.where(s, 0, v)
+    return s, _where(s, 0, v)
 
 
 def lif_run(a: np.ndarray, params: LifParams, bias=0):
-    """Run the deployable neuron over the last (time) axis of integer input `a`.
+    """Run the neuron over the last (time) axis of integer input `a`.
 
     Returns (spikes bool (..., T), voltage before reset int64 (..., T)).
     """
     a = np.asarray(a)
     if not np.issubdtype(a.dtype, np.integer):
         raise TypeError(f"lif_run needs integer input, got {a.dtype}")
+    a = a.astype(np.int64)
+    u = np.zeros(a.shape[:-1], dtype=np.int64)
     v = np.zeros(a.shape[:-1], dtype=np.int64)
     spikes = np.zeros(a.shape, dtype=bool)
     volts = np.zeros(a.shape, dtype=np.int64)
     for t in range(a.shape[-1]):
-        volts[..., t] = lif_update(v, a[..., t], params, bias)
+        u, volts[..., t] = lif_update(u, v, a[..., t], params, bias)
         spikes[..., t], v = lif_fire(volts[..., t], params)
     return spikes, volts
 

@@ -2,11 +2,14 @@
 CPU simulator and compare spikes and voltages bit-exactly."""
 
 import numpy as np
+import pytest
 
 from lava_msf import fixedpoint as fx
 
 
-def test_fixed_point_neuron_equals_lavas_lif_process():
+@pytest.mark.parametrize("params", [fx.LifParams.from_threshold(fx.THRESHOLD),
+                                    fx.LifParams(vth_mant=100, i_decay=1024, v_decay=128)])
+def test_fixed_point_neuron_equals_lavas_lif_process(params):
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.sink import RingBuffer as Sink
@@ -18,7 +21,6 @@ def test_fixed_point_neuron_equals_lavas_lif_process():
     a = rng.integers(-90, 160, size=(n, steps))
     a[0] = 2 ** 17 + 5  # current wrap-around
     a[1] = 2 ** 16 + 2 ** 15  # voltage saturation (threshold below is never reached by it)
-    params = fx.LifParams(fx.THRESHOLD)
     netx = params.netx_neuron()
     # NetX maps CUBA to Lava's LIF as du = iDecay - 1, dv = vDecay.
     source = Source(data=a.astype(np.int32))

@@ -50,7 +50,7 @@ def test_sdsa_variant_matches_naive_formula(variant, mode):
     else:  # every current here is a multiple of 1/64: the fixed-point run is exact
         a = np.round(current / fx.TAU * fx.WEIGHT_SCALE).astype(np.int64)
         assert np.allclose(a * fx.TAU / fx.WEIGHT_SCALE, current)
-        mask, _ = fx.lif_run(a, fx.LifParams(fx.ATTENTION_THRESHOLD))
+        mask, _ = fx.lif_run(a, fx.LifParams.from_threshold(fx.ATTENTION_THRESHOLD))
     if variant == "v2":
         expected = mask
     elif variant == "v1_kv":

@@ -51,7 +51,7 @@ def _cuba_neuron(threshold: float) -> cuba.Neuron:
     # tau_rho = 100 tau_grad th and scale_rho = 0.1 scale_grad. tau_rho = 0.5 and
     # scale_rho = 1 give the float mode's sigmoid(4) its peak (1) and area (1).
     return cuba.Neuron(
-        **fx.LifParams(threshold).slayer_args(),
+        **fx.LifParams.from_threshold(threshold).slayer_args(),
         tau_grad=0.5 / (100 * threshold),
         scale_grad=10.0,
         shared_param=True,

@@ -1,0 +1,213 @@
+"""Meta-SpikeFormer (torch, eval mode) -> lava_msf.graph.Network.
+
+Every synapse's float weight W and bias b are first expressed so that the
+layer's output current equals W * input + b in units of the deployable SN's
+input X / tau: BatchNorm folded in, RepConv fused, 1/tau folded into every
+layer that feeds a neuron or the residual stream, the input pixel scale 1/255
+folded into the stem, SDSA's scale folded into an integer per coincidence
+count. Then weights are quantized to Loihi's 8-bit mixed-sign weights (even
+integers in [-256, 254]) with one exponent per layer, biases to integer current
+units (1/64).
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from .. import fixedpoint as fx
+from ..graph import WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIGHT_MIN, Layer, Network
+from ..model.layers import SDSA, ChannelConv, ChannelMLP, ConvBlock, Downsample, RepConv, SepConv, TransformerBlock, bn_scale_shift
+from ..model.metaspikeformer import MetaSpikeFormer
+from ..reference import Executor, quantize_images
+from .torch_backend import TorchBackend
+
+IMAGE_LEVELS = 255  # 8-bit input pixels ...
+IMAGE_SHIFT = 8  # ... read as x / 256 by the stem (a graded-input shift, like NetX's spike_exp)
+MEAN_SHIFT = 16
+
+
+def quantize_weight(w: np.ndarray):
+    """Float weight (current units per input unit) -> (even int weight, exponent)
+    with w ~= weight * 2**exp / 64, weight in [WEIGHT_MIN, WEIGHT_MAX]."""
+    peak = float(np.abs(w).max()) * fx.WEIGHT_SCALE
+    exp = WEIGHT_EXP_RANGE[0] if peak == 0 else math.ceil(math.log2(peak / WEIGHT_MAX))
+    exp = int(min(max(exp, WEIGHT_EXP_RANGE[0]), WEIGHT_EXP_RANGE[1]))
+    mant = np.clip(np.rint(w * fx.WEIGHT_SCALE / 2.0 ** (exp + 1)), WEIGHT_MIN // 2, WEIGHT_MAX // 2)
+    return 2 * mant.astype(np.int64), exp
+
+
+def quantize_bias(b: np.ndarray) -> np.ndarray:
+    return np.rint(b * fx.WEIGHT_SCALE).astype(np.int64)
+
+
+def _lif(sn) -> fx.LifParams:
+    return fx.LifParams.from_threshold(sn.threshold)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().cpu().numpy()
+
+
+def _conv_bn(conv, norm, scale: float, input_scale: float = 1.0):
+    """conv (+ its bias) then BN, times `scale`, for inputs in units of
+    `input_scale`: float (weight (out, in, kh, kw), bias)."""
+    w = conv.weight[..., 0].detach().double()
+    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+    if norm is not None:
+        a, shift = (t.detach().double() for t in bn_scale_shift(norm))
+        w, b = w * a.view(-1, 1, 1, 1), b * a + shift
+    return _np(w * scale * input_scale), _np(b * scale)
+
+
+def _repconv_bn(rep: RepConv, norm, scale: float):
+    w, b = (t.double() for t in rep.fuse())
+    a, shift = (t.detach().double() for t in bn_scale_shift(norm))
+    return _np(w * a.view(-1, 1, 1, 1) * scale), _np((b * a + shift) * scale)
+
+
+class _Builder:
+    def __init__(self, model: MetaSpikeFormer):
+        self.model = model
+        self.layers: list[Layer] = []
+        self.inv_tau = 1.0 / fx.TAU
+        self.errors: dict = {}  # per-layer quantization error, for the report
+
+    def add(self, layer: Layer) -> int:
+        self.layers.append(layer)
+        return len(self.layers) - 1
+
+    def shape(self, i):
+        return self.layers[i].shape
+
+    def synapse(self, name, src, weight, bias, kind="conv", stride=1, padding=0, groups=1, neuron=None):
+        mant, exp = quantize_weight(weight)
+        q = mant * 2.0 ** exp / fx.WEIGHT_SCALE
+        self.errors[name] = {
+            "weight_exp": exp,
+            "weight_rel_error": float(np.linalg.norm(q - weight) / max(np.linalg.norm(weight), 1e-30)),
+            "bias_max_error": 0.0 if bias is None else
+            float(np.abs(quantize_bias(bias) / fx.WEIGHT_SCALE - bias).max()),
+        }
+        c_out = weight.shape[0]
+        if kind == "conv":
+            _, h, w = self.shape(src)
+            kh = weight.shape[2]
+            size = lambda n: (n + 2 * padding - kh) // stride + 1  # noqa: E731
+            shape = (c_out, size(h), size(w))
+            attrs = {"stride": stride, "padding": padding, "groups": groups}
+        else:
+            shape, attrs = (c_out, 1, 1), {}
+        return self.add(Layer(name, kind, shape, (src,), neuron, mant, exp,
+                              None if bias is None else quantize_bias(bias), attrs))
+
+    def conv(self, name, src, conv, norm, neuron=None, scale=None, input_scale=1.0):
+        w, b = _conv_bn(conv, norm, self.inv_tau if scale is None else scale, input_scale)
+        return self.synapse(name, src, w, b if (conv.bias is not None or norm is not None) else None,
+                            stride=conv.stride[0], padding=conv.padding[0], groups=conv.groups, neuron=neuron)
+
+    def neuron(self, name, src, sn):
+        return self.add(Layer(name, "neuron", self.shape(src), (src,), _lif(sn)))
+
+    def merge(self, name, a, b):
+        return self.add(Layer(name, "merge", self.shape(a), (a, b)))
+
+    # --- blocks -------------------------------------------------------------
+    def downsample(self, name, src, ds: Downsample):
+        if ds.sn is not None:
+            src = self.neuron(f"{name}.sn", src, ds.sn)
+        return self.conv(f"{name}.conv", src, ds.conv, ds.bn)
+
+    def sepconv(self, name, u, m: SepConv):
+        s1 = self.neuron(f"{name}.sn1", u, m.sn1)
+        s2 = self.conv(f"{name}.pw1", s1, m.pw1, m.bn1, _lif(m.sn2))
+        # the depthwise output is an intermediate current: no 1/tau (pw2 carries it)
+        d = self.conv(f"{name}.dw", s2, m.dw, None, scale=1.0)
+        return self.conv(f"{name}.pw2", d, m.pw2, m.bn2)
+
+    def two_layer(self, name, u, m, first, second):
+        s1 = self.neuron(f"{name}.sn1", u, m.sn1)
+        s2 = self.conv(f"{name}.{first}", s1, getattr(m, first), m.bn1, _lif(m.sn2))
+        return self.conv(f"{name}.{second}", s2, getattr(m, second), m.bn2)
+
+    def sdsa(self, name, u, m: SDSA):
+        s = self.neuron(f"{name}.sn", u, m.sn)
+        qkv = []
+        for part in "qkv":
+            w, b = _repconv_bn(getattr(m, f"{part}_conv"), getattr(m, f"{part}_bn"), self.inv_tau)
+            sn = getattr(m, f"{part}_sn")
+            qkv.append(self.synapse(f"{name}.{part}", s, w, b, padding=1, neuron=_lif(sn)))
+        scale = m.scale * self.inv_tau * fx.WEIGHT_SCALE
+        if scale != round(scale):
+            raise ValueError(f"{name}: SDSA scale {m.scale} does not give an integer count weight")
+        attn = self.add(Layer(f"{name}.attention", "sdsa", self.shape(s), tuple(qkv),
+                              _lif(m.attn_sn),
+                              attrs={"variant": m.variant, "heads": m.heads, "scale": int(round(scale))}))
+        w, b = _repconv_bn(m.proj_conv, m.proj_bn, self.inv_tau)
+        return self.synapse(f"{name}.proj", attn, w, b, padding=1)
+
+    def block(self, name, u, blk):
+        if isinstance(blk, ConvBlock):
+            u = self.merge(f"{name}.merge1", u, self.sepconv(f"{name}.sepconv", u, blk.sepconv))
+            cc: ChannelConv = blk.channel_conv
+            return self.merge(f"{name}.merge2", u, self.two_layer(f"{name}.channel_conv", u, cc, "conv1", "conv2"))
+        if isinstance(blk, TransformerBlock):
+            u = self.merge(f"{name}.merge1", u, self.sdsa(f"{name}.sdsa", u, blk.sdsa))
+            mlp: ChannelMLP = blk.mlp
+            return self.merge(f"{name}.merge2", u, self.two_layer(f"{name}.mlp", u, mlp, "fc1", "fc2"))
+        return self.downsample(name, u, blk)
+
+    def build(self, image_input: bool) -> Network:
+        m = self.model
+        c, h, w = m.input_shape()
+        x = self.add(Layer("input", "input", (c, h, w),
+                           attrs={"value_shift": IMAGE_SHIFT if image_input else 0}))
+        u = self.conv("stem.conv", x, m.stem.conv, m.stem.bn,
+                      input_scale=2.0 ** IMAGE_SHIFT / IMAGE_LEVELS if image_input else 1.0)
+        for stage in ("stage1", "stage2", "stage3", "stage4"):
+            for j, blk in enumerate(getattr(m, stage)):
+                u = self.block(f"{stage}.{j}", u, blk)
+        tokens = self.shape(u)[1] * self.shape(u)[2]
+        mean = self.add(Layer("head.mean", "mean", (self.shape(u)[0], 1, 1), (u,),
+                              attrs={"scale_mant": round((1 << MEAN_SHIFT) / tokens), "scale_shift": MEAN_SHIFT}))
+        s = self.neuron("head.sn", mean, m.head.sn)
+        fc = m.head.fc
+        self.synapse("head.fc", s, _np(fc.weight[:, :, 0, 0, 0]), _np(fc.bias), kind="dense")
+        return Network(self.layers, m.timesteps, {
+            "config": dict(m.config), "input": "image" if image_input else "frames",
+            "input_levels": IMAGE_LEVELS if image_input else 1,
+            # readout = logits * 64 (the head linear feeds no neuron: no 1/tau)
+            "readout_scale": 1.0 / fx.WEIGHT_SCALE,
+            "quantization": self.errors,
+        }).validate(m.config["name"])
+
+
+def export_network(model: MetaSpikeFormer, image_input: bool | None = None) -> Network:
+    """The deployable integer graph of a model (eval-mode BatchNorm statistics)."""
+    model = model.eval()
+    if image_input is None:
+        image_input = model.config["in_channels"] != 2
+    with torch.no_grad():
+        return _Builder(model).build(image_input)
+
+
+def network_inputs(net: Network, x: np.ndarray) -> np.ndarray:
+    """Dataset inputs -> the integer frames (N, C, H, W, T) the network takes:
+    images are quantized to 8 bits and repeated over the network's T steps."""
+    if x.ndim == 5:
+        return np.rint(x).astype(np.int64)
+    frames = quantize_images(x) if net.meta.get("input") == "image" else np.rint(x).astype(np.int64)
+    return np.repeat(frames[..., None], net.timesteps, axis=-1)
+
+
+def evaluate_network(net: Network, data, batch_size: int = 64) -> dict:
+    """Accuracy of the integer network (torch backend) on a dataset split:
+    prediction = argmax of the readout summed over T."""
+    executor = Executor(net, TorchBackend)
+    correct = 0
+    for i in range(0, len(data), batch_size):
+        frames = torch.from_numpy(network_inputs(net, data.x[i:i + batch_size]))
+        readout = executor.run(frames)
+        pred = readout.sum(dim=-1).reshape(len(frames), -1).argmax(1).numpy()
+        correct += int((pred == data.y[i:i + batch_size]).sum())
+    return {"accuracy": correct / max(1, len(data)), "samples": len(data)}

@@ -1,0 +1,190 @@
+"""Fixed-point reference executor: runs a lava_msf.graph.Network step by step
+with integer arithmetic. It defines what "bit-exact" means for the Lava runtime.
+
+The layer semantics are written once, here, against a small array backend:
+`NumpyBackend` (this module) for the reference itself and a torch backend
+(lava_msf.export.torch_backend) for fast batched evaluation. Both compute
+convolutions and contractions in float64, exact for the integer ranges that
+occur (|values| < 2**53), and everything else in int64.
+
+Per step t and layer, with shift(x, k) = x << k for k >= 0, else x >> -k (floor):
+  input   x_t (integers)
+  conv    a = shift(conv2d(src, W), e - g) + b      g = value_shift(source): 0 spikes,
+                                                    6 currents, the input's own shift
+  dense   a = shift(W @ flatten(src), e - g) + b
+  (with a neuron, b enters the voltage as b << 6, as NetX's bias does)
+  neuron  a = src
+  merge   a = sum(srcs)
+  mean    a = (sum_hw(src) * m) >> k
+  sdsa    v2:    a = s * Q (K^T V) per head            -> LIF -> spikes
+          v1_kv: a = s * sum_tokens(K & V) per channel -> LIF -> mask; Q & mask
+          v1_qk: a = s * sum_c(Q & K) per head, token  -> LIF -> mask; V & mask
+  A layer with a neuron feeds `a` to lava_msf.fixedpoint's LIF and emits spikes.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import fixedpoint as fx
+from .graph import Network
+
+CURRENT_INPUT_SHIFT = fx.ACT_SHIFT  # currents are 1/64 units: W * current needs >> 6
+
+
+class NumpyBackend:
+    """int64 numpy arrays; conv and contractions through float64 BLAS."""
+
+    @staticmethod
+    def zeros(shape):
+        return np.zeros(shape, dtype=np.int64)
+
+    @staticmethod
+    def asint(x):
+        return np.asarray(x).astype(np.int64)
+
+    @staticmethod
+    def conv2d(x, w, stride, padding, groups):
+        n, c, h, wd = x.shape
+        o, cg, kh, kw = w.shape
+        xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+        win = win.reshape(n, groups, cg, *win.shape[2:])
+        wg = w.astype(np.float64).reshape(groups, o // groups, cg, kh, kw)
+        out = np.einsum("ngcyxij,gocij->ngoyx", win, wg, optimize=True)
+        return np.rint(out.reshape(n, o, *out.shape[3:])).astype(np.int64)
+
+    @staticmethod
+    def einsum(spec, *xs):
+        out = np.einsum(spec, *(x.astype(np.float64) for x in xs), optimize=True)
+        return np.rint(out).astype(np.int64)
+
+    @staticmethod
+    def sum(x, axes):
+        return x.sum(axis=axes)
+
+    @staticmethod
+    def stack(xs):
+        return np.stack(xs, axis=-1)
+
+    @staticmethod
+    def from_bool(s):
+        return s.astype(np.int64)
+
+
+def shift(x, k: int):
+    return x << k if k >= 0 else x >> -k
+
+
+def quantize_images(x: np.ndarray) -> np.ndarray:
+    """Real-valued pixels in [0, 1] -> 8-bit integers (the stem folds in 256/255)."""
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255), 0, 255).astype(np.int64)
+
+
+def _neuron_shape(layer):
+    c, h, w = layer.shape
+    if layer.type == "sdsa" and layer.attrs["variant"] == "v1_kv":
+        return (c, 1, 1)
+    if layer.type == "sdsa" and layer.attrs["variant"] == "v1_qk":
+        return (int(layer.attrs["heads"]), h, w)
+    return (c, h, w)
+
+
+def _sdsa_current(layer, q, k, v, be):
+    n, c, h, w = q.shape
+    heads, scale, variant = int(layer.attrs["heads"]), int(layer.attrs["scale"]), layer.attrs["variant"]
+    if variant == "v2":
+        qh, kh, vh = (z.reshape(n, heads, c // heads, h * w) for z in (q, k, v))
+        kv = be.einsum("nhil,nhjl->nhij", kh, vh)
+        return scale * be.einsum("nhil,nhij->nhjl", qh, kv).reshape(n, c, h, w)
+    if variant == "v1_kv":
+        return scale * be.sum(k * v, (2, 3)).reshape(n, c, 1, 1)
+    return scale * be.sum((q * k).reshape(n, heads, c // heads, h, w), (2,))
+
+
+def _sdsa_output(layer, spikes, q, v):
+    n, c, h, w = q.shape
+    variant = layer.attrs["variant"]
+    if variant == "v2":
+        return spikes
+    if variant == "v1_kv":
+        return q * spikes
+    heads = int(layer.attrs["heads"])
+    return (v.reshape(n, heads, c // heads, h, w) * spikes.reshape(n, heads, 1, h, w)).reshape(n, c, h, w)
+
+
+def value_shift(layer) -> int:
+    """Right shift a synapse applies to what `layer` emits: 0 for spikes, 6 for
+    currents (1/64 units), the input layer's own `value_shift` for frames."""
+    if layer.type == "input":
+        return int(layer.attrs.get("value_shift", 0))
+    return 0 if layer.spiking else CURRENT_INPUT_SHIFT
+
+
+def _synaptic_current(layer, w, src_layer, x, be):
+    g = value_shift(src_layer)
+    if layer.type == "conv":
+        acc = be.conv2d(x, w, int(layer.attrs.get("stride", 1)), int(layer.attrs.get("padding", 0)),
+                        int(layer.attrs.get("groups", 1)))
+    else:
+        acc = be.einsum("nf,of->no", x.reshape(x.shape[0], -1), w).reshape(x.shape[0], -1, 1, 1)
+    return shift(acc, layer.weight_exp - g)
+
+
+class Executor:
+    """Runs a Network on integer input frames; keeps neuron state across steps
+    until `reset()`."""
+
+    def __init__(self, net: Network, backend=NumpyBackend):
+        self.net = net
+        self.be = backend
+        self.weights = [None if layer.weight is None else backend.asint(layer.weight) for layer in net.layers]
+        self.biases = [None if layer.bias is None else backend.asint(layer.bias) for layer in net.layers]
+        self.state = None
+
+    def reset(self, batch: int) -> None:
+        self.state = {i: (self.be.zeros((batch, *_neuron_shape(layer))),) * 2
+                      for i, layer in enumerate(self.net.layers) if layer.neuron is not None}
+
+    def step(self, frame, probes: dict | None = None):
+        """One model time step. frame: (N, C, H, W) int64. Returns the output
+        layer's value (N, C, H, W); `probes` (dict) receives every layer's value."""
+        be, values = self.be, []
+        for i, layer in enumerate(self.net.layers):
+            src = [values[j] for j in layer.inputs]
+            kind = layer.type
+            if kind == "input":
+                a = frame
+            elif kind in ("conv", "dense"):
+                a = _synaptic_current(layer, self.weights[i], self.net.layers[layer.inputs[0]], src[0], be)
+            elif kind == "neuron":
+                a = src[0]
+            elif kind == "merge":
+                a = src[0]
+                for other in src[1:]:
+                    a = a + other
+            elif kind == "mean":
+                a = (be.sum(src[0], (2, 3)) * int(layer.attrs["scale_mant"])) >> int(layer.attrs["scale_shift"])
+                a = a.reshape(a.shape[0], -1, 1, 1)
+            else:  # sdsa
+                a = _sdsa_current(layer, *src, be)
+            bias = 0 if self.biases[i] is None else self.biases[i].reshape(1, -1, 1, 1)
+            if layer.neuron is not None:
+                # as in NetX/Lava: the bias enters the voltage, not the current
+                u, v = fx.lif_update(*self.state[i], a, layer.neuron, bias << fx.ACT_SHIFT)
+                spikes, v = fx.lif_fire(v, layer.neuron)
+                self.state[i] = (u, v)
+                a = be.from_bool(spikes)
+                if kind == "sdsa":
+                    a = _sdsa_output(layer, a, src[0], src[2])
+            else:
+                a = a + bias
+            values.append(a)
+            if probes is not None:
+                probes.setdefault(layer.name, []).append(a)
+        return values[-1]
+
+    def run(self, frames, probes: dict | None = None):
+        """frames: (N, C, H, W, T) ints. Resets the state, runs T steps and returns
+        the output layer's values stacked over time: (N, C, H, W, T)."""
+        self.reset(frames.shape[0])
+        return self.be.stack([self.step(frames[..., t], probes) for t in range(frames.shape[-1])])
