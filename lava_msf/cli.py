@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from .errors import LavaMsfError
+from .errors import ConfigError, LavaMsfError
 
 EXIT_USAGE = 2
 
@@ -64,27 +64,42 @@ def cmd_eval(ns) -> int:
 
 
 def cmd_pipeline(ns) -> int:
-    """The main job on bundled data: train (default msf_tiny on digits), then evaluate
-    the best checkpoint with deployable and with float reference neurons."""
-    from .train import evaluate_checkpoint, train
+    """The main job on bundled data: train (default msf_tiny on digits), evaluate
+    the best checkpoint with deployable and float reference neurons, export it to
+    OUT/model.net and check the integer network (accuracy, reference executor)."""
+    from .data import load_dataset
+    from .export import export_network
+    from .export.verify import verify_network
+    from .netfile import read_net, write_net
+    from .train import evaluate_checkpoint, load_model, train
 
     t0 = time.time()
     args = _train_args(ns)
     train(args)
-    best = f"{ns.out}/best.pt"
+    best, net_path = f"{ns.out}/best.pt", f"{ns.out}/model.net"
     deploy = evaluate_checkpoint(best, args.dataset)
     float_ref = evaluate_checkpoint(best, args.dataset, neuron="float")
+    model, _ = load_model(best)
+    write_net(export_network(model), net_path)
+    check = verify_network(read_net(net_path), load_dataset(args.dataset, "test", model.config["img_size"]),
+                           reference_samples=8, progress=not ns.no_progress)
     result = {"model": args.model, "dataset": args.dataset, "timesteps": args.timesteps,
               "epochs": args.epochs, "checkpoint": best, "best_epoch": deploy["epoch"],
               "test_accuracy": deploy["accuracy"], "test_firing_rate": deploy["firing_rate"],
-              "float_neuron_test_accuracy": float_ref["accuracy"], "wall_seconds": time.time() - t0}
+              "float_neuron_test_accuracy": float_ref["accuracy"], "net": net_path,
+              "quantized_test_accuracy": check["quantized_accuracy"],
+              "reference_agreement": check["reference_agreement"],
+              "reference_samples": check["reference_samples"], "wall_seconds": time.time() - t0}
     _print_result(result, ns.json,
                   f"pipeline: {args.model} trained on {args.dataset} (T={args.timesteps}, "
                   f"{args.epochs} epochs) in {result['wall_seconds']:.0f} s\n"
-                  f"  test accuracy, deployable neuron: {deploy['accuracy']:.4f} (epoch {deploy['epoch']})\n"
-                  f"  test accuracy, float reference neuron: {float_ref['accuracy']:.4f}\n"
+                  f"  test accuracy, deployable neurons (torch): {deploy['accuracy']:.4f} (epoch {deploy['epoch']})\n"
+                  f"  test accuracy, float reference neurons (torch): {float_ref['accuracy']:.4f}\n"
+                  f"  test accuracy, exported integer network: {check['quantized_accuracy']:.4f}\n"
+                  f"  reference executor = torch backend on {check['reference_samples']} samples: "
+                  f"{100 * check['reference_agreement']:.0f}%\n"
                   f"  mean firing rate: {deploy['firing_rate']:.4f}\n"
-                  f"  checkpoint: {best}")
+                  f"  checkpoint: {best}\n  export: {net_path}")
     return 0
 
 
@@ -117,6 +132,32 @@ def cmd_export(ns) -> int:
         [f"exported {model.config['name']} ({len(net.layers)} layers) to {ns.out}", "quantization:", *rows,
          f"test accuracy on {dataset} ({len(data)} samples): float {float_acc:.4f}, "
          f"quantized {quant_acc:.4f} ({100 * (quant_acc - float_acc):+.2f} points)"]))
+    return 0
+
+
+def cmd_check(ns) -> int:
+    """Validate a .net file; reference executor vs torch backend; accuracy."""
+    from .data import load_dataset
+    from .export.verify import check_dataset_fits, verify_network
+    from .netfile import read_net
+
+    net = read_net(ns.net)
+    if ns.timesteps is not None:
+        net.timesteps = ns.timesteps
+    if net.timesteps < 1:
+        raise ConfigError(f"{ns.net}: the file gives no time steps; pass --timesteps")
+    data = load_dataset(ns.dataset, "test", net.layers[0].shape[1])
+    if ns.samples is not None:
+        data = type(data)(data.name, data.split, data.x[:ns.samples], data.y[:ns.samples], data.num_classes)
+    check_dataset_fits(net, data, ns.net)
+    r = verify_network(net, data, ns.reference_samples, progress=not ns.json)
+    r.update(net=ns.net, dataset=ns.dataset, layers=len(net.layers), timesteps=net.timesteps)
+    _print_result(r, ns.json,
+                  f"{ns.net}: {len(net.layers)} layers, T={net.timesteps}, valid\n"
+                  f"  reference executor vs torch backend: {100 * r['reference_agreement']:.1f}% of "
+                  f"{r['reference_samples']} samples identical over all steps\n"
+                  f"  quantized accuracy on {ns.dataset} test: {r['quantized_accuracy']:.4f} "
+                  f"({r['quantized_samples']} samples)")
     return 0
 
 
@@ -171,7 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("pipeline", help="main job on bundled data: train (msf_tiny on digits), evaluate")
+    s = sub.add_parser("check", help="validate a .net file, compare reference and torch executors, accuracy")
+    s.add_argument("net")
+    s.add_argument("--dataset", default="digits")
+    s.add_argument("--samples", type=int, default=None, help="evaluate on the first N test samples only")
+    s.add_argument("--reference-samples", type=int, default=8,
+                   help="samples run through the (slow) numpy reference executor")
+    s.add_argument("--timesteps", type=int, default=None, help="override (needed for plain NetX files)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("pipeline", help="main job on bundled data: train (msf_tiny on digits), evaluate, export")
     _add_train_options(s, d)
     s.set_defaults(func=cmd_pipeline, out="runs/pipeline")
     return p

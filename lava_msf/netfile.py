@@ -102,6 +102,19 @@ def _write_layer(g, i, layer: Layer, net: Network, file_index: list) -> None:
 # --- reading ------------------------------------------------------------------
 
 NETX_UNSUPPORTED = ("pool", "convT", "unpool", "average", "concat", "dense_rec", "dense_comp")
+_COMMON = {"type", "shape", "inputs", "neuron", "bias"}
+_SYNAPSE = {"weight", "wgtExp"}
+ALLOWED_KEYS = {
+    "input": {"type", "shape", "valueShift"},
+    "conv": _COMMON | _SYNAPSE | {"inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation",
+                                  "groups"},
+    "dense": _COMMON | _SYNAPSE | {"inFeatures", "outFeatures"},
+    "neuron": _COMMON,
+    "merge": {"type", "shape", "inputs"},
+    "sdsa": {"type", "shape", "inputs", "neuron", "variant", "heads", "scale"},
+    "mean": {"type", "shape", "inputs", "scaleMant", "scaleShift"},
+}
+NEURON_KEYS = {"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike"}
 
 
 def read_net(path, input_shape: tuple | None = None) -> Network:
@@ -178,6 +191,9 @@ def _read(f, path, input_shape) -> Network:
 
 
 def _read_layer(g, kind, inputs, at) -> Layer:
+    extra = sorted(set(g.keys()) - ALLOWED_KEYS[kind])
+    if extra:
+        raise NetFileError(f"{at}: unexpected key {extra[0]!r} for a {kind} layer")
     shape = tuple(int(d) for d in _ints(g, "shape", at))
     if len(shape) == 1:
         shape = (shape[0], 1, 1)
@@ -224,6 +240,11 @@ def _read_layer(g, kind, inputs, at) -> Layer:
 
 
 def _read_neuron(g, at) -> LifParams:
+    if not isinstance(g, h5py.Group):
+        raise NetFileError(f"{at}: 'neuron' must be a group")
+    extra = sorted(set(g.keys()) - NEURON_KEYS)
+    if extra:
+        raise NetFileError(f"{at}: unexpected key {extra[0]!r}")
     kind = _str(g, "type", at)
     if kind not in ("CUBA", "LOIHI"):
         raise NetFileError(f"{at}: neuron type {kind!r} is not supported (CUBA only)")

@@ -80,5 +80,40 @@ def test_pipeline_trains_and_reports_both_neuron_modes(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["checkpoint"] == str(tmp_path / "p" / "best.pt") and result["best_epoch"] == 1
-    for key in ("test_accuracy", "float_neuron_test_accuracy", "test_firing_rate"):
+    for key in ("test_accuracy", "float_neuron_test_accuracy", "test_firing_rate", "quantized_test_accuracy"):
         assert 0.0 <= result[key] <= 1.0
+    assert result["reference_agreement"] == 1.0 and (tmp_path / "p" / "model.net").is_file()
+
+
+def test_export_and_check(tmp_path):
+    from lava_msf.data import load_dataset
+
+    model = create_model("msf_micro", timesteps=2)
+    data = load_dataset("digits", "train", 32)
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(data.x[:64]))
+    ckpt = tmp_path / "micro.pt"
+    save_checkpoint(ckpt, model.eval(), epoch=1, metrics={})
+    net = tmp_path / "micro.net"
+    proc = cli("export", str(ckpt), "--out", str(net), "--samples", "24", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["samples"] == 24 and r["layers"] > 30 and 0 <= r["quantized_accuracy"] <= 1
+    assert r["quantization"]["stem.conv"]["weight_rel_error"] < 0.05
+    proc = cli("check", str(net), "--samples", "24", "--reference-samples", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r2 = json.loads(proc.stdout)
+    assert r2["reference_agreement"] == 1.0 and r2["quantized_accuracy"] == r["quantized_accuracy"]
+
+
+def test_check_bad_net_file(tmp_path):
+    bad = tmp_path / "bad.net"
+    bad.write_bytes(b"not hdf5")
+    assert_one_line_error(cli("check", str(bad)), str(bad), "not an HDF5 file")
+
+
+def test_export_bad_checkpoint(tmp_path):
+    assert_one_line_error(cli("export", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.net")),
+                          "checkpoint not found")
+    assert not (tmp_path / "x.net").exists()

@@ -17,7 +17,7 @@ import torch
 
 from .. import fixedpoint as fx
 from ..graph import WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIGHT_MIN, Layer, Network
-from ..model.layers import SDSA, ChannelConv, ChannelMLP, ConvBlock, Downsample, RepConv, SepConv, TransformerBlock, bn_scale_shift
+from ..model.layers import SDSA, ConvBlock, Downsample, RepConv, SepConv, TransformerBlock, bn_scale_shift
 from ..model.metaspikeformer import MetaSpikeFormer
 from ..reference import Executor, quantize_images
 from .torch_backend import TorchBackend
@@ -92,9 +92,7 @@ class _Builder:
         c_out = weight.shape[0]
         if kind == "conv":
             _, h, w = self.shape(src)
-            kh = weight.shape[2]
-            size = lambda n: (n + 2 * padding - kh) // stride + 1  # noqa: E731
-            shape = (c_out, size(h), size(w))
+            shape = (c_out, *[(n + 2 * padding - weight.shape[2]) // stride + 1 for n in (h, w)])
             attrs = {"stride": stride, "padding": padding, "groups": groups}
         else:
             shape, attrs = (c_out, 1, 1), {}
@@ -126,6 +124,7 @@ class _Builder:
         return self.conv(f"{name}.pw2", d, m.pw2, m.bn2)
 
     def two_layer(self, name, u, m, first, second):
+        """SN -> conv + BN + SN -> conv + BN (ChannelConv, ChannelMLP)."""
         s1 = self.neuron(f"{name}.sn1", u, m.sn1)
         s2 = self.conv(f"{name}.{first}", s1, getattr(m, first), m.bn1, _lif(m.sn2))
         return self.conv(f"{name}.{second}", s2, getattr(m, second), m.bn2)
@@ -149,12 +148,11 @@ class _Builder:
     def block(self, name, u, blk):
         if isinstance(blk, ConvBlock):
             u = self.merge(f"{name}.merge1", u, self.sepconv(f"{name}.sepconv", u, blk.sepconv))
-            cc: ChannelConv = blk.channel_conv
-            return self.merge(f"{name}.merge2", u, self.two_layer(f"{name}.channel_conv", u, cc, "conv1", "conv2"))
+            branch = self.two_layer(f"{name}.channel_conv", u, blk.channel_conv, "conv1", "conv2")
+            return self.merge(f"{name}.merge2", u, branch)
         if isinstance(blk, TransformerBlock):
             u = self.merge(f"{name}.merge1", u, self.sdsa(f"{name}.sdsa", u, blk.sdsa))
-            mlp: ChannelMLP = blk.mlp
-            return self.merge(f"{name}.merge2", u, self.two_layer(f"{name}.mlp", u, mlp, "fc1", "fc2"))
+            return self.merge(f"{name}.merge2", u, self.two_layer(f"{name}.mlp", u, blk.mlp, "fc1", "fc2"))
         return self.downsample(name, u, blk)
 
     def build(self, image_input: bool) -> Network:

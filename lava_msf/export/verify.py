@@ -1,0 +1,37 @@
+"""Check a deployable network: the numpy reference executor against the torch
+backend (bit-exact agreement per sample), and its accuracy on a dataset."""
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..errors import ShapeError
+from ..graph import Network
+from ..reference import Executor, NumpyBackend
+from .exporter import evaluate_network, network_inputs
+from .torch_backend import TorchBackend
+
+
+def check_dataset_fits(net: Network, data, where: str) -> None:
+    expected = net.layers[0].shape
+    if tuple(data.x.shape[1:4]) != tuple(expected):
+        raise ShapeError(f"{where}: input is {expected} (C, H, W); dataset {data.name} gives {data.x.shape[1:4]}")
+    if int(np.prod(net.output.shape)) < data.num_classes:
+        raise ShapeError(f"{where}: output has {int(np.prod(net.output.shape))} values; "
+                         f"dataset {data.name} has {data.num_classes} classes")
+
+
+def verify_network(net: Network, data, reference_samples: int, progress: bool = True) -> dict:
+    """Agreement of the numpy reference and the torch backend on the first
+    `reference_samples` samples (whole output over T, exactly), and the
+    network's accuracy on all of `data`."""
+    n = min(reference_samples, len(data))
+    frames = network_inputs(net, data.x[:n])
+    reference, fast = Executor(net, NumpyBackend), Executor(net, TorchBackend)
+    equal = 0
+    for i in tqdm(range(n), desc="reference executor", disable=not progress, leave=False, unit="sample"):
+        a = reference.run(frames[i:i + 1])
+        b = fast.run(torch.from_numpy(frames[i:i + 1])).numpy()
+        equal += int(np.array_equal(a, b))
+    return {"reference_samples": n, "reference_agreement": equal / max(1, n),
+            **{f"quantized_{k}": v for k, v in evaluate_network(net, data).items()}}
