@@ -116,8 +116,7 @@ def cmd_export(ns) -> int:
     dataset = ns.dataset or state.get("train_args", {}).get("dataset", "digits")
     data = load_dataset(dataset, "test", model.config["img_size"])
     check_input(model, data)
-    if ns.samples is not None:
-        data = type(data)(data.name, data.split, data.x[:ns.samples], data.y[:ns.samples], data.num_classes)
+    data = data.head(ns.samples)
     net = export_network(model)
     float_acc = evaluate(model, data)["accuracy"]
     quant_acc = evaluate_network(net, data)["accuracy"]
@@ -146,9 +145,7 @@ def cmd_check(ns) -> int:
         net.timesteps = ns.timesteps
     if net.timesteps < 1:
         raise ConfigError(f"{ns.net}: the file gives no time steps; pass --timesteps")
-    data = load_dataset(ns.dataset, "test", net.layers[0].shape[1])
-    if ns.samples is not None:
-        data = type(data)(data.name, data.split, data.x[:ns.samples], data.y[:ns.samples], data.num_classes)
+    data = load_dataset(ns.dataset, "test", net.layers[0].shape[1]).head(ns.samples)
     check_dataset_fits(net, data, ns.net)
     r = verify_network(net, data, ns.reference_samples, progress=not ns.json)
     r.update(net=ns.net, dataset=ns.dataset, layers=len(net.layers), timesteps=net.timesteps)

@@ -138,7 +138,10 @@ class Executor:
         self.net = net
         self.be = backend
         self.weights = [None if layer.weight is None else backend.asint(layer.weight) for layer in net.layers]
-        self.biases = [None if layer.bias is None else backend.asint(layer.bias) for layer in net.layers]
+        # as in NetX/Lava, a neuron's bias enters the voltage (<< 6), else the current
+        self.biases = [0 if layer.bias is None else
+                       backend.asint(layer.bias).reshape(1, -1, 1, 1) << (fx.ACT_SHIFT if layer.neuron is not None else 0)
+                       for layer in net.layers]
         self.state = None
 
     def reset(self, batch: int) -> None:
@@ -167,17 +170,15 @@ class Executor:
                 a = a.reshape(a.shape[0], -1, 1, 1)
             else:  # sdsa
                 a = _sdsa_current(layer, *src, be)
-            bias = 0 if self.biases[i] is None else self.biases[i].reshape(1, -1, 1, 1)
             if layer.neuron is not None:
-                # as in NetX/Lava: the bias enters the voltage, not the current
-                u, v = fx.lif_update(*self.state[i], a, layer.neuron, bias << fx.ACT_SHIFT)
+                u, v = fx.lif_update(*self.state[i], a, layer.neuron, self.biases[i])
                 spikes, v = fx.lif_fire(v, layer.neuron)
                 self.state[i] = (u, v)
                 a = be.from_bool(spikes)
                 if kind == "sdsa":
                     a = _sdsa_output(layer, a, src[0], src[2])
             else:
-                a = a + bias
+                a = a + self.biases[i]
             values.append(a)
             if probes is not None:
                 probes.setdefault(layer.name, []).append(a)

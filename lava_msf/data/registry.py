@@ -24,6 +24,12 @@ class Dataset:
     def channels(self) -> int:
         return self.x.shape[1]
 
+    def head(self, n: int | None) -> "Dataset":
+        """The first n samples (all when n is None or larger than the split)."""
+        if n is None or n >= len(self):
+            return self
+        return Dataset(self.name, self.split, self.x[:n], self.y[:n], self.num_classes)
+
 
 def _digits(split, img_size):
     from .digits import load_digits_split

@@ -3,9 +3,9 @@
 Every synapse's float weight W and bias b are first expressed so that the
 layer's output current equals W * input + b in units of the deployable SN's
 input X / tau: BatchNorm folded in, RepConv fused, 1/tau folded into every
-layer that feeds a neuron or the residual stream, the input pixel scale 1/255
-folded into the stem, SDSA's scale folded into an integer per coincidence
-count. Then weights are quantized to Loihi's 8-bit mixed-sign weights (even
+layer that feeds a neuron or the residual stream, the pixel scale 256/255 (8-bit
+pixels read as x / 256) folded into the stem, SDSA's scale folded into an
+integer per coincidence count. Then weights are quantized to Loihi's 8-bit mixed-sign weights (even
 integers in [-256, 254]) with one exponent per layer, biases to integer current
 units (1/64).
 """
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import fixedpoint as fx
+from ..errors import ConfigError
 from ..graph import WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIGHT_MIN, Layer, Network
 from ..model.layers import SDSA, ConvBlock, Downsample, RepConv, SepConv, TransformerBlock, bn_scale_shift
 from ..model.metaspikeformer import MetaSpikeFormer
@@ -49,21 +50,24 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().cpu().numpy()
 
 
-def _conv_bn(conv, norm, scale: float, input_scale: float = 1.0):
-    """conv (+ its bias) then BN, times `scale`, for inputs in units of
-    `input_scale`: float (weight (out, in, kh, kw), bias)."""
-    w = conv.weight[..., 0].detach().double()
-    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+def _fold(w, b, norm, scale: float, input_scale: float = 1.0):
+    """Conv weight (out, in, kh, kw) and bias, then BN (if any), times `scale`,
+    for inputs in units of `input_scale`: float numpy (weight, bias)."""
+    w, b = w.detach().double(), b.detach().double()
     if norm is not None:
         a, shift = (t.detach().double() for t in bn_scale_shift(norm))
         w, b = w * a.view(-1, 1, 1, 1), b * a + shift
     return _np(w * scale * input_scale), _np(b * scale)
 
 
+def _conv_bn(conv, norm, scale: float, input_scale: float = 1.0):
+    w = conv.weight[..., 0]
+    b = conv.bias if conv.bias is not None else torch.zeros(w.shape[0])
+    return _fold(w, b, norm, scale, input_scale)
+
+
 def _repconv_bn(rep: RepConv, norm, scale: float):
-    w, b = (t.double() for t in rep.fuse())
-    a, shift = (t.detach().double() for t in bn_scale_shift(norm))
-    return _np(w * a.view(-1, 1, 1, 1) * scale), _np((b * a + shift) * scale)
+    return _fold(*rep.fuse(), norm, scale)
 
 
 class _Builder:
@@ -83,11 +87,11 @@ class _Builder:
     def synapse(self, name, src, weight, bias, kind="conv", stride=1, padding=0, groups=1, neuron=None):
         mant, exp = quantize_weight(weight)
         q = mant * 2.0 ** exp / fx.WEIGHT_SCALE
+        bias_q = None if bias is None else quantize_bias(bias)
         self.errors[name] = {
             "weight_exp": exp,
             "weight_rel_error": float(np.linalg.norm(q - weight) / max(np.linalg.norm(weight), 1e-30)),
-            "bias_max_error": 0.0 if bias is None else
-            float(np.abs(quantize_bias(bias) / fx.WEIGHT_SCALE - bias).max()),
+            "bias_max_error": 0.0 if bias is None else float(np.abs(bias_q / fx.WEIGHT_SCALE - bias).max()),
         }
         c_out = weight.shape[0]
         if kind == "conv":
@@ -96,8 +100,7 @@ class _Builder:
             attrs = {"stride": stride, "padding": padding, "groups": groups}
         else:
             shape, attrs = (c_out, 1, 1), {}
-        return self.add(Layer(name, kind, shape, (src,), neuron, mant, exp,
-                              None if bias is None else quantize_bias(bias), attrs))
+        return self.add(Layer(name, kind, shape, (src,), neuron, mant, exp, bias_q, attrs))
 
     def conv(self, name, src, conv, norm, neuron=None, scale=None, input_scale=1.0):
         w, b = _conv_bn(conv, norm, self.inv_tau if scale is None else scale, input_scale)
@@ -138,7 +141,7 @@ class _Builder:
             qkv.append(self.synapse(f"{name}.{part}", s, w, b, padding=1, neuron=_lif(sn)))
         scale = m.scale * self.inv_tau * fx.WEIGHT_SCALE
         if scale != round(scale):
-            raise ValueError(f"{name}: SDSA scale {m.scale} does not give an integer count weight")
+            raise ConfigError(f"{name}: SDSA scale {m.scale} does not give an integer count weight")
         attn = self.add(Layer(f"{name}.attention", "sdsa", self.shape(s), tuple(qkv),
                               _lif(m.attn_sn),
                               attrs={"variant": m.variant, "heads": m.heads, "scale": int(round(scale))}))

@@ -67,12 +67,6 @@ def check_input(model, data: Dataset) -> None:
                          f"dataset {data.name} has {data.num_classes}")
 
 
-def _subset(data: Dataset, limit: int | None) -> Dataset:
-    if limit is None or limit >= len(data):
-        return data
-    return Dataset(data.name, data.split, data.x[:limit], data.y[:limit], data.num_classes)
-
-
 def _augment(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
     """Random translation of (N, C, H, W[, T]) inputs by up to max_shift pixels, zero fill."""
     if max_shift <= 0:
@@ -181,8 +175,8 @@ def train(args: TrainArgs) -> dict:
                              neuron=args.neuron, img_size=args.img_size, num_classes=None,
                              in_channels=None)
     img_size = model.config["img_size"]
-    train_set = _subset(load_dataset(args.dataset, "train", img_size), args.limit_train)
-    test_set = _subset(load_dataset(args.dataset, "test", img_size), args.limit_test)
+    train_set = load_dataset(args.dataset, "train", img_size).head(args.limit_train)
+    test_set = load_dataset(args.dataset, "test", img_size).head(args.limit_test)
     check_input(model, train_set)
 
     model.to(device)
