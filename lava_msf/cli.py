@@ -64,40 +64,50 @@ def cmd_eval(ns) -> int:
 
 
 def cmd_pipeline(ns) -> int:
-    """The main job on bundled data: train (default msf_tiny on digits), evaluate
-    the best checkpoint with deployable and float reference neurons, export it to
-    OUT/model.net and check the integer network (accuracy, reference executor)."""
+    """The main job on bundled data: train (default msf_tiny on digits; or take
+    --checkpoint), evaluate the checkpoint with deployable and float reference
+    neurons, export it to OUT/model.net, check the integer network, run it on
+    Lava's CPU simulator and compare Lava, the reference executor and torch."""
     from .data import load_dataset
     from .export import export_network
     from .export.verify import verify_network
     from .netfile import read_net, write_net
-    from .train import evaluate_checkpoint, load_model, train
+    from .train import evaluate, evaluate_checkpoint, load_model, train
 
     t0 = time.time()
     args = _train_args(ns)
-    train(args)
-    best, net_path = f"{ns.out}/best.pt", f"{ns.out}/model.net"
+    if ns.checkpoint:
+        best = ns.checkpoint
+    else:
+        train(args)
+        best = f"{ns.out}/best.pt"
+    net_path = f"{ns.out}/model.net"
     deploy = evaluate_checkpoint(best, args.dataset)
     float_ref = evaluate_checkpoint(best, args.dataset, neuron="float")
     model, _ = load_model(best)
     write_net(export_network(model), net_path)
-    check = verify_network(read_net(net_path), load_dataset(args.dataset, "test", model.config["img_size"]),
-                           reference_samples=8, progress=not ns.no_progress)
-    result = {"model": args.model, "dataset": args.dataset, "timesteps": args.timesteps,
-              "epochs": args.epochs, "checkpoint": best, "best_epoch": deploy["epoch"],
+    data = load_dataset(args.dataset, "test", model.config["img_size"])
+    check = verify_network(read_net(net_path), data, reference_samples=8, progress=not ns.no_progress)
+    lava = _run_net(net_path, args.dataset, ns.lava_samples, "lava-cpu", 32, progress=not ns.no_progress)
+    torch_subset = evaluate(model, data.head(ns.lava_samples))["accuracy"]
+    result = {"model": model.config["name"], "dataset": args.dataset, "timesteps": model.timesteps,
+              "trained": not ns.checkpoint, "checkpoint": best, "best_epoch": deploy["epoch"],
               "test_accuracy": deploy["accuracy"], "test_firing_rate": deploy["firing_rate"],
               "float_neuron_test_accuracy": float_ref["accuracy"], "net": net_path,
               "quantized_test_accuracy": check["quantized_accuracy"],
-              "reference_agreement": check["reference_agreement"],
-              "reference_samples": check["reference_samples"], "wall_seconds": time.time() - t0}
+              "reference_vs_torch_backend_agreement": check["reference_agreement"],
+              "lava": {**lava, "torch_accuracy": torch_subset}, "wall_seconds": time.time() - t0}
     _print_result(result, ns.json,
-                  f"pipeline: {args.model} trained on {args.dataset} (T={args.timesteps}, "
-                  f"{args.epochs} epochs) in {result['wall_seconds']:.0f} s\n"
-                  f"  test accuracy, deployable neurons (torch): {deploy['accuracy']:.4f} (epoch {deploy['epoch']})\n"
-                  f"  test accuracy, float reference neurons (torch): {float_ref['accuracy']:.4f}\n"
+                  f"pipeline: {result['model']} on {args.dataset} (T={model.timesteps}), "
+                  f"{'trained ' + str(args.epochs) + ' epochs' if not ns.checkpoint else 'from ' + best}, "
+                  f"{result['wall_seconds']:.0f} s\n"
+                  f"  test accuracy, torch, deployable neurons: {deploy['accuracy']:.4f} (epoch {deploy['epoch']})\n"
+                  f"  test accuracy, torch, float reference neurons: {float_ref['accuracy']:.4f}\n"
                   f"  test accuracy, exported integer network: {check['quantized_accuracy']:.4f}\n"
-                  f"  reference executor = torch backend on {check['reference_samples']} samples: "
-                  f"{100 * check['reference_agreement']:.0f}%\n"
+                  f"  Lava CPU simulator (fixed_pt) on {lava['samples']} test samples: accuracy "
+                  f"{lava['accuracy']:.4f} (reference executor {lava['reference_accuracy']:.4f}, "
+                  f"torch {torch_subset:.4f}); identical to the reference executor on "
+                  f"{100 * lava['reference_agreement']:.1f}% of samples; {lava['steps_per_second']:.1f} steps/s\n"
                   f"  mean firing rate: {deploy['firing_rate']:.4f}\n"
                   f"  checkpoint: {best}\n  export: {net_path}")
     return 0
@@ -155,6 +165,53 @@ def cmd_check(ns) -> int:
                   f"{r['reference_samples']} samples identical over all steps\n"
                   f"  quantized accuracy on {ns.dataset} test: {r['quantized_accuracy']:.4f} "
                   f"({r['quantized_samples']} samples)")
+    return 0
+
+
+def _run_text(r: dict) -> str:
+    lines = [f"{r['net']} on {r['dataset']} test ({r['samples']} samples, T={r['timesteps']}), "
+             f"backend {r['backend']}:",
+             f"  accuracy {r['accuracy']:.4f} (reference executor {r['reference_accuracy']:.4f})",
+             f"  agreement with the reference executor: {100 * r['reference_agreement']:.2f}% of samples "
+             f"identical over all steps (max |difference| {r['max_abs_difference']:g})"]
+    if "lava_steps" in r:
+        lines.append(f"  Lava: {r['processes']} processes, pipeline latency {r['latency_steps']} steps, "
+                     f"{r['lava_steps']} steps at {r['steps_per_second']:.1f} steps/s, "
+                     f"compile {r['compile_seconds']:.1f} s")
+    lines.append(f"  wall time {r['wall_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def _run_net(net_path: str, dataset: str, samples, backend: str, batch: int, progress: bool) -> dict:
+    from .data import load_dataset
+    from .export.verify import check_dataset_fits
+    from .netfile import read_net
+    from .reference import network_inputs
+    from .runtime import get_backend
+    from .runtime.evaluate import compare, reference_readout, run_dataset
+
+    chosen = get_backend(backend)
+    for name, value in (("--samples", samples), ("--batch", batch)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    net = read_net(net_path)
+    if net.timesteps < 1:
+        raise ConfigError(f"{net_path}: the file gives no time steps (a plain NetX file?)")
+    data = load_dataset(dataset, "test", net.layers[0].shape[1]).head(samples)
+    check_dataset_fits(net, data, net_path)
+    # Lava first: its process models are forked before torch is loaded for the
+    # reference executor's torch twin (bit-identical to the numpy one, tested)
+    readout, stats = run_dataset(net, data.x, chosen, batch_samples=batch, progress=progress)
+    from .export import TorchBackend
+
+    reference = reference_readout(net, network_inputs(net, data.x), TorchBackend)
+    return {**stats, **compare(readout, reference, data.y), "net": net_path, "dataset": dataset}
+
+
+def cmd_run(ns) -> int:
+    """Run a .net file on Lava (or the reference executor) over a test split."""
+    r = _run_net(ns.net, ns.dataset, ns.samples, ns.backend, ns.batch, progress=not (ns.json or ns.no_progress))
+    _print_result(r, ns.json, _run_text(r))
     return 0
 
 
@@ -219,8 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_check)
 
-    s = sub.add_parser("pipeline", help="main job on bundled data: train (msf_tiny on digits), evaluate, export")
+    s = sub.add_parser("run", help="run a .net file on Lava's CPU simulator (or the reference executor) "
+                       "over a test split: accuracy, agreement with the reference, speed")
+    s.add_argument("net")
+    s.add_argument("--dataset", default="digits")
+    s.add_argument("--samples", type=int, default=None, help="the first N test samples (default: all)")
+    s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float or reference")
+    s.add_argument("--batch", type=int, default=32, help="samples per Lava run (pipelined back to back)")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("pipeline", help="main job on bundled data: train (msf_tiny on digits), evaluate, "
+                       "export, run on Lava, compare")
     _add_train_options(s, d)
+    s.add_argument("--checkpoint", default=None, help="skip training: start from this checkpoint")
+    s.add_argument("--lava-samples", type=int, default=64, help="test samples run on Lava (default 64)")
     s.set_defaults(func=cmd_pipeline, out="runs/pipeline")
     return p
 

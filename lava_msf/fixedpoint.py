@@ -34,6 +34,7 @@ DECAY_UNITY = 1 << DECAY_SHIFT
 STATE_BITS = 24
 STATE_LIMIT = (1 << (STATE_BITS - 1)) - 1  # v saturates at +-STATE_LIMIT
 _WRAP = 1 << (STATE_BITS - 1)  # u wraps around (once) past +-2**23, as in Lava's LIF
+SYNAPSE_MIN, SYNAPSE_MAX = -(1 << 23), (1 << 23) - 1  # a synapse's 24-bit accumulator saturates
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,11 @@ def _wrap_current(u):
     """Lava's 24-bit current overflow: one wrap-around, not a full modulo."""
     w = _where(u > _WRAP, u - 2 * _WRAP, u)
     return _where(w <= -_WRAP, u + 2 * _WRAP, w)
+
+
+def saturate_synapse(a):
+    """Signed 24-bit saturation of a synaptic accumulator, as Lava's fixed-point Conv."""
+    return a.clip(SYNAPSE_MIN, SYNAPSE_MAX)
 
 
 def lif_update(u, v, a, params: LifParams, bias=0):

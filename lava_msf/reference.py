@@ -9,10 +9,11 @@ occur (|values| < 2**53), and everything else in int64.
 
 Per step t and layer, with shift(x, k) = x << k for k >= 0, else x >> -k (floor):
   input   x_t (integers)
-  conv    a = shift(conv2d(src, W), e - g) + b      g = value_shift(source): 0 spikes,
+  conv    a = sat24(shift(conv2d(src, W), e - g) + b)   g = value_shift(source): 0 spikes,
                                                     6 currents, the input's own shift
-  dense   a = shift(W @ flatten(src), e - g) + b
-  (with a neuron, b enters the voltage as b << 6, as NetX's bias does)
+  dense   a = sat24(shift(W @ flatten(src), e - g) + b)
+  (sat24: 24-bit saturation of the synaptic accumulator; with a neuron, b is not
+  added here but enters the voltage as b << 6, as NetX's bias does)
   neuron  a = src
   merge   a = sum(srcs)
   mean    a = (sum_hw(src) * m) >> k
@@ -42,8 +43,12 @@ class NumpyBackend:
     def asint(x):
         return np.asarray(x).astype(np.int64)
 
+    @classmethod
+    def conv2d(cls, x, w, stride, padding, groups):
+        return np.rint(cls.conv2d_float(x, w, stride, padding, groups)).astype(np.int64)
+
     @staticmethod
-    def conv2d(x, w, stride, padding, groups):
+    def conv2d_float(x, w, stride, padding, groups):
         n, c, h, wd = x.shape
         o, cg, kh, kw = w.shape
         xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
@@ -51,7 +56,7 @@ class NumpyBackend:
         win = win.reshape(n, groups, cg, *win.shape[2:])
         wg = w.astype(np.float64).reshape(groups, o // groups, cg, kh, kw)
         out = np.einsum("ngcyxij,gocij->ngoyx", win, wg, optimize=True)
-        return np.rint(out.reshape(n, o, *out.shape[3:])).astype(np.int64)
+        return out.reshape(n, o, *out.shape[3:])
 
     @staticmethod
     def einsum(spec, *xs):
@@ -80,7 +85,24 @@ def quantize_images(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255), 0, 255).astype(np.int64)
 
 
-def _neuron_shape(layer):
+def network_inputs(net: Network, x: np.ndarray) -> np.ndarray:
+    """Dataset inputs -> the integer frames (N, C, H, W, T) the network takes:
+    images are quantized to 8 bits and repeated over the network's T steps."""
+    if x.ndim == 5:
+        return np.rint(x).astype(np.int64)
+    frames = quantize_images(x) if net.meta.get("input") == "image" else np.rint(x).astype(np.int64)
+    return np.repeat(frames[..., None], net.timesteps, axis=-1)
+
+
+def predictions(readout) -> np.ndarray:
+    """Class per sample: argmax of the readout (N, C, H, W, T) summed over T."""
+    readout = np.asarray(readout)
+    return readout.sum(axis=-1).reshape(len(readout), -1).argmax(axis=1)
+
+
+def neuron_shape(layer):
+    """Shape of a layer's neuron state: the attention neuron of V1 SDSA forms is
+    per channel (v1_kv) or per head and token (v1_qk)."""
     c, h, w = layer.shape
     if layer.type == "sdsa" and layer.attrs["variant"] == "v1_kv":
         return (c, 1, 1)
@@ -89,9 +111,11 @@ def _neuron_shape(layer):
     return (c, h, w)
 
 
-def _sdsa_current(layer, q, k, v, be):
+def sdsa_current(attrs: dict, q, k, v, be):
+    """The attention neuron's input from Q, K, V spikes (N, C, H, W): counts of
+    coincidences (ANDs of 0/1 values) times the integer scale."""
     n, c, h, w = q.shape
-    heads, scale, variant = int(layer.attrs["heads"]), int(layer.attrs["scale"]), layer.attrs["variant"]
+    heads, scale, variant = int(attrs["heads"]), int(attrs["scale"]), attrs["variant"]
     if variant == "v2":
         qh, kh, vh = (z.reshape(n, heads, c // heads, h * w) for z in (q, k, v))
         kv = be.einsum("nhil,nhjl->nhij", kh, vh)
@@ -101,14 +125,16 @@ def _sdsa_current(layer, q, k, v, be):
     return scale * be.sum((q * k).reshape(n, heads, c // heads, h, w), (2,))
 
 
-def _sdsa_output(layer, spikes, q, v):
+def sdsa_output(attrs: dict, spikes, q, v):
+    """SDSA's output spikes from the attention neuron's: v2 emits them, the V1
+    forms mask Q (v1_kv) or V (v1_qk) with them."""
     n, c, h, w = q.shape
-    variant = layer.attrs["variant"]
+    variant = attrs["variant"]
     if variant == "v2":
         return spikes
     if variant == "v1_kv":
         return q * spikes
-    heads = int(layer.attrs["heads"])
+    heads = int(attrs["heads"])
     return (v.reshape(n, heads, c // heads, h, w) * spikes.reshape(n, heads, 1, h, w)).reshape(n, c, h, w)
 
 
@@ -120,14 +146,14 @@ def value_shift(layer) -> int:
     return 0 if layer.spiking else CURRENT_INPUT_SHIFT
 
 
-def _synaptic_current(layer, w, src_layer, x, be):
+def _synaptic_current(layer, w, src_layer, x, bias, be):
     g = value_shift(src_layer)
     if layer.type == "conv":
         acc = be.conv2d(x, w, int(layer.attrs.get("stride", 1)), int(layer.attrs.get("padding", 0)),
                         int(layer.attrs.get("groups", 1)))
     else:
         acc = be.einsum("nf,of->no", x.reshape(x.shape[0], -1), w).reshape(x.shape[0], -1, 1, 1)
-    return shift(acc, layer.weight_exp - g)
+    return fx.saturate_synapse(shift(acc, layer.weight_exp - g) + bias)
 
 
 class Executor:
@@ -138,14 +164,15 @@ class Executor:
         self.net = net
         self.be = backend
         self.weights = [None if layer.weight is None else backend.asint(layer.weight) for layer in net.layers]
-        # as in NetX/Lava, a neuron's bias enters the voltage (<< 6), else the current
-        self.biases = [0 if layer.bias is None else
-                       backend.asint(layer.bias).reshape(1, -1, 1, 1) << (fx.ACT_SHIFT if layer.neuron is not None else 0)
-                       for layer in net.layers]
+        # as in NetX/Lava, a neuron's bias enters the voltage (<< 6), else the synapse's sum
+        biases = [0 if layer.bias is None else backend.asint(layer.bias).reshape(1, -1, 1, 1) for layer in net.layers]
+        self.synapse_biases = [0 if layer.neuron is not None else b for layer, b in zip(net.layers, biases)]
+        self.voltage_biases = [b << fx.ACT_SHIFT if layer.neuron is not None else 0
+                               for layer, b in zip(net.layers, biases)]
         self.state = None
 
     def reset(self, batch: int) -> None:
-        self.state = {i: (self.be.zeros((batch, *_neuron_shape(layer))),) * 2
+        self.state = {i: (self.be.zeros((batch, *neuron_shape(layer))),) * 2
                       for i, layer in enumerate(self.net.layers) if layer.neuron is not None}
 
     def step(self, frame, probes: dict | None = None):
@@ -158,7 +185,8 @@ class Executor:
             if kind == "input":
                 a = frame
             elif kind in ("conv", "dense"):
-                a = _synaptic_current(layer, self.weights[i], self.net.layers[layer.inputs[0]], src[0], be)
+                a = _synaptic_current(layer, self.weights[i], self.net.layers[layer.inputs[0]], src[0],
+                                      self.synapse_biases[i], be)
             elif kind == "neuron":
                 a = src[0]
             elif kind == "merge":
@@ -169,16 +197,14 @@ class Executor:
                 a = (be.sum(src[0], (2, 3)) * int(layer.attrs["scale_mant"])) >> int(layer.attrs["scale_shift"])
                 a = a.reshape(a.shape[0], -1, 1, 1)
             else:  # sdsa
-                a = _sdsa_current(layer, *src, be)
+                a = sdsa_current(layer.attrs, *src, be)
             if layer.neuron is not None:
-                u, v = fx.lif_update(*self.state[i], a, layer.neuron, self.biases[i])
+                u, v = fx.lif_update(*self.state[i], a, layer.neuron, self.voltage_biases[i])
                 spikes, v = fx.lif_fire(v, layer.neuron)
                 self.state[i] = (u, v)
                 a = be.from_bool(spikes)
                 if kind == "sdsa":
-                    a = _sdsa_output(layer, a, src[0], src[2])
-            else:
-                a = a + self.biases[i]
+                    a = sdsa_output(layer.attrs, a, src[0], src[2])
             values.append(a)
             if probes is not None:
                 probes.setdefault(layer.name, []).append(a)

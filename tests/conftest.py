@@ -5,6 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from lava_msf import create_model
+from lava_msf.data import load_dataset
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -24,3 +27,18 @@ def cli_env():
 @pytest.fixture
 def python():
     return sys.executable
+
+
+def warmed_model(name, **kw):
+    """A model with BatchNorm statistics of real data, so that it spikes sensibly."""
+    torch.manual_seed(0)
+    model = create_model(name, **kw)
+    data = load_dataset("digits", "train", model.config["img_size"])
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.momentum = None  # cumulative average over the warm-up batches
+    with torch.no_grad():
+        for i in range(0, 256, 64):
+            model(torch.from_numpy(data.x[i:i + 64]))
+    return model.eval()

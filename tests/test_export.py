@@ -7,26 +7,13 @@ import torch
 
 from lava_msf import create_model
 from lava_msf.data import load_dataset
-from lava_msf.export import TorchBackend, export_network, network_inputs, quantize_weight
+from lava_msf.export import TorchBackend, export_network, quantize_weight
 from lava_msf.graph import WEIGHT_MAX, WEIGHT_MIN
 from lava_msf.model.neuron import SpikingNeuron
 from lava_msf.netfile import read_net, write_net
-from lava_msf.reference import Executor, NumpyBackend
+from lava_msf.reference import Executor, NumpyBackend, network_inputs
 
-
-def warmed_model(name, **kw):
-    """A model with BatchNorm statistics of real data, so that it spikes sensibly."""
-    torch.manual_seed(0)
-    model = create_model(name, **kw)
-    data = load_dataset("digits", "train", model.config["img_size"])
-    model.train()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.momentum = None  # cumulative average over the warm-up batches
-    with torch.no_grad():
-        for i in range(0, 256, 64):
-            model(torch.from_numpy(data.x[i:i + 64]))
-    return model.eval()
+from conftest import warmed_model
 
 
 def test_quantize_weight_is_loihi_8_bit_mixed_sign():

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..graph import WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIGHT_MIN, Layer, Network
 from ..model.layers import SDSA, ConvBlock, Downsample, RepConv, SepConv, TransformerBlock, bn_scale_shift
 from ..model.metaspikeformer import MetaSpikeFormer
-from ..reference import Executor, quantize_images
+from ..reference import Executor, network_inputs, predictions
 from .torch_backend import TorchBackend
 
 IMAGE_LEVELS = 255  # 8-bit input pixels ...
@@ -192,15 +192,6 @@ def export_network(model: MetaSpikeFormer, image_input: bool | None = None) -> N
         return _Builder(model).build(image_input)
 
 
-def network_inputs(net: Network, x: np.ndarray) -> np.ndarray:
-    """Dataset inputs -> the integer frames (N, C, H, W, T) the network takes:
-    images are quantized to 8 bits and repeated over the network's T steps."""
-    if x.ndim == 5:
-        return np.rint(x).astype(np.int64)
-    frames = quantize_images(x) if net.meta.get("input") == "image" else np.rint(x).astype(np.int64)
-    return np.repeat(frames[..., None], net.timesteps, axis=-1)
-
-
 def evaluate_network(net: Network, data, batch_size: int = 64) -> dict:
     """Accuracy of the integer network (torch backend) on a dataset split:
     prediction = argmax of the readout summed over T."""
@@ -208,7 +199,5 @@ def evaluate_network(net: Network, data, batch_size: int = 64) -> dict:
     correct = 0
     for i in range(0, len(data), batch_size):
         frames = torch.from_numpy(network_inputs(net, data.x[i:i + batch_size]))
-        readout = executor.run(frames)
-        pred = readout.sum(dim=-1).reshape(len(frames), -1).argmax(1).numpy()
-        correct += int((pred == data.y[i:i + batch_size]).sum())
+        correct += int((predictions(executor.run(frames).numpy()) == data.y[i:i + batch_size]).sum())
     return {"accuracy": correct / max(1, len(data)), "samples": len(data)}

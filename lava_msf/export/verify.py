@@ -7,8 +7,8 @@ from tqdm import tqdm
 
 from ..errors import ShapeError
 from ..graph import Network
-from ..reference import Executor, NumpyBackend
-from .exporter import evaluate_network, network_inputs
+from ..reference import Executor, NumpyBackend, network_inputs
+from .exporter import evaluate_network
 from .torch_backend import TorchBackend
 
 

@@ -1,0 +1,186 @@
+"""Network (lava_msf.graph) -> a graph of Lava processes.
+
+Each layer becomes the processes that compute it, in Lava's (W, H, C) layout:
+  conv, dense  project Conv synapse (a dense layer is a conv over its whole
+               input), + stock LIFReset when the layer has a neuron
+  neuron       stock LIFReset
+  merge        project Merge (delays the shorter branches)
+  sdsa         project SDSA (with its attention neuron)
+  mean         project TokenMean
+  input        project FrameSource
+Every synapse hop costs one Lava step, so layer i's value for model step t
+appears at Lava step t + latency[i] + 1 (Lava counts from 1). Samples are
+pipelined back to back, T steps each: a stateful process resets its neurons
+on the first step of each sample at its own latency, so consecutive samples
+never mix and no steps are spent draining.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..errors import ConfigError
+from ..graph import Layer, Network
+from ..reference import value_shift
+from .backends import Backend
+from .kernels import lava_kernel
+from .proc.conv.process import Conv
+from .proc.frame_source.process import FrameSource
+from .proc.merge.process import PORTS, Merge
+from .proc.recorder.process import Recorder
+from .proc.sdsa.process import SDSA
+from .proc.token_mean.process import TokenMean
+
+BIAS_MANT_LIMIT = 1 << 12  # Lava LIF bias_mant: signed 13 bits
+VTH_LIMIT = (1 << 17) - 1  # Lava LIF vth: 17 bits
+GRADED_BITS = 24
+
+
+class BuildError(ConfigError):
+    """A network cannot be mapped to Lava processes (names the layer)."""
+
+
+def lava_shape(shape) -> tuple:
+    """(C, H, W) -> Lava's (W, H, C)."""
+    c, h, w = shape
+    return (w, h, c)
+
+
+def latencies(net: Network) -> list:
+    """Lava steps from the input to each layer's value: +1 per synapse layer."""
+    lat = []
+    for layer in net.layers:
+        base = max((lat[j] for j in layer.inputs), default=0)
+        lat.append(base + (1 if layer.type in ("conv", "dense") else 0))
+    return lat
+
+
+@dataclass
+class LavaGraph:
+    """The built processes and the timing needed to read them."""
+
+    net: Network
+    backend: Backend
+    period: int  # Lava steps per batch: a multiple of T
+    batch_samples: int
+    latency: list
+    source: FrameSource
+    output: Recorder
+    probes: dict = field(default_factory=dict)  # layer name -> Recorder
+    processes: dict = field(default_factory=dict)  # process name -> process
+
+
+def _check_neuron(layer: Layer, bias, at: str) -> None:
+    p = layer.neuron
+    if not 1 <= p.i_decay <= fx.DECAY_UNITY or not 0 <= p.v_decay <= fx.DECAY_UNITY:
+        raise BuildError(f"{at}: Lava's LIF needs iDecay in 1..4096 and vDecay in 0..4096, "
+                         f"got {p.i_decay}, {p.v_decay}")
+    if not 0 <= p.vth_mant <= VTH_LIMIT:
+        raise BuildError(f"{at}: threshold mantissa {p.vth_mant} outside Lava's 17 bits")
+    if bias is not None and np.abs(bias).max(initial=0) >= BIAS_MANT_LIMIT:
+        raise BuildError(f"{at}: bias up to {int(np.abs(bias).max())} does not fit Lava's 13-bit bias_mant")
+
+
+def _lif(layer: Layer, shape, bias, latency: int, net: Network, backend: Backend, name: str, at: str):
+    from lava.proc.lif.process import LIFReset
+
+    _check_neuron(layer, bias, at)
+    p = layer.neuron
+    b = np.zeros(shape) if bias is None else np.broadcast_to(np.asarray(bias), shape).copy()
+    schedule = {"reset_interval": net.timesteps, "reset_offset": (latency + 1) % net.timesteps}
+    if backend.select_tag == "fixed_pt":  # NetX's mapping: du = iDecay - 1, bias << 6
+        return LIFReset(shape=shape, du=p.i_decay - 1, dv=p.v_decay, vth=p.vth_mant, bias_mant=b.astype(int),
+                        bias_exp=fx.ACT_SHIFT, name=name, **schedule)
+    return LIFReset(shape=shape, du=p.i_decay / fx.DECAY_UNITY, dv=p.v_decay / fx.DECAY_UNITY,
+                    vth=float(p.vth_mant), bias_mant=b.astype(float), name=name, **schedule)
+
+
+def _synapse(layer: Layer, src: Layer, i: int) -> Conv:
+    weight = layer.weight.astype(np.int64)
+    if layer.type == "dense":  # a conv whose kernel is the whole input
+        weight = weight.reshape(weight.shape[0], *src.shape)
+        stride, padding, groups = 1, 0, 1
+    else:
+        stride, padding, groups = (int(layer.attrs.get(k, d)) for k, d in
+                                   (("stride", 1), ("padding", 0), ("groups", 1)))
+    bias = layer.bias if layer.bias is not None and layer.neuron is None else None
+    return Conv(weight=lava_kernel(weight), input_shape=lava_shape(src.shape),
+                weight_exp=layer.weight_exp - value_shift(src), bias=bias, stride=stride, padding=padding,
+                groups=groups, num_message_bits=0 if src.spiking else GRADED_BITS, name=f"{i}:{layer.name}")
+
+
+def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> LavaGraph:
+    """Create (not run) the processes of `net` for batches of `batch_samples`
+    samples. `probes`: names of layers whose values are recorded."""
+    names = [layer.name for layer in net.layers]
+    unknown = sorted(set(probes) - set(names))
+    if unknown:
+        raise ConfigError(f"no layer named {', '.join(unknown)}; layers: {', '.join(names)}")
+    lat = latencies(net)
+    recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
+    period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
+    ports, processes = [], {}
+
+    def add(proc):
+        processes[proc.name] = proc
+        return proc
+
+    for i, layer in enumerate(net.layers):
+        at = f"layer {i} ({layer.name})"
+        shape = lava_shape(layer.shape)
+        src = [ports[j] for j in layer.inputs]
+        if layer.type == "input":
+            graded = value_shift(layer) > 0
+            source = add(FrameSource(frames=np.zeros((period, *shape), dtype=np.int32), graded=graded,
+                                     name=f"{i}:{layer.name}"))
+            out = source.s_out
+        elif layer.type in ("conv", "dense"):
+            syn = add(_synapse(layer, net.layers[layer.inputs[0]], i))
+            src[0].connect(syn.s_in)
+            out = syn.a_out
+            if layer.neuron is not None:
+                lif = add(_lif(layer, shape, layer.bias, lat[i], net, backend, f"{i}:{layer.name}/neuron", at))
+                out.connect(lif.a_in)
+                out = lif.s_out
+        elif layer.type == "neuron":
+            lif = add(_lif(layer, shape, layer.bias, lat[i], net, backend, f"{i}:{layer.name}", at))
+            src[0].connect(lif.a_in)
+            out = lif.s_out
+        elif layer.type == "merge":
+            classes = sorted({lat[i] - lat[j] for j in layer.inputs})
+            if len(classes) > PORTS:
+                raise BuildError(f"{at}: inputs arrive with {len(classes)} different latencies; "
+                                 f"the Merge process aligns at most {PORTS}")
+            merge = add(Merge(shape=shape, delays=tuple(classes), name=f"{i}:{layer.name}"))
+            for j, port in zip(layer.inputs, src):
+                port.connect(getattr(merge, f"a_in{classes.index(lat[i] - lat[j])}"))
+            out = merge.a_out
+        elif layer.type == "sdsa":
+            p = layer.neuron
+            _check_neuron(layer, None, at)
+            sdsa = add(SDSA(shape=shape, variant=layer.attrs["variant"], heads=int(layer.attrs["heads"]),
+                            scale=int(layer.attrs["scale"]), vth_mant=p.vth_mant, i_decay=p.i_decay,
+                            v_decay=p.v_decay, reset_interval=net.timesteps,
+                            reset_offset=(lat[i] + 1) % net.timesteps,
+                            delays=tuple(lat[i] - lat[j] for j in layer.inputs), name=f"{i}:{layer.name}"))
+            for port, name in zip(src, ("q_in", "k_in", "v_in")):
+                port.connect(getattr(sdsa, name))
+            out = sdsa.s_out
+        else:  # mean
+            mean = add(TokenMean(shape=lava_shape(net.layers[layer.inputs[0]].shape),
+                                 scale_mant=int(layer.attrs["scale_mant"]),
+                                 scale_shift=int(layer.attrs["scale_shift"]), name=f"{i}:{layer.name}"))
+            src[0].connect(mean.a_in)
+            out = mean.a_out
+        ports.append(out)
+
+    def recorder(i):
+        rec = add(Recorder(shape=lava_shape(net.layers[i].shape), steps=period, name=f"record:{names[i]}"))
+        ports[i].connect(rec.a_in)
+        return rec
+
+    return LavaGraph(net=net, backend=backend, period=period, batch_samples=batch_samples, latency=lat,
+                     source=processes[f"0:{names[0]}"], output=recorder(len(net.layers) - 1),
+                     probes={p: recorder(names.index(p)) for p in probes}, processes=processes)

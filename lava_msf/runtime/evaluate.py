@@ -1,0 +1,48 @@
+"""Run a network over a dataset split on a backend, and compare readouts with
+the reference executor's: accuracy, exact agreement per sample, speed."""
+
+import time
+
+import numpy as np
+
+from ..graph import Network
+from ..reference import Executor, NumpyBackend, network_inputs, predictions
+from .backends import Backend
+from .runner import LavaRunner
+
+
+def reference_readout(net: Network, frames: np.ndarray, backend=NumpyBackend, batch: int = 64) -> np.ndarray:
+    """The reference executor's readout (N, C, H, W, T) as int64 numpy; `backend`
+    may be its torch twin (lava_msf.export.TorchBackend), which is faster."""
+    executor = Executor(net, backend)
+    return np.concatenate([np.asarray(executor.run(backend.asint(frames[i:i + batch])))
+                           for i in range(0, len(frames), batch)])
+
+
+def run_dataset(net: Network, x: np.ndarray, backend: Backend, batch_samples: int = 16,
+                progress: bool = True) -> tuple:
+    """Run dataset inputs `x` on `backend`. Returns (readout (N, C, H, W, T),
+    stats: wall time and, on Lava, steps, steps/s, compile time, latency)."""
+    frames = network_inputs(net, x)
+    stats = {"backend": backend.name, "samples": len(frames), "timesteps": net.timesteps}
+    t0 = time.time()
+    if backend.lava:
+        with LavaRunner(net, backend, batch_samples) as runner:
+            readout, _ = runner.run(frames, progress=progress)
+            stats.update(lava_steps=runner.steps, compile_seconds=runner.compile_seconds,
+                         latency_steps=runner.graph.latency[-1], processes=len(runner.graph.processes))
+        stats["steps_per_second"] = stats["lava_steps"] / max(1e-9, time.time() - t0 - stats["compile_seconds"])
+    else:
+        readout = reference_readout(net, frames)
+    stats["wall_seconds"] = time.time() - t0
+    return readout, stats
+
+
+def compare(readout: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy of both readouts and the fraction of samples whose whole readout
+    (all T steps) equals the reference's exactly."""
+    n = max(1, len(labels))
+    return {"accuracy": float((predictions(readout) == labels).sum() / n),
+            "reference_accuracy": float((predictions(reference) == labels).sum() / n),
+            "reference_agreement": float(sum(np.array_equal(a, b) for a, b in zip(readout, reference)) / n),
+            "max_abs_difference": float(np.abs(readout - reference).max(initial=0))}

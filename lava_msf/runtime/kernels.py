@@ -1,0 +1,88 @@
+"""Numpy kernels shared by the project's Lava process models (no torch, no Lava).
+
+Lava ports carry arrays in Lava's (x, y, f) = (W, H, C) layout; the layer
+semantics live in lava_msf.reference in (C, H, W). These helpers convert
+between the two and keep the per-step arithmetic in one place.
+"""
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..reference import NumpyBackend, sdsa_current, sdsa_output, shift
+
+
+def to_chw(x_whc: np.ndarray) -> np.ndarray:
+    """(W, H, C) -> (1, C, H, W)."""
+    return x_whc.transpose(2, 1, 0)[None]
+
+
+def to_whc(x_nchw: np.ndarray) -> np.ndarray:
+    """(1, C, H, W) -> (W, H, C)."""
+    return x_nchw[0].transpose(2, 1, 0)
+
+
+def lava_kernel(w_oihw: np.ndarray) -> np.ndarray:
+    """A correlation kernel (out, in, kH, kW) in Lava's Conv layout (out, kW, kH, in),
+    spatially flipped because Lava's Conv convolves."""
+    return np.ascontiguousarray(w_oihw.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :])
+
+
+def correlation_kernel(w_lava: np.ndarray) -> np.ndarray:
+    """Inverse of lava_kernel."""
+    return np.ascontiguousarray(w_lava[:, ::-1, ::-1, :].transpose(0, 3, 2, 1))
+
+
+def conv_fixed(x_whc, w_oihw, stride, padding, groups, weight_exp, bias):
+    """Integer conv in Lava layout: sat24(shift(x * W, weight_exp) + bias), as the reference."""
+    acc = NumpyBackend.conv2d(to_chw(x_whc.astype(np.int64)), w_oihw, stride, padding, groups)
+    return to_whc(fx.saturate_synapse(shift(acc, weight_exp) + bias.reshape(1, -1, 1, 1)))
+
+
+def conv_float(x_whc, w_oihw, stride, padding, groups, weight_exp, bias):
+    """The same conv in real arithmetic: x * W * 2**weight_exp + bias, no rounding."""
+    acc = NumpyBackend.conv2d_float(to_chw(x_whc.astype(np.float64)), w_oihw, stride, padding, groups)
+    return to_whc(acc * 2.0 ** weight_exp + bias.reshape(1, -1, 1, 1))
+
+
+class DelayLine:
+    """A FIFO of `delay` steps: push(x) returns what was pushed `delay` pushes ago
+    (zeros at first). delay 0 passes x through."""
+
+    def __init__(self, delay: int, shape, dtype):
+        self.slots = [np.zeros(shape, dtype) for _ in range(delay)]
+
+    def push(self, x):
+        if not self.slots:
+            return x
+        self.slots.append(x)
+        return self.slots.pop(0)
+
+
+class ResetSchedule:
+    """Neuron state is reset when `time_step % interval == offset`: the first
+    step of each sample at this process's pipeline latency (Lava's time_step
+    starts at 1; the rule is LIFReset's)."""
+
+    def __init__(self, interval: int, offset: int):
+        self.interval, self.offset = int(interval), int(offset) % int(interval)
+
+    def due(self, time_step: int) -> bool:
+        return time_step % self.interval == self.offset
+
+
+def float_lif_step(u, v, a, params: fx.LifParams):
+    """Lava's floating-point LIF in current units (threshold vth_mant, no bias):
+    the real-valued counterpart of fixedpoint.lif_update + lif_fire."""
+    u = u * (1 - params.i_decay / fx.DECAY_UNITY) + a
+    v = v * (1 - params.v_decay / fx.DECAY_UNITY) + u
+    s = v > params.vth_mant
+    return u, np.where(s, 0.0, v), s
+
+
+def sdsa_step(variant, heads, scale, q, k, v, lif):
+    """One SDSA step in Lava layout. `lif(current (1, C', H', W')) -> spikes` runs the
+    attention neuron; returns the output spikes (W, H, C)."""
+    attrs = {"variant": variant, "heads": heads, "scale": scale}
+    q, k, v = (to_chw(z.astype(np.int64)) for z in (q, k, v))
+    spikes = lif(sdsa_current(attrs, q, k, v, NumpyBackend))
+    return to_whc(sdsa_output(attrs, spikes.astype(np.int64), q, v))

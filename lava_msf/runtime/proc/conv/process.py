@@ -1,0 +1,34 @@
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+
+
+class Conv(AbstractProcess):
+    """Convolution synapse with Lava's Conv conventions and what the stock one lacks.
+
+    Same layout as lava.proc.conv.Conv: input (W, H, C), weight (out, kW, kH, in),
+    kernel flipped (true convolution), one step of delay (sends the previous
+    step's sum). Added: `weight_exp` is applied (floor shift, as Lava's Dense),
+    graded input when num_message_bits > 0, and a per-output-channel bias.
+    Output: sat24(shift(conv(s, W), weight_exp) + bias); with weight_exp 0 and
+    no bias this is the stock fixed-point Conv. A dense layer is a Conv whose
+    kernel covers its whole input. Square stride and padding, no dilation.
+    """
+
+    def __init__(self, *, weight: np.ndarray, input_shape: tuple, weight_exp: int = 0,
+                 bias: np.ndarray | None = None, stride: int = 1, padding: int = 0, groups: int = 1,
+                 num_message_bits: int = 0, name: str | None = None):
+        super().__init__(name=name, weight_exp=int(weight_exp), stride=int(stride), padding=int(padding),
+                         groups=int(groups), num_message_bits=int(num_message_bits))
+        out_c, kw, kh, in_c = weight.shape
+        w, h, c = input_shape
+        if c != in_c * groups or out_c % groups:
+            raise ValueError(f"Conv {name}: weight {weight.shape} does not fit input {input_shape} "
+                             f"in {groups} groups")
+        out_shape = ((w + 2 * padding - kw) // stride + 1, (h + 2 * padding - kh) // stride + 1, out_c)
+        self.s_in = InPort(shape=tuple(input_shape))
+        self.a_out = OutPort(shape=out_shape)
+        self.weight = Var(shape=weight.shape, init=weight)
+        self.bias = Var(shape=(out_c,), init=np.zeros(out_c) if bias is None else bias)
+        self.a_buf = Var(shape=out_shape, init=0)

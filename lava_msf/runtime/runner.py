@@ -1,0 +1,171 @@
+"""Run a Network on Lava's CPU simulator: batches of samples through one
+runtime, outputs realigned to model time steps, the runtime always stopped."""
+
+import contextlib
+import os
+import signal
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import ConfigError, LavaMsfError, ShapeError
+from ..graph import Network
+from .backends import Backend, get_backend
+from .builder import LavaGraph, build
+
+
+class LavaRunError(LavaMsfError):
+    """The Lava runtime failed (names the phase)."""
+
+
+@contextlib.contextmanager
+def _sigint_only_in_host():
+    """Lava forks its process models; they must not take Ctrl-C themselves (a
+    half-dead runtime cannot be stopped), the host does and stops them. While
+    forking, SIGINT goes to a handler the children inherit: in a child it does
+    nothing, in the host it remembers the Ctrl-C, raised once forking is done."""
+    host, interrupted = os.getpid(), []
+
+    def handler(signum, frame):
+        if os.getpid() == host:
+            interrupted.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def _abort(runtime) -> None:
+    """End a runtime Lava cannot stop itself (never started, a dead process
+    model, interrupted mid-run): kill its actors, free the shared memory."""
+    infrastructure = runtime._messaging_infrastructure
+    for actor in infrastructure.actors:
+        if actor.is_alive():
+            actor.terminate()
+    infrastructure.stop()  # joins the actors, shuts the shared-memory manager down
+    runtime._watchdog_manager.stop()
+    runtime._is_started = runtime._is_running = False
+
+
+class LavaRunner:
+    """Builds `net` once for batches of `batch_samples` samples; `run()` feeds
+    any number of samples. Use as a context manager (or call close()): the
+    runtime is stopped on exit, also on errors and KeyboardInterrupt."""
+
+    def __init__(self, net: Network, backend: str | Backend = "lava-cpu", batch_samples: int = 16,
+                 probes=()):
+        self.backend = get_backend(backend) if isinstance(backend, str) else backend
+        if not self.backend.lava:
+            raise ConfigError(f"backend {self.backend.name!r} does not run on Lava")
+        if batch_samples < 1:
+            raise ConfigError(f"batch_samples must be at least 1, got {batch_samples}")
+        self.net = net
+        self.graph: LavaGraph = build(net, self.backend, batch_samples, probes)
+        self._runtime_live = False  # a runtime exists and has not been stopped or aborted
+        self.steps = 0  # Lava steps run so far
+        self.compile_seconds = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        if not self._runtime_live:
+            return
+        runtime, self._runtime_live = self.graph.source.runtime, False
+        if runtime is None:  # compilation failed: nothing was forked
+            return
+        if runtime._is_started and not runtime._is_running:
+            self.graph.source.stop()
+        else:  # never run, or interrupted mid-run: Lava's stop() would wait for its actors forever
+            _abort(runtime)
+
+    def _start(self) -> None:
+        from lava.magma.core.run_configs import Loihi2SimCfg
+
+        cfg = Loihi2SimCfg(select_tag=self.backend.select_tag)
+        try:
+            with _sigint_only_in_host():
+                self._runtime_live = True
+                self.graph.source.create_runtime(run_cfg=cfg)  # forks the process models
+        except LavaMsfError:
+            raise
+        except Exception as e:
+            raise LavaRunError(f"compiling the Lava process graph failed: {type(e).__name__}: {e}") from e
+
+    def run(self, frames: np.ndarray, progress: bool = False) -> tuple:
+        """frames: (N, C, H, W, T) integers. Returns (readout (N, C, H, W, T),
+        probes {layer name: (N, C, H, W, T)}), aligned to model time steps."""
+        g, net = self.graph, self.net
+        frames = np.asarray(frames)
+        expected = (*net.layers[0].shape, net.timesteps)
+        if frames.ndim != 5 or frames.shape[1:] != expected:
+            raise ShapeError(f"input frames must be (N, {', '.join(map(str, expected))}), got {frames.shape}")
+        if not g.source.proc_params["graded"] and not np.isin(frames, (0, 1)).all():
+            raise ShapeError("this network's input is spikes: frames must be 0/1")
+        n, b, t_steps = len(frames), g.batch_samples, net.timesteps
+        readout = np.zeros((n, *net.output.shape, t_steps), dtype=np.float64 if self._float else np.int64)
+        probes = {name: np.zeros((n, *net.layers[self._index(name)].shape, t_steps), dtype=readout.dtype)
+                  for name in g.probes}
+        for start in tqdm(range(0, n, b), desc=f"Lava {self.backend.name}", disable=not progress, unit="batch"):
+            batch = frames[start:start + b]
+            buffer = np.zeros((g.period, *reversed(net.layers[0].shape)))
+            # sample s, step t is played at buffer index s*T + t, in Lava's (W, H, C)
+            buffer[:len(batch) * t_steps] = batch.transpose(0, 4, 3, 2, 1).reshape(-1, *buffer.shape[1:])
+            try:
+                if self._runtime_live:
+                    g.source.frames.set(buffer)
+                else:
+                    g.source.frames.init = buffer
+                    t0 = time.time()
+                    self._start()
+                    self.compile_seconds = time.time() - t0
+                self._run_supervised(g.period)
+                self.steps += g.period
+                self._collect(g.output, len(net.layers) - 1, readout, start, len(batch))
+                for name, rec in g.probes.items():
+                    self._collect(rec, self._index(name), probes[name], start, len(batch))
+            except LavaMsfError:
+                raise
+            except Exception as e:
+                raise LavaRunError(f"running the Lava process graph failed: {type(e).__name__}: {e}") from e
+        return readout, probes
+
+    def _run_supervised(self, steps: int) -> None:
+        """Run `steps` Lava steps, watching the process models: when one dies,
+        Lava's runtime would wait for it forever; here the run is aborted with
+        the model's error instead."""
+        from lava.magma.core.run_conditions import RunSteps
+
+        proc = self.graph.source
+        proc.run(condition=RunSteps(num_steps=steps, blocking=False))
+        runtime = proc.runtime
+        while not all(port.probe() for port in runtime.service_to_runtime):
+            dead = [a for a in runtime._messaging_infrastructure.actors if a.exitcode is not None]
+            if dead:
+                error = next((a.exception[0] for a in dead if a.exception), None)
+                _abort(runtime)
+                self._runtime_live = False
+                raise LavaRunError(f"a Lava process model failed: {type(error).__name__}: {error}")
+            time.sleep(0.002)
+        proc.wait()
+
+    @property
+    def _float(self) -> bool:
+        return self.backend.select_tag == "floating_pt"
+
+    def _index(self, name: str) -> int:
+        return [layer.name for layer in self.net.layers].index(name)
+
+    def _collect(self, recorder, layer_index: int, into: np.ndarray, start: int, count: int) -> None:
+        t_steps, lat = self.net.timesteps, self.graph.latency[layer_index]
+        record = recorder.record.get()  # (period, W, H, C)
+        steps = record[lat:lat + count * t_steps].reshape(count, t_steps, *record.shape[1:])
+        into[start:start + count] = steps.transpose(0, 4, 3, 2, 1)
