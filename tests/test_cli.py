@@ -74,15 +74,18 @@ def test_eval_json_and_models_list(tmp_path):
     assert models["msf_8_512"]["embed_dim"] == [128, 256, 512, 640]
 
 
-def test_pipeline_trains_and_reports_both_neuron_modes(tmp_path):
+def test_pipeline_trains_exports_and_runs_on_lava(tmp_path):
     proc = cli("pipeline", "--model", "msf_micro", "--epochs", "1", "--timesteps", "2", "--limit-train", "16",
-               "--limit-test", "8", "--out", str(tmp_path / "p"), "--no-progress", "--json")
+               "--limit-test", "8", "--lava-samples", "3", "--out", str(tmp_path / "p"), "--no-progress", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["checkpoint"] == str(tmp_path / "p" / "best.pt") and result["best_epoch"] == 1
     for key in ("test_accuracy", "float_neuron_test_accuracy", "test_firing_rate", "quantized_test_accuracy"):
         assert 0.0 <= result[key] <= 1.0
-    assert result["reference_agreement"] == 1.0 and (tmp_path / "p" / "model.net").is_file()
+    assert result["reference_vs_torch_backend_agreement"] == 1.0 and (tmp_path / "p" / "model.net").is_file()
+    lava = result["lava"]
+    assert lava["backend"] == "lava-cpu" and lava["samples"] == 3 and lava["reference_agreement"] == 1.0
+    assert lava["accuracy"] == lava["reference_accuracy"] and 0.0 <= lava["torch_accuracy"] <= 1.0
 
 
 def test_export_and_check(tmp_path):

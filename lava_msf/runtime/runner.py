@@ -77,15 +77,21 @@ class LavaRunner:
         self.close()
 
     def close(self) -> None:
+        """Stop the runtime (idempotent)."""
         if not self._runtime_live:
             return
-        runtime, self._runtime_live = self.graph.source.runtime, False
-        if runtime is None:  # compilation failed: nothing was forked
-            return
-        if runtime._is_started and not runtime._is_running:
+        runtime = self.graph.source.runtime
+        if runtime is not None and runtime._is_started and not runtime._is_running:
+            self._runtime_live = False
             self.graph.source.stop()
-        else:  # never run, or interrupted mid-run: Lava's stop() would wait for its actors forever
+        else:  # never run: Lava's stop() would wait for actors that wait for a start
+            self._abort()
+
+    def _abort(self) -> None:
+        runtime = self.graph.source.runtime
+        if self._runtime_live and runtime is not None:  # None: compilation failed, nothing forked
             _abort(runtime)
+        self._runtime_live = False
 
     def _start(self) -> None:
         from lava.magma.core.run_configs import Loihi2SimCfg
@@ -132,10 +138,13 @@ class LavaRunner:
                 self._collect(g.output, len(net.layers) - 1, readout, start, len(batch))
                 for name, rec in g.probes.items():
                     self._collect(rec, self._index(name), probes[name], start, len(batch))
-            except LavaMsfError:
+            except BaseException as e:
+                # interrupted or failed inside a Lava call (run, Var get/set): a graceful
+                # stop could wait for process models in the middle of a message
+                self._abort()
+                if isinstance(e, Exception) and not isinstance(e, LavaMsfError):
+                    raise LavaRunError(f"running the Lava process graph failed: {type(e).__name__}: {e}") from e
                 raise
-            except Exception as e:
-                raise LavaRunError(f"running the Lava process graph failed: {type(e).__name__}: {e}") from e
         return readout, probes
 
     def _run_supervised(self, steps: int) -> None:
@@ -151,8 +160,6 @@ class LavaRunner:
             dead = [a for a in runtime._messaging_infrastructure.actors if a.exitcode is not None]
             if dead:
                 error = next((a.exception[0] for a in dead if a.exception), None)
-                _abort(runtime)
-                self._runtime_live = False
                 raise LavaRunError(f"a Lava process model failed: {type(error).__name__}: {error}")
             time.sleep(0.002)
         proc.wait()
