@@ -62,7 +62,6 @@ class LavaGraph:
     """The built processes and the timing needed to read them."""
 
     net: Network
-    backend: Backend
     period: int  # Lava steps per batch: a multiple of T
     batch_samples: int
     latency: list
@@ -181,6 +180,6 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
         ports[i].connect(rec.a_in)
         return rec
 
-    return LavaGraph(net=net, backend=backend, period=period, batch_samples=batch_samples, latency=lat,
+    return LavaGraph(net=net, period=period, batch_samples=batch_samples, latency=lat,
                      source=processes[f"0:{names[0]}"], output=recorder(len(net.layers) - 1),
                      probes={p: recorder(names.index(p)) for p in probes}, processes=processes)

@@ -70,19 +70,28 @@ class ResetSchedule:
         return time_step % self.interval == self.offset
 
 
-def float_lif_step(u, v, a, params: fx.LifParams):
+def fixed_lif_step(state, a, params: fx.LifParams):
+    """lava_msf.fixedpoint's LIF, one step. state: (u, v) or None (reset).
+    Returns (spikes, new state)."""
+    u, v = state or (np.zeros_like(a),) * 2
+    u, v = fx.lif_update(u, v, a, params)
+    spikes, v = fx.lif_fire(v, params)
+    return spikes, (u, v)
+
+
+def float_lif_step(state, a, params: fx.LifParams):
     """Lava's floating-point LIF in current units (threshold vth_mant, no bias):
-    the real-valued counterpart of fixedpoint.lif_update + lif_fire."""
+    the real-valued counterpart of fixed_lif_step."""
+    u, v = state or (np.zeros(a.shape),) * 2
     u = u * (1 - params.i_decay / fx.DECAY_UNITY) + a
     v = v * (1 - params.v_decay / fx.DECAY_UNITY) + u
-    s = v > params.vth_mant
-    return u, np.where(s, 0.0, v), s
+    spikes = v > params.vth_mant
+    return spikes, (u, np.where(spikes, 0.0, v))
 
 
-def sdsa_step(variant, heads, scale, q, k, v, lif):
+def sdsa_step(attrs: dict, q, k, v, lif):
     """One SDSA step in Lava layout. `lif(current (1, C', H', W')) -> spikes` runs the
     attention neuron; returns the output spikes (W, H, C)."""
-    attrs = {"variant": variant, "heads": heads, "scale": scale}
     q, k, v = (to_chw(z.astype(np.int64)) for z in (q, k, v))
     spikes = lif(sdsa_current(attrs, q, k, v, NumpyBackend))
     return to_whc(sdsa_output(attrs, spikes.astype(np.int64), q, v))

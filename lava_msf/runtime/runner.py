@@ -118,7 +118,8 @@ class LavaRunner:
             raise ShapeError("this network's input is spikes: frames must be 0/1")
         n, b, t_steps = len(frames), g.batch_samples, net.timesteps
         readout = np.zeros((n, *net.output.shape, t_steps), dtype=np.float64 if self._float else np.int64)
-        probes = {name: np.zeros((n, *net.layers[self._index(name)].shape, t_steps), dtype=readout.dtype)
+        index = {layer.name: i for i, layer in enumerate(net.layers)}
+        probes = {name: np.zeros((n, *net.layers[index[name]].shape, t_steps), dtype=readout.dtype)
                   for name in g.probes}
         for start in tqdm(range(0, n, b), desc=f"Lava {self.backend.name}", disable=not progress, unit="batch"):
             batch = frames[start:start + b]
@@ -137,7 +138,7 @@ class LavaRunner:
                 self.steps += g.period
                 self._collect(g.output, len(net.layers) - 1, readout, start, len(batch))
                 for name, rec in g.probes.items():
-                    self._collect(rec, self._index(name), probes[name], start, len(batch))
+                    self._collect(rec, index[name], probes[name], start, len(batch))
             except BaseException as e:
                 # interrupted or failed inside a Lava call (run, Var get/set): a graceful
                 # stop could wait for process models in the middle of a message
@@ -167,9 +168,6 @@ class LavaRunner:
     @property
     def _float(self) -> bool:
         return self.backend.select_tag == "floating_pt"
-
-    def _index(self, name: str) -> int:
-        return [layer.name for layer in self.net.layers].index(name)
 
     def _collect(self, recorder, layer_index: int, into: np.ndarray, start: int, count: int) -> None:
         t_steps, lat = self.net.timesteps, self.graph.latency[layer_index]

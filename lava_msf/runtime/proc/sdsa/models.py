@@ -7,15 +7,17 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_msf import fixedpoint as fx
-from lava_msf.runtime.kernels import DelayLine, ResetSchedule, float_lif_step, sdsa_step
+from lava_msf.runtime.kernels import DelayLine, ResetSchedule, fixed_lif_step, float_lif_step, sdsa_step
 from lava_msf.runtime.proc.sdsa.process import SDSA
 
 
 class _SDSAModel(PyLoihiProcessModel):
+    lif_step = None  # fixed_lif_step or float_lif_step
+
     def __init__(self, proc_params):
         super().__init__(proc_params)
         p = proc_params
-        self.attention = (p["variant"], p["heads"], p["scale"])
+        self.attention = {k: p[k] for k in ("variant", "heads", "scale")}
         self.neuron = fx.LifParams(p["vth_mant"], p["i_decay"], p["v_decay"])
         self.reset = ResetSchedule(p["reset_interval"], p["reset_offset"])
         self.delays = p["delays"]
@@ -28,11 +30,12 @@ class _SDSAModel(PyLoihiProcessModel):
         q, k, v = (line.push(port.recv().astype(np.int64)) for line, port in zip(self.lines, ports))
         if self.reset.due(self.time_step):
             self.state = None
-        self.s_out.send(sdsa_step(*self.attention, q, k, v, self.attention_neuron))
+        self.s_out.send(sdsa_step(self.attention, q, k, v, self.attention_neuron))
 
     def attention_neuron(self, current):
-        """current (1, C', H', W') int64 -> spikes; updates self.state."""
-        raise NotImplementedError
+        """current (1, C', H', W') int64 -> spikes; keeps the neuron's state."""
+        spikes, self.state = type(self).lif_step(self.state, current, self.neuron)
+        return spikes
 
 
 @implements(proc=SDSA, protocol=LoihiProtocol)
@@ -46,13 +49,7 @@ class PySDSAModelFixed(_SDSAModel):
     k_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=1)
     v_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=1)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=1)
-
-    def attention_neuron(self, current):
-        u, v = self.state or (np.zeros_like(current),) * 2
-        u, v = fx.lif_update(u, v, current, self.neuron)
-        spikes, v = fx.lif_fire(v, self.neuron)
-        self.state = (u, v)
-        return spikes
+    lif_step = staticmethod(fixed_lif_step)
 
 
 @implements(proc=SDSA, protocol=LoihiProtocol)
@@ -65,9 +62,4 @@ class PySDSAModelFloat(_SDSAModel):
     k_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     v_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-
-    def attention_neuron(self, current):
-        u, v = self.state or (np.zeros(current.shape),) * 2
-        u, v, spikes = float_lif_step(u, v, current.astype(np.float64), self.neuron)
-        self.state = (u, v)
-        return spikes
+    lif_step = staticmethod(float_lif_step)
