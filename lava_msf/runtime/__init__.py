@@ -16,9 +16,9 @@ if "lava.magma.runtime.message_infrastructure.multiprocessing" not in _sys.modul
     _mp.set_start_method(None, force=True)
     import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401,E402
 
-from .backends import BACKENDS, Backend, get_backend
+from .backends import BACKENDS, Backend, BackendUnavailable, get_backend
 from .builder import BuildError, LavaGraph, build, latencies
 from .runner import LavaRunError, LavaRunner
 
-__all__ = ["BACKENDS", "Backend", "get_backend", "BuildError", "LavaGraph", "build", "latencies",
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "get_backend", "BuildError", "LavaGraph", "build", "latencies",
            "LavaRunError", "LavaRunner"]

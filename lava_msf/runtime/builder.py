@@ -6,6 +6,8 @@ Each layer becomes the processes that compute it, in Lava's (W, H, C) layout:
   neuron       stock LIFReset
   merge        project Merge (delays the shorter branches)
   sdsa         project SDSA (with its attention neuron)
+               (decomposed backends: Lava selects their SubProcessModels,
+               lava_msf.chip.mapping's graphs of stock processes)
   mean         project TokenMean
   input        project FrameSource
 Every synapse hop costs one Lava step, so layer i's value for model step t
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import fixedpoint as fx
+from ..chip.mapping import merge_decomposition, sdsa_decomposition
 from ..errors import ConfigError
 from ..graph import Layer, Network
 from ..reference import value_shift
@@ -31,11 +34,11 @@ from .proc.frame_source.process import FrameSource
 from .proc.merge.process import PORTS, Merge
 from .proc.recorder.process import Recorder
 from .proc.sdsa.process import SDSA
+from .proc.stock import GRADED_BITS, lif_reset
 from .proc.token_mean.process import TokenMean
 
 BIAS_MANT_LIMIT = 1 << 12  # Lava LIF bias_mant: signed 13 bits
 VTH_LIMIT = (1 << 17) - 1  # Lava LIF vth: 17 bits
-GRADED_BITS = 24
 
 
 class BuildError(ConfigError):
@@ -48,12 +51,27 @@ def lava_shape(shape) -> tuple:
     return (w, h, c)
 
 
-def latencies(net: Network) -> list:
-    """Lava steps from the input to each layer's value: +1 per synapse layer."""
+def _own_latency(layer: Layer, backend: Backend | None) -> int:
+    """Lava steps a layer adds after its latest input: one per synapse hop; the
+    decomposed SDSA and merge add their chip graph's depth."""
+    if layer.type in ("conv", "dense"):
+        return 1
+    if backend is None or not backend.decomposed:
+        return 0
+    if layer.type == "merge":
+        return merge_decomposition(layer.shape, (0,)).latency
+    if layer.type == "sdsa":
+        return sdsa_decomposition(lava_shape(layer.shape), layer.attrs["variant"], int(layer.attrs["heads"]),
+                                  int(layer.attrs["scale"])).latency
+    return 0
+
+
+def latencies(net: Network, backend: Backend | None = None) -> list:
+    """Lava steps from the input to each layer's value on `backend` (default:
+    the direct process models)."""
     lat = []
     for layer in net.layers:
-        base = max((lat[j] for j in layer.inputs), default=0)
-        lat.append(base + (1 if layer.type in ("conv", "dense") else 0))
+        lat.append(max((lat[j] for j in layer.inputs), default=0) + _own_latency(layer, backend))
     return lat
 
 
@@ -83,17 +101,8 @@ def _check_neuron(layer: Layer, bias, at: str) -> None:
 
 
 def _lif(layer: Layer, shape, bias, latency: int, net: Network, backend: Backend, name: str, at: str):
-    from lava.proc.lif.process import LIFReset
-
     _check_neuron(layer, bias, at)
-    p = layer.neuron
-    b = np.zeros(shape) if bias is None else np.broadcast_to(np.asarray(bias), shape).copy()
-    schedule = {"reset_interval": net.timesteps, "reset_offset": (latency + 1) % net.timesteps}
-    if backend.select_tag == "fixed_pt":  # NetX's mapping: du = iDecay - 1, bias << 6
-        return LIFReset(shape=shape, du=p.i_decay - 1, dv=p.v_decay, vth=p.vth_mant, bias_mant=b.astype(int),
-                        bias_exp=fx.ACT_SHIFT, name=name, **schedule)
-    return LIFReset(shape=shape, du=p.i_decay / fx.DECAY_UNITY, dv=p.v_decay / fx.DECAY_UNITY,
-                    vth=float(p.vth_mant), bias_mant=b.astype(float), name=name, **schedule)
+    return lif_reset(shape, layer.neuron, bias, net.timesteps, latency + 1, backend.select_tag == "fixed_pt", name)
 
 
 def _synapse(layer: Layer, src: Layer, i: int) -> Conv:
@@ -117,7 +126,7 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     unknown = sorted(set(probes) - set(names))
     if unknown:
         raise ConfigError(f"no layer named {', '.join(unknown)}; layers: {', '.join(names)}")
-    lat = latencies(net)
+    lat = latencies(net, backend)
     recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
     period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
     ports, processes = [], {}
@@ -148,22 +157,24 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
             src[0].connect(lif.a_in)
             out = lif.s_out
         elif layer.type == "merge":
-            classes = sorted({lat[i] - lat[j] for j in layer.inputs})
+            arrival = max(lat[j] for j in layer.inputs)
+            classes = sorted({arrival - lat[j] for j in layer.inputs})
             if len(classes) > PORTS:
                 raise BuildError(f"{at}: inputs arrive with {len(classes)} different latencies; "
                                  f"the Merge process aligns at most {PORTS}")
             merge = add(Merge(shape=shape, delays=tuple(classes), name=f"{i}:{layer.name}"))
             for j, port in zip(layer.inputs, src):
-                port.connect(getattr(merge, f"a_in{classes.index(lat[i] - lat[j])}"))
+                port.connect(getattr(merge, f"a_in{classes.index(arrival - lat[j])}"))
             out = merge.a_out
         elif layer.type == "sdsa":
             p = layer.neuron
             _check_neuron(layer, None, at)
+            arrival = max(lat[j] for j in layer.inputs)
             sdsa = add(SDSA(shape=shape, variant=layer.attrs["variant"], heads=int(layer.attrs["heads"]),
                             scale=int(layer.attrs["scale"]), vth_mant=p.vth_mant, i_decay=p.i_decay,
                             v_decay=p.v_decay, reset_interval=net.timesteps,
-                            reset_offset=(lat[i] + 1) % net.timesteps,
-                            delays=tuple(lat[i] - lat[j] for j in layer.inputs), name=f"{i}:{layer.name}"))
+                            reset_offset=(arrival + 1) % net.timesteps,
+                            delays=tuple(arrival - lat[j] for j in layer.inputs), name=f"{i}:{layer.name}"))
             for port, name in zip(src, ("q_in", "k_in", "v_in")):
                 port.connect(getattr(sdsa, name))
             out = sdsa.s_out

@@ -60,6 +60,7 @@ class LavaRunner:
     def __init__(self, net: Network, backend: str | Backend = "lava-cpu", batch_samples: int = 16,
                  probes=()):
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
+        self.backend.check_available()
         if not self.backend.lava:
             raise ConfigError(f"backend {self.backend.name!r} does not run on Lava")
         if batch_samples < 1:
@@ -94,9 +95,7 @@ class LavaRunner:
         self._runtime_live = False
 
     def _start(self) -> None:
-        from lava.magma.core.run_configs import Loihi2SimCfg
-
-        cfg = Loihi2SimCfg(select_tag=self.backend.select_tag)
+        cfg = self.backend.run_config()
         try:
             with _sigint_only_in_host():
                 self._runtime_live = True

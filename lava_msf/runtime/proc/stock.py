@@ -1,0 +1,89 @@
+"""Lava's stock, chip-supported processes as the project uses them: the NetX
+mapping of a deployable neuron onto LIFReset, and the instantiation of a
+lava_msf.chip.mapping decomposition inside a SubProcessModel."""
+
+import warnings
+
+import numpy as np
+from scipy.sparse import SparseEfficiencyWarning, csr_matrix
+
+from lava_msf import fixedpoint as fx
+from lava_msf.chip.mapping import OUTPUT, Decomposition
+
+GRADED_BITS = 24  # message bits of a graded spike
+COINCIDENCE = {"du": 4095, "dv": 4095, "vth": 1}  # memoryless AND of two 0/1 inputs (chip.mapping)
+
+# Lava's DelaySparse model edits a CSR matrix on its first step: harmless, and
+# printed by every forked model (filters set here are inherited by the forks)
+warnings.filterwarnings("ignore", category=SparseEfficiencyWarning)
+
+
+def lif_reset(shape, params: fx.LifParams, bias, reset_interval: int, reset_offset: int, fixed: bool,
+              name: str | None = None):
+    """A deployable SN as Lava's LIFReset, mapped as NetX maps CUBA:
+    du = iDecay - 1, dv = vDecay, bias << 6 (fixed point), or the same in real
+    arithmetic and current units (floating point)."""
+    from lava.proc.lif.process import LIFReset
+
+    b = np.zeros(shape) if bias is None else np.broadcast_to(np.asarray(bias), shape).copy()
+    schedule = {"reset_interval": int(reset_interval), "reset_offset": int(reset_offset) % int(reset_interval)}
+    if fixed:
+        return LIFReset(shape=shape, du=params.i_decay - 1, dv=params.v_decay, vth=params.vth_mant,
+                        bias_mant=b.astype(int), bias_exp=fx.ACT_SHIFT, name=name, **schedule)
+    return LIFReset(shape=shape, du=params.i_decay / fx.DECAY_UNITY, dv=params.v_decay / fx.DECAY_UNITY,
+                    vth=float(params.vth_mant), bias_mant=b.astype(float), name=name, **schedule)
+
+
+def _neuron(kind: str, size: int, attention):
+    from lava.proc.graded.process import GradedVec
+    from lava.proc.lif.process import LIF
+    from lava.proc.prodneuron.process import ProdNeuron
+
+    if kind == "coincidence":
+        return LIF(shape=(size,), bias_mant=0, **COINCIDENCE)
+    if kind == "attention":
+        return attention((size,))
+    if kind == "graded":
+        return GradedVec(shape=(size,), vth=0)
+    return ProdNeuron(shape=(size,), vth=0, exp=0)
+
+
+def _synapse(weights: csr_matrix, delay: int, graded: bool):
+    from lava.proc.sparse.process import DelaySparse, Sparse
+
+    bits = GRADED_BITS if graded else 0
+    if delay:
+        return DelaySparse(weights=weights, delays=int(delay), num_message_bits=bits)
+    return Sparse(weights=weights, num_message_bits=bits)
+
+
+def instantiate(model, proc, dec: Decomposition, out_port, attention=None) -> None:
+    """Create `dec`'s populations and projections as children of SubProcessModel
+    `model` (attributes, where Lava finds them) and wire them to the parent
+    `proc`: its input ports (flattened) feed the first synapses or neurons, and
+    `out_port` of the parent receives the output. `attention(shape)` makes the
+    attention neuron."""
+    out_shape = out_port.shape
+    pops = {}
+    for p in dec.populations:
+        pops[p.name] = _neuron(p.kind, p.size, attention)
+        setattr(model, f"neuron_{p.name}", pops[p.name])
+    for port, pop in dec.currents.items():
+        getattr(proc, port).flatten().connect(pops[pop].a_in)
+    for proj in dec.projections:
+        if proj.src.startswith("in:"):
+            src = getattr(proc, proj.src[3:]).flatten()
+        else:
+            src = pops[proj.src].s_out
+        rows, cols = proj.matrix_entries()
+        shape = (dec.size(proj.dst, int(np.prod(out_shape))), src.size)
+        weights = csr_matrix((np.full(len(rows), proj.weight, dtype=np.int32), (rows, cols)), shape=shape)
+        syn = _synapse(weights, proj.delay, proj.graded)
+        setattr(model, f"synapse_{proj.name}", syn)
+        src.connect(syn.s_in)
+        if proj.dst == OUTPUT:
+            syn.a_out.reshape(out_shape).connect(out_port)
+        else:
+            syn.a_out.connect(getattr(pops[proj.dst], proj.dst_port))
+    if dec.output != OUTPUT:
+        pops[dec.output].s_out.reshape(out_shape).connect(out_port)
