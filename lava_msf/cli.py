@@ -215,6 +215,52 @@ def cmd_run(ns) -> int:
     return 0
 
 
+def _inspect_source(source: str, timesteps):
+    """A .net file, or a registry model at its native size with untrained
+    weights (exported in memory; nothing is run)."""
+    import os
+
+    if os.path.exists(source) or source.endswith(".net"):
+        from .netfile import read_net
+
+        return read_net(source)
+    from .export import export_network
+    from .model import create_model
+
+    return export_network(create_model(source, timesteps=timesteps).eval())
+
+
+def cmd_inspect(ns) -> int:
+    """Resource report and constraint check of a network on a Loihi-class target."""
+    from .chip.loihi2 import get_target
+    from .chip.report import inspect_network, report_text
+
+    target = get_target(ns.target)
+    net = _inspect_source(ns.source, ns.timesteps)
+    r = {**inspect_network(net, target), "source": ns.source}
+    _print_result(r, ns.json, report_text(r))
+    return 0
+
+
+def cmd_backends(ns) -> int:
+    """The execution backends and what each selects."""
+    from .runtime.backends import BACKENDS
+
+    rows = {}
+    for b in BACKENDS.values():
+        try:
+            b.check_available()
+            available = True
+        except LavaMsfError:
+            available = False
+        rows[b.name] = {"select_tag": b.select_tag, "decomposed": b.decomposed, "hardware": b.hardware,
+                        "available": available, "description": b.description}
+    text = "\n".join(f"{n:20s} {'available' if r['available'] else 'unavailable':11s} {r['description']}"
+                     for n, r in rows.items())
+    _print_result(rows, ns.json, text)
+    return 0
+
+
 def _add_train_options(s, d) -> None:
     s.add_argument("--model", default=d.model)
     s.add_argument("--dataset", default=d.dataset)
@@ -281,11 +327,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("net")
     s.add_argument("--dataset", default="digits")
     s.add_argument("--samples", type=int, default=None, help="the first N test samples (default: all)")
-    s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float or reference")
+    s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float, "
+                   "lava-cpu-decomposed, loihi2 or reference (`lava-msf backends` describes them)")
     s.add_argument("--batch", type=int, default=32, help="samples per Lava run (pipelined back to back)")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("backends", help="list the execution backends and what each selects")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_backends)
+
+    s = sub.add_parser("inspect", help="resource report and constraint check on a Loihi-class chip "
+                       "(counts only, nothing is run)")
+    s.add_argument("source", help="a .net file, or a registry model name (native size, untrained weights)")
+    s.add_argument("--target", default="loihi2", help="target chip (loihi2)")
+    s.add_argument("--timesteps", type=int, default=None, help="T for a registry model (default: its own)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_inspect)
 
     s = sub.add_parser("pipeline", help="main job on bundled data: train (msf_tiny on digits), evaluate, "
                        "export, run on Lava, compare")

@@ -97,6 +97,29 @@ class Decomposition:
         return sum(p.size for p in self.populations)
 
 
+def latencies(net, decomposed: bool = False) -> list:
+    """Lava steps from the input to each layer's value: one per synapse hop
+    (conv, dense); the decomposed SDSA and merge add their graph's depth, the
+    direct processes none."""
+    lat = []
+    for layer in net.layers:
+        own = 1 if layer.type in ("conv", "dense") else 0
+        if decomposed and layer.type == "merge":
+            own = merge_decomposition(layer.shape, (0,)).latency
+        elif decomposed and layer.type == "sdsa":
+            c, h, w = layer.shape
+            own = sdsa_decomposition((w, h, c), layer.attrs["variant"], int(layer.attrs["heads"]),
+                                     int(layer.attrs["scale"])).latency
+        lat.append(max((lat[j] for j in layer.inputs), default=0) + own)
+    return lat
+
+
+def input_delays(net, i: int, lat: list) -> list:
+    """Per input of layer i, the steps it must wait for the latest one."""
+    arrival = max(lat[j] for j in net.layers[i].inputs)
+    return [arrival - lat[j] for j in net.layers[i].inputs]
+
+
 def _identity(n: int):
     return lambda: (np.arange(n), np.arange(n))
 

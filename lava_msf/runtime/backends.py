@@ -36,8 +36,12 @@ class Backend:
         self.check_available()
         from lava.magma.core import run_configs
 
-        cfg = run_configs.Loihi2HwCfg if self.hardware else run_configs.Loihi2SimCfg
-        return cfg(select_tag=self.select_tag, select_sub_proc_model=self.decomposed)
+        if self.hardware:
+            return run_configs.Loihi2HwCfg(select_tag=self.select_tag, select_sub_proc_model=self.decomposed)
+        from .proc.stock import delay_sparse_model
+
+        return run_configs.Loihi2SimCfg(select_tag=self.select_tag, select_sub_proc_model=self.decomposed,
+                                        exception_proc_model_map=delay_sparse_model() if self.decomposed else None)
 
 
 BACKENDS = {b.name: b for b in (

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import fixedpoint as fx
-from ..chip.mapping import merge_decomposition, sdsa_decomposition
+from ..chip.loihi2 import LOIHI2
+from ..chip.mapping import latencies, input_delays
 from ..errors import ConfigError
 from ..graph import Layer, Network
 from ..reference import value_shift
@@ -37,8 +38,8 @@ from .proc.sdsa.process import SDSA
 from .proc.stock import GRADED_BITS, lif_reset
 from .proc.token_mean.process import TokenMean
 
-BIAS_MANT_LIMIT = 1 << 12  # Lava LIF bias_mant: signed 13 bits
-VTH_LIMIT = (1 << 17) - 1  # Lava LIF vth: 17 bits
+BIAS_MANT_LIMIT = 1 << (LOIHI2["bias_mant_bits"] - 1)  # signed
+VTH_LIMIT = (1 << LOIHI2["threshold_bits"]) - 1
 
 
 class BuildError(ConfigError):
@@ -49,30 +50,6 @@ def lava_shape(shape) -> tuple:
     """(C, H, W) -> Lava's (W, H, C)."""
     c, h, w = shape
     return (w, h, c)
-
-
-def _own_latency(layer: Layer, backend: Backend | None) -> int:
-    """Lava steps a layer adds after its latest input: one per synapse hop; the
-    decomposed SDSA and merge add their chip graph's depth."""
-    if layer.type in ("conv", "dense"):
-        return 1
-    if backend is None or not backend.decomposed:
-        return 0
-    if layer.type == "merge":
-        return merge_decomposition(layer.shape, (0,)).latency
-    if layer.type == "sdsa":
-        return sdsa_decomposition(lava_shape(layer.shape), layer.attrs["variant"], int(layer.attrs["heads"]),
-                                  int(layer.attrs["scale"])).latency
-    return 0
-
-
-def latencies(net: Network, backend: Backend | None = None) -> list:
-    """Lava steps from the input to each layer's value on `backend` (default:
-    the direct process models)."""
-    lat = []
-    for layer in net.layers:
-        lat.append(max((lat[j] for j in layer.inputs), default=0) + _own_latency(layer, backend))
-    return lat
 
 
 @dataclass
@@ -126,7 +103,7 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     unknown = sorted(set(probes) - set(names))
     if unknown:
         raise ConfigError(f"no layer named {', '.join(unknown)}; layers: {', '.join(names)}")
-    lat = latencies(net, backend)
+    lat = latencies(net, backend.decomposed)
     recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
     period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
     ports, processes = [], {}
@@ -157,14 +134,14 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
             src[0].connect(lif.a_in)
             out = lif.s_out
         elif layer.type == "merge":
-            arrival = max(lat[j] for j in layer.inputs)
-            classes = sorted({arrival - lat[j] for j in layer.inputs})
+            delays = input_delays(net, i, lat)
+            classes = sorted(set(delays))
             if len(classes) > PORTS:
                 raise BuildError(f"{at}: inputs arrive with {len(classes)} different latencies; "
                                  f"the Merge process aligns at most {PORTS}")
             merge = add(Merge(shape=shape, delays=tuple(classes), name=f"{i}:{layer.name}"))
-            for j, port in zip(layer.inputs, src):
-                port.connect(getattr(merge, f"a_in{classes.index(arrival - lat[j])}"))
+            for d, port in zip(delays, src):
+                port.connect(getattr(merge, f"a_in{classes.index(d)}"))
             out = merge.a_out
         elif layer.type == "sdsa":
             p = layer.neuron
@@ -174,7 +151,7 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
                             scale=int(layer.attrs["scale"]), vth_mant=p.vth_mant, i_decay=p.i_decay,
                             v_decay=p.v_decay, reset_interval=net.timesteps,
                             reset_offset=(arrival + 1) % net.timesteps,
-                            delays=tuple(arrival - lat[j] for j in layer.inputs), name=f"{i}:{layer.name}"))
+                            delays=tuple(input_delays(net, i, lat)), name=f"{i}:{layer.name}"))
             for port, name in zip(src, ("q_in", "k_in", "v_in")):
                 port.connect(getattr(sdsa, name))
             out = sdsa.s_out
