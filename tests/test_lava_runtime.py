@@ -12,7 +12,7 @@ from lava_msf.data import load_dataset
 from lava_msf.export import export_network
 from lava_msf.graph import Layer, Network
 from lava_msf.reference import Executor, network_inputs
-from lava_msf.runtime import BuildError, LavaRunError, LavaRunner, latencies
+from lava_msf.runtime import BuildError, LavaRunError, LavaRunner
 from lava_msf.errors import ShapeError
 
 from conftest import warmed_model
