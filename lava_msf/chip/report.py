@@ -62,10 +62,10 @@ def _current_bound(layer: Layer, src_bound: int, src: Layer) -> int:
     return int((acc + bias).max())
 
 
-def _weight_bits(weight) -> int:
+def _weight_bits(weight: np.ndarray) -> int:
     """Mantissa bits Lava stores: mixed-sign weights keep even values, w/2 in 8 bits."""
-    m = int(np.abs(weight).max()) if weight is not None else 0
-    return _bits(m // 2) if weight is not None and not (np.asarray(weight) % 2).any() else _bits(m)
+    m = int(np.abs(weight).max())
+    return _bits(m) - 1 if not (weight % 2).any() else _bits(m)
 
 
 def _mean_weight(m: int, k: int):
@@ -77,8 +77,7 @@ def _mean_weight(m: int, k: int):
 
 
 def inspect_network(net: Network, target: Target) -> dict:
-    layers, violations, bounds, synapse_bias = [], [], [], []
-    notes = []
+    layers, violations, notes, bounds, synapse_bias = [], [], [], [], []
     lat = latencies(net, decomposed=True)
     for i, layer in enumerate(net.layers):
         row = {"index": i, "name": layer.name, "type": layer.type, "shape": list(layer.shape), "neurons": 0,
