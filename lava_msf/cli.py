@@ -23,7 +23,7 @@ def _train_args(ns):
 
     return TrainArgs(model=ns.model, dataset=ns.dataset, out=ns.out, timesteps=ns.timesteps,
                      epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr, seed=ns.seed,
-                     sdsa=ns.sdsa, neuron=ns.neuron, img_size=ns.img_size,
+                     sdsa=ns.sdsa, neuron=ns.neuron, img_size=ns.img_size, data_dir=ns.data_dir,
                      limit_train=ns.limit_train, limit_test=ns.limit_test, resume=ns.resume,
                      device=ns.device, progress=not ns.no_progress)
 
@@ -56,7 +56,7 @@ def cmd_train(ns) -> int:
 def cmd_eval(ns) -> int:
     from .train import evaluate_checkpoint
 
-    r = evaluate_checkpoint(ns.checkpoint, ns.dataset, ns.neuron)
+    r = evaluate_checkpoint(ns.checkpoint, ns.dataset, ns.neuron, ns.data_dir)
     _print_result(r, ns.json,
                   f"{r['model']} ({r['neuron']} neurons) on {ns.dataset} test: accuracy {r['accuracy']:.4f}, "
                   f"loss {r['loss']:.4f}, firing rate {r['firing_rate']:.4f} ({r['samples']} samples)")
@@ -69,7 +69,6 @@ def cmd_pipeline(ns) -> int:
     neurons, export it to OUT/model.net, check the integer network, run it on
     Lava's CPU simulator and compare Lava, the reference executor and torch."""
     from .data import load_dataset
-    from .export import export_network
     from .export.verify import verify_network
     from .netfile import read_net, write_net
     from .train import evaluate, evaluate_checkpoint, load_model, train
@@ -82,13 +81,14 @@ def cmd_pipeline(ns) -> int:
         train(args)
         best = f"{ns.out}/best.pt"
     net_path = f"{ns.out}/model.net"
-    deploy = evaluate_checkpoint(best, args.dataset)
-    float_ref = evaluate_checkpoint(best, args.dataset, neuron="float")
+    deploy = evaluate_checkpoint(best, args.dataset, data_dir=args.data_dir)
+    float_ref = evaluate_checkpoint(best, args.dataset, neuron="float", data_dir=args.data_dir)
     model, _ = load_model(best)
-    write_net(export_network(model), net_path)
-    data = load_dataset(args.dataset, "test", model.config["img_size"])
+    data = load_dataset(args.dataset, "test", model.config["img_size"], model.timesteps, data_dir=args.data_dir)
+    write_net(_export(model, data), net_path)
     check = verify_network(read_net(net_path), data, reference_samples=8, progress=not ns.no_progress)
-    lava = _run_net(net_path, args.dataset, ns.lava_samples, "lava-cpu", 32, progress=not ns.no_progress)
+    lava = _run_net(net_path, args.dataset, ns.lava_samples, "lava-cpu", 32, progress=not ns.no_progress,
+                    data_dir=args.data_dir)
     torch_subset = evaluate(model, data.head(ns.lava_samples))["accuracy"]
     result = {"model": model.config["name"], "dataset": args.dataset, "timesteps": model.timesteps,
               "trained": not ns.checkpoint, "checkpoint": best, "best_epoch": deploy["epoch"],
@@ -113,21 +113,30 @@ def cmd_pipeline(ns) -> int:
     return 0
 
 
+def _export(model, data):
+    """Export with the data's description (classes, event bin length) in the
+    file, for `run` and `stream`."""
+    from .export import export_network
+
+    net = export_network(model)
+    net.meta["data"] = {"dataset": data.name, **data.info}
+    return net
+
+
 def cmd_export(ns) -> int:
     """Checkpoint -> .net file, with the quantization report and float vs.
     quantized test accuracy."""
     from .data import load_dataset
-    from .export import evaluate_network, export_network
+    from .export import evaluate_network
     from .netfile import write_net
     from .train import evaluate, load_model
     from .train.trainer import check_input
 
     model, state = load_model(ns.checkpoint)
     dataset = ns.dataset or state.get("train_args", {}).get("dataset", "digits")
-    data = load_dataset(dataset, "test", model.config["img_size"])
+    data = load_dataset(dataset, "test", model.config["img_size"], model.timesteps, ns.samples, ns.data_dir)
     check_input(model, data)
-    data = data.head(ns.samples)
-    net = export_network(model)
+    net = _export(model, data)
     float_acc = evaluate(model, data)["accuracy"]
     quant_acc = evaluate_network(net, data)["accuracy"]
     write_net(net, ns.out)
@@ -155,7 +164,7 @@ def cmd_check(ns) -> int:
         net.timesteps = ns.timesteps
     if net.timesteps < 1:
         raise ConfigError(f"{ns.net}: the file gives no time steps; pass --timesteps")
-    data = load_dataset(ns.dataset, "test", net.layers[0].shape[1]).head(ns.samples)
+    data = load_dataset(ns.dataset, "test", net.layers[0].shape[1], net.timesteps, ns.samples, ns.data_dir)
     check_dataset_fits(net, data, ns.net)
     r = verify_network(net, data, ns.reference_samples, progress=not ns.json)
     r.update(net=ns.net, dataset=ns.dataset, layers=len(net.layers), timesteps=net.timesteps)
@@ -182,7 +191,8 @@ def _run_text(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _run_net(net_path: str, dataset: str, samples, backend: str, batch: int, progress: bool) -> dict:
+def _run_net(net_path: str, dataset: str, samples, backend: str, batch: int, progress: bool,
+             data_dir=None) -> dict:
     from .data import load_dataset
     from .export.verify import check_dataset_fits
     from .netfile import read_net
@@ -197,7 +207,7 @@ def _run_net(net_path: str, dataset: str, samples, backend: str, batch: int, pro
     net = read_net(net_path)
     if net.timesteps < 1:
         raise ConfigError(f"{net_path}: the file gives no time steps (a plain NetX file?)")
-    data = load_dataset(dataset, "test", net.layers[0].shape[1]).head(samples)
+    data = load_dataset(dataset, "test", net.layers[0].shape[1], net.timesteps, samples, data_dir)
     check_dataset_fits(net, data, net_path)
     # Lava first: its process models are forked before torch is loaded for the
     # reference executor's torch twin (bit-identical to the numpy one, tested)
@@ -210,7 +220,8 @@ def _run_net(net_path: str, dataset: str, samples, backend: str, batch: int, pro
 
 def cmd_run(ns) -> int:
     """Run a .net file on Lava (or the reference executor) over a test split."""
-    r = _run_net(ns.net, ns.dataset, ns.samples, ns.backend, ns.batch, progress=not (ns.json or ns.no_progress))
+    r = _run_net(ns.net, ns.dataset, ns.samples, ns.backend, ns.batch, progress=not (ns.json or ns.no_progress),
+                 data_dir=ns.data_dir)
     _print_result(r, ns.json, _run_text(r))
     return 0
 
@@ -261,9 +272,69 @@ def cmd_backends(ns) -> int:
     return 0
 
 
+def cmd_stream(ns) -> int:
+    """Run a .net file continuously on an event file, streamed in chunks:
+    a decision per window, throughput and latency. Ctrl-C ends the run and
+    reports what was decided so far."""
+    from .events import open_events
+    from .netfile import read_net
+    from .stream import EventStream, decision_dict
+
+    net = read_net(ns.net)
+    if net.timesteps < 1 and ns.window is None:
+        raise ConfigError(f"{ns.net}: the file gives no time steps: give --window")
+    events = open_events(ns.events, ns.sensor)
+    if events.sensor_size is None:
+        raise ConfigError(f"{ns.events}: the file does not state its sensor size: give --sensor W H")
+    reset = None if ns.reset == "never" else ("window" if ns.reset == "window" else _positive_int(ns.reset, "--reset"))
+    stream = EventStream(net, events.sensor_size, ns.bin_us, ns.window, reset, ns.backend, ns.start_us)
+    decisions, interrupted = [], False
+    try:
+        for d in stream.run(events.chunks(ns.chunk_events)):
+            decisions.append(decision_dict(d))
+            if not ns.json and not ns.quiet:
+                print(f"window {d.window:6d}  {d.start_us / 1e6:10.3f}-{d.end_us / 1e6:.3f} s  "
+                      f"{d.name:16s} events {d.events:7d}  latency {d.latency_ms:8.1f} ms", flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stream.close()
+    r = {**stream.report(), "net": ns.net, "events_file": ns.events, "interrupted": interrupted,
+         "decisions": decisions}
+    st, lat = r["step_ms"], r["decision_latency_ms"]
+    _print_result(r, ns.json, "\n".join([
+        f"{ns.events} -> {ns.net} on {r['backend']}{' (interrupted)' if interrupted else ''}: "
+        f"{r['steps']} steps of {r['bin_us']} us ({r['stream_seconds']:.2f} s of events), "
+        f"{len(decisions)} decisions (window {r['window_steps']} steps, reset every "
+        f"{'never' if reset is None else r['reset_interval']})",
+        f"  throughput {r['steps_per_second']:.1f} steps/s, {r['events_per_second']:.0f} events/s "
+        f"({r['events']} events, {r['late_events']} late); compile {r['compile_seconds']:.1f} s",
+        f"  step time ms: mean {st.get('mean', 0):.2f}, p50 {st.get('p50', 0):.2f}, p95 {st.get('p95', 0):.2f}, "
+        f"max {st.get('max', 0):.2f}; pipeline latency {r['pipeline_latency_steps']} steps, "
+        f"decision latency p50 {lat.get('p50', float('nan')):.1f} ms"]))
+    return 130 if interrupted else 0
+
+
+def _positive_int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{option} must be a positive number of steps, 'window' or 'never'; got {text!r}")
+    return value
+
+
+def _add_dataset_options(s, default) -> None:
+    from .data import DATASETS
+
+    s.add_argument("--dataset", default=default, help=f"one of {', '.join(DATASETS)} (default: {default})")
+    s.add_argument("--data-dir", default=None, help="folder holding nmnist / dvsgesture (tonic's layout)")
+
+
 def _add_train_options(s, d) -> None:
     s.add_argument("--model", default=d.model)
-    s.add_argument("--dataset", default=d.dataset)
+    _add_dataset_options(s, d.dataset)
     s.add_argument("--out", default=d.out)
     s.add_argument("--timesteps", type=int, default=d.timesteps)
     s.add_argument("--epochs", type=int, default=d.epochs)
@@ -298,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="evaluate a checkpoint on a test split")
     s.add_argument("checkpoint")
-    s.add_argument("--dataset", default="digits")
+    _add_dataset_options(s, "digits")
     s.add_argument("--neuron", default=None, help="override the neuron mode (deploy or float)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
@@ -308,13 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--dataset", default=None, help="test split to compare float and quantized accuracy on "
                    "(default: the one the checkpoint was trained on)")
+    s.add_argument("--data-dir", default=None, help="folder holding nmnist / dvsgesture (tonic's layout)")
     s.add_argument("--samples", type=int, default=None, help="evaluate on the first N test samples only")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("check", help="validate a .net file, compare reference and torch executors, accuracy")
     s.add_argument("net")
-    s.add_argument("--dataset", default="digits")
+    _add_dataset_options(s, "digits")
     s.add_argument("--samples", type=int, default=None, help="evaluate on the first N test samples only")
     s.add_argument("--reference-samples", type=int, default=8,
                    help="samples run through the (slow) numpy reference executor")
@@ -325,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a .net file on Lava's CPU simulator (or the reference executor) "
                        "over a test split: accuracy, agreement with the reference, speed")
     s.add_argument("net")
-    s.add_argument("--dataset", default="digits")
+    _add_dataset_options(s, "digits")
     s.add_argument("--samples", type=int, default=None, help="the first N test samples (default: all)")
     s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float, "
                    "lava-cpu-decomposed, loihi2 or reference (`lava-msf backends` describes them)")
@@ -333,6 +405,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("stream", help="run a .net file continuously on an event file (AEDAT4, N-MNIST .bin, "
+                       "Prophesee .dat/.raw, .npz, .h5): a decision per window, throughput, latency")
+    s.add_argument("net")
+    s.add_argument("--events", required=True, help="event file, read in chunks")
+    s.add_argument("--bin-us", type=int, default=None, help="microseconds per step (default: from the .net file)")
+    s.add_argument("--window", type=int, default=None, help="steps per decision (default: the model's T)")
+    s.add_argument("--reset", default="window", help="reset neuron state every window (default), every N steps, "
+                   "or never")
+    s.add_argument("--backend", default="lava-cpu", help="a Lava backend (`lava-msf backends`)")
+    s.add_argument("--sensor", type=int, nargs=2, default=None, metavar=("W", "H"),
+                   help="sensor size when the file does not state it")
+    s.add_argument("--start-us", type=int, default=None, help="time of the first bin (default: first event)")
+    s.add_argument("--chunk-events", type=int, default=1 << 16, help="events read per chunk")
+    s.add_argument("--quiet", action="store_true", help="no line per decision")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_stream)
 
     s = sub.add_parser("backends", help="list the execution backends and what each selects")
     s.add_argument("--json", action="store_true")

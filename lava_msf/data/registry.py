@@ -1,6 +1,6 @@
 """Named datasets."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -9,13 +9,16 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class Dataset:
-    """One split: inputs x (N, C, H, W) float32 or (N, C, H, W, T), labels y (N,) int64."""
+    """One split: inputs x (N, C, H, W) float32 images in [0, 1] or (N, C, H, W, T)
+    spike frames, labels y (N,) int64. `info`: class names and, for event
+    data, the bin length in microseconds and the sensor size."""
 
     name: str
     split: str
     x: np.ndarray
     y: np.ndarray
     num_classes: int
+    info: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -28,23 +31,40 @@ class Dataset:
         """The first n samples (all when n is None or larger than the split)."""
         if n is None or n >= len(self):
             return self
-        return Dataset(self.name, self.split, self.x[:n], self.y[:n], self.num_classes)
+        return Dataset(self.name, self.split, self.x[:n], self.y[:n], self.num_classes, self.info)
 
 
-def _digits(split, img_size):
+def _digits(split, img_size, timesteps, limit, data_dir):
     from .digits import load_digits_split
 
-    return load_digits_split(split, img_size)
+    x, y, classes = load_digits_split(split, img_size)
+    return x[:limit], y[:limit], classes, {"classes": [str(d) for d in range(classes)]}
 
 
-DATASETS = {"digits": _digits}
+def _events(loader):
+    def load(split, img_size, timesteps, limit, data_dir):
+        from . import events
+
+        return getattr(events, loader)(split, img_size, timesteps, limit, data_dir)
+    return load
+
+
+DATASETS = {"digits": _digits, "dvs-synth": _events("load_dvs_synth"), "nmnist": _events("load_nmnist"),
+            "dvsgesture": _events("load_dvsgesture")}
 SPLITS = ("train", "test")
 
 
-def load_dataset(name: str, split: str, img_size: int) -> Dataset:
+def load_dataset(name: str, split: str, img_size: int, timesteps: int = 4, limit: int | None = None,
+                 data_dir=None) -> Dataset:
+    """A split at the model's input size; event datasets are binned into
+    `timesteps` frames. `limit`: at most that many samples, all classes
+    represented (digits is shuffled, dvs-synth interleaves classes, the tonic
+    datasets are subsampled evenly)."""
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    x, y, num_classes = DATASETS[name](split, img_size)
-    return Dataset(name, split, x, y, num_classes)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be at least 1, got {limit}")
+    x, y, num_classes, info = DATASETS[name](split, img_size, timesteps, limit, data_dir)
+    return Dataset(name, split, x, y, num_classes, info)

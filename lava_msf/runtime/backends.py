@@ -19,6 +19,7 @@ class Backend:
     select_tag: str | None  # Lava process-model tag; None: not a Lava run
     decomposed: bool = False  # SDSA and merge as SubProcessModels of stock chip processes
     hardware: bool = False  # Loihi2HwCfg (lava-loihi) instead of Loihi2SimCfg
+    fused: bool = False  # the whole network as one process (FusedNetwork)
 
     @property
     def lava(self) -> bool:
@@ -49,6 +50,9 @@ BACKENDS = {b.name: b for b in (
             "bit-exact with the reference executor", "fixed_pt"),
     Backend("lava-cpu-float", "Lava CPU simulator, floating-point process models: the same network "
             "in real arithmetic (no rounding or saturation)", "floating_pt"),
+    Backend("lava-cpu-fused", "Lava CPU simulator, the whole network as one process running the reference "
+            "executor's step (no per-layer processes or hop delays): bit-exact with lava-cpu, for speed",
+            "fixed_pt", fused=True),
     Backend("lava-cpu-decomposed", "Lava CPU simulator, fixed point, SDSA and merge decomposed into Lava's "
             "stock chip-supported processes (docs/loihi-mapping.md): bit-exact with lava-cpu", "fixed_pt",
             decomposed=True),

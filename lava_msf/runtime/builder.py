@@ -9,7 +9,9 @@ Each layer becomes the processes that compute it, in Lava's (W, H, C) layout:
                (decomposed backends: Lava selects their SubProcessModels,
                lava_msf.chip.mapping's graphs of stock processes)
   mean         project TokenMean
-  input        project FrameSource
+  input        project FrameSource (batches), StreamSource (a live stream)
+The fused backend instead runs the whole network as one FusedNetwork
+process (lava_msf.reference's step, no per-hop delay).
 Every synapse hop costs one Lava step, so layer i's value for model step t
 appears at Lava step t + latency[i] + 1 (Lava counts from 1). Samples are
 pipelined back to back, T steps each: a stateful process resets its neurons
@@ -32,10 +34,12 @@ from .backends import Backend
 from .kernels import lava_kernel
 from .proc.conv.process import Conv
 from .proc.frame_source.process import FrameSource
+from .proc.fused.process import FusedNetwork
 from .proc.merge.process import PORTS, Merge
 from .proc.recorder.process import Recorder
 from .proc.sdsa.process import SDSA
 from .proc.stock import GRADED_BITS, lif_reset
+from .proc.stream_io.process import StreamSink, StreamSource
 from .proc.token_mean.process import TokenMean
 
 BIAS_MANT_LIMIT = 1 << (LOIHI2["bias_mant_bits"] - 1)  # signed
@@ -77,9 +81,9 @@ def _check_neuron(layer: Layer, bias, at: str) -> None:
         raise BuildError(f"{at}: bias up to {int(np.abs(bias).max())} does not fit Lava's 13-bit bias_mant")
 
 
-def _lif(layer: Layer, shape, bias, latency: int, net: Network, backend: Backend, name: str, at: str):
+def _lif(layer: Layer, shape, bias, latency: int, reset_interval: int, backend: Backend, name: str, at: str):
     _check_neuron(layer, bias, at)
-    return lif_reset(shape, layer.neuron, bias, net.timesteps, latency + 1, backend.select_tag == "fixed_pt", name)
+    return lif_reset(shape, layer.neuron, bias, reset_interval, latency + 1, backend.select_tag == "fixed_pt", name)
 
 
 def _synapse(layer: Layer, src: Layer, i: int) -> Conv:
@@ -96,41 +100,37 @@ def _synapse(layer: Layer, src: Layer, i: int) -> Conv:
                 groups=groups, num_message_bits=0 if src.spiking else GRADED_BITS, name=f"{i}:{layer.name}")
 
 
-def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> LavaGraph:
-    """Create (not run) the processes of `net` for batches of `batch_samples`
-    samples. `probes`: names of layers whose values are recorded."""
-    names = [layer.name for layer in net.layers]
-    unknown = sorted(set(probes) - set(names))
-    if unknown:
-        raise ConfigError(f"no layer named {', '.join(unknown)}; layers: {', '.join(names)}")
-    lat = latencies(net, backend.decomposed)
-    recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
-    period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
-    ports, processes = [], {}
+NEVER = 1 << 30  # a reset interval longer than any run: state is never reset
 
-    def add(proc):
-        processes[proc.name] = proc
-        return proc
 
-    for i, layer in enumerate(net.layers):
+def graph_latencies(net: Network, backend: Backend) -> list:
+    """Lava steps from the input to each layer: none in the fused process."""
+    return [0] * len(net.layers) if backend.fused else latencies(net, backend.decomposed)
+
+
+def _layers(net: Network, backend: Backend, source, lat: list, reset_interval: int, add) -> list:
+    """Create the processes of every layer after the input, fed by `source`;
+    returns each layer's output port (fused: only the last one's)."""
+    if backend.fused:
+        fused = add(FusedNetwork(net=net, reset_interval=reset_interval, name="fused"))
+        source.s_out.connect(fused.s_in)
+        return [None] * (len(net.layers) - 1) + [fused.a_out]
+    ports = [source.s_out]
+    for i, layer in enumerate(net.layers[1:], start=1):
         at = f"layer {i} ({layer.name})"
         shape = lava_shape(layer.shape)
         src = [ports[j] for j in layer.inputs]
-        if layer.type == "input":
-            graded = value_shift(layer) > 0
-            source = add(FrameSource(frames=np.zeros((period, *shape), dtype=np.int32), graded=graded,
-                                     name=f"{i}:{layer.name}"))
-            out = source.s_out
-        elif layer.type in ("conv", "dense"):
+        if layer.type in ("conv", "dense"):
             syn = add(_synapse(layer, net.layers[layer.inputs[0]], i))
             src[0].connect(syn.s_in)
             out = syn.a_out
             if layer.neuron is not None:
-                lif = add(_lif(layer, shape, layer.bias, lat[i], net, backend, f"{i}:{layer.name}/neuron", at))
+                lif = add(_lif(layer, shape, layer.bias, lat[i], reset_interval, backend,
+                               f"{i}:{layer.name}/neuron", at))
                 out.connect(lif.a_in)
                 out = lif.s_out
         elif layer.type == "neuron":
-            lif = add(_lif(layer, shape, layer.bias, lat[i], net, backend, f"{i}:{layer.name}", at))
+            lif = add(_lif(layer, shape, layer.bias, lat[i], reset_interval, backend, f"{i}:{layer.name}", at))
             src[0].connect(lif.a_in)
             out = lif.s_out
         elif layer.type == "merge":
@@ -149,25 +149,93 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
             arrival = max(lat[j] for j in layer.inputs)
             sdsa = add(SDSA(shape=shape, variant=layer.attrs["variant"], heads=int(layer.attrs["heads"]),
                             scale=int(layer.attrs["scale"]), vth_mant=p.vth_mant, i_decay=p.i_decay,
-                            v_decay=p.v_decay, reset_interval=net.timesteps,
-                            reset_offset=(arrival + 1) % net.timesteps,
+                            v_decay=p.v_decay, reset_interval=reset_interval,
+                            reset_offset=(arrival + 1) % reset_interval,
                             delays=tuple(input_delays(net, i, lat)), name=f"{i}:{layer.name}"))
             for port, name in zip(src, ("q_in", "k_in", "v_in")):
                 port.connect(getattr(sdsa, name))
             out = sdsa.s_out
-        else:  # mean
+        elif layer.type == "mean":
             mean = add(TokenMean(shape=lava_shape(net.layers[layer.inputs[0]].shape),
                                  scale_mant=int(layer.attrs["scale_mant"]),
                                  scale_shift=int(layer.attrs["scale_shift"]), name=f"{i}:{layer.name}"))
             src[0].connect(mean.a_in)
             out = mean.a_out
+        else:
+            raise BuildError(f"{at}: a {layer.type!r} layer can only be the first")
         ports.append(out)
+    return ports
+
+
+def _input(net: Network):
+    layer = net.layers[0]
+    return f"0:{layer.name}", lava_shape(layer.shape), value_shift(layer) > 0
+
+
+def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> LavaGraph:
+    """Create (not run) the processes of `net` for batches of `batch_samples`
+    samples played from a FrameSource. `probes`: names of layers whose values
+    are recorded."""
+    names = [layer.name for layer in net.layers]
+    unknown = sorted(set(probes) - set(names))
+    if unknown:
+        raise ConfigError(f"no layer named {', '.join(unknown)}; layers: {', '.join(names)}")
+    if probes and backend.fused:
+        raise ConfigError(f"backend {backend.name!r} runs the network as one process: it has no layer probes")
+    lat = graph_latencies(net, backend)
+    recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
+    period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
+    processes = {}
+
+    def add(proc):
+        processes[proc.name] = proc
+        return proc
+
+    name, shape, graded = _input(net)
+    source = add(FrameSource(frames=np.zeros((period, *shape), dtype=np.int32), graded=graded, name=name))
+    ports = _layers(net, backend, source, lat, net.timesteps, add)
 
     def recorder(i):
         rec = add(Recorder(shape=lava_shape(net.layers[i].shape), steps=period, name=f"record:{names[i]}"))
         ports[i].connect(rec.a_in)
         return rec
 
-    return LavaGraph(net=net, period=period, batch_samples=batch_samples, latency=lat,
-                     source=processes[f"0:{names[0]}"], output=recorder(len(net.layers) - 1),
-                     probes={p: recorder(names.index(p)) for p in probes}, processes=processes)
+    return LavaGraph(net=net, period=period, batch_samples=batch_samples, latency=lat, source=source,
+                     output=recorder(len(net.layers) - 1), probes={p: recorder(names.index(p)) for p in probes},
+                     processes=processes)
+
+
+@dataclass
+class StreamGraph:
+    """Processes for continuous operation: the host pushes one frame per step
+    into `source` and reads the output layer's value per step from `sink`,
+    `latency` steps later."""
+
+    net: Network
+    latency: int
+    reset_interval: int
+    source: StreamSource
+    sink: StreamSink
+    processes: dict = field(default_factory=dict)
+
+
+def build_stream(net: Network, backend: Backend, reset_interval: int | None, buffer_size: int = 64) -> StreamGraph:
+    """Create the processes of `net` fed from the host step by step. Neuron
+    state resets every `reset_interval` model steps (None: never)."""
+    interval = NEVER if reset_interval is None else int(reset_interval)
+    if interval < 1:
+        raise ConfigError(f"reset interval must be at least 1 step (or never), got {reset_interval}")
+    lat = graph_latencies(net, backend)
+    processes = {}
+
+    def add(proc):
+        processes[proc.name] = proc
+        return proc
+
+    name, shape, graded = _input(net)
+    source = add(StreamSource(shape=shape, graded=graded, buffer_size=buffer_size, name=name))
+    ports = _layers(net, backend, source, lat, interval, add)
+    sink = add(StreamSink(shape=lava_shape(net.output.shape), buffer_size=buffer_size, name="sink"))
+    ports[-1].connect(sink.a_in)
+    return StreamGraph(net=net, latency=lat[-1], reset_interval=interval, source=source, sink=sink,
+                       processes=processes)

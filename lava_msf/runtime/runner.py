@@ -52,21 +52,18 @@ def _abort(runtime) -> None:
     runtime._is_started = runtime._is_running = False
 
 
-class LavaRunner:
-    """Builds `net` once for batches of `batch_samples` samples; `run()` feeds
-    any number of samples. Use as a context manager (or call close()): the
-    runtime is stopped on exit, also on errors and KeyboardInterrupt."""
+class LavaSession:
+    """One Lava runtime over a built process graph, rooted at `root`: started
+    on first use, and always ended (stopped, or aborted when Lava could not
+    stop it) on close(), also on errors and KeyboardInterrupt. Use as a
+    context manager."""
 
-    def __init__(self, net: Network, backend: str | Backend = "lava-cpu", batch_samples: int = 16,
-                 probes=()):
+    def __init__(self, backend: str | Backend):
         self.backend = get_backend(backend) if isinstance(backend, str) else backend
         self.backend.check_available()
         if not self.backend.lava:
             raise ConfigError(f"backend {self.backend.name!r} does not run on Lava")
-        if batch_samples < 1:
-            raise ConfigError(f"batch_samples must be at least 1, got {batch_samples}")
-        self.net = net
-        self.graph: LavaGraph = build(net, self.backend, batch_samples, probes)
+        self._root = None  # set by the subclass once its graph is built
         self._runtime_live = False  # a runtime exists and has not been stopped or aborted
         self.steps = 0  # Lava steps run so far
         self.compile_seconds = 0.0
@@ -81,29 +78,86 @@ class LavaRunner:
         """Stop the runtime (idempotent)."""
         if not self._runtime_live:
             return
-        runtime = self.graph.source.runtime
+        runtime = self._root.runtime
         if runtime is not None and runtime._is_started and not runtime._is_running:
             self._runtime_live = False
-            self.graph.source.stop()
-        else:  # never run: Lava's stop() would wait for actors that wait for a start
+            self._root.stop()
+        else:  # never run, or mid-run: Lava's stop() would wait for actors that cannot answer
             self._abort()
 
     def _abort(self) -> None:
-        runtime = self.graph.source.runtime
+        runtime = self._root.runtime if self._root is not None else None
         if self._runtime_live and runtime is not None:  # None: compilation failed, nothing forked
             _abort(runtime)
         self._runtime_live = False
 
     def _start(self) -> None:
         cfg = self.backend.run_config()
+        t0 = time.time()
         try:
             with _sigint_only_in_host():
                 self._runtime_live = True
-                self.graph.source.create_runtime(run_cfg=cfg)  # forks the process models
+                self._root.create_runtime(run_cfg=cfg)  # forks the process models
         except LavaMsfError:
             raise
         except Exception as e:
             raise LavaRunError(f"compiling the Lava process graph failed: {type(e).__name__}: {e}") from e
+        self.compile_seconds = time.time() - t0
+
+    @contextlib.contextmanager
+    def _guarded(self):
+        """Context for Lava calls: on any failure or interrupt the runtime is
+        aborted (a graceful stop could wait for process models in the middle
+        of a message); Lava's own errors become LavaRunError."""
+        try:
+            yield
+        except BaseException as e:
+            self._abort()
+            if isinstance(e, Exception) and not isinstance(e, LavaMsfError):
+                raise LavaRunError(f"running the Lava process graph failed: {type(e).__name__}: {e}") from e
+            raise
+
+    def _check_alive(self) -> None:
+        """Raise the error of a process model that died: Lava's runtime would
+        wait for it forever."""
+        dead = [a for a in self._root.runtime._messaging_infrastructure.actors if a.exitcode is not None]
+        if dead:
+            error = next((a.exception[0] for a in dead if a.exception), None)
+            raise LavaRunError(f"a Lava process model failed: {type(error).__name__}: {error}")
+
+    def _begin_run(self, steps: int) -> None:
+        from lava.magma.core.run_conditions import RunSteps
+
+        self._root.run(condition=RunSteps(num_steps=steps, blocking=False))
+
+    def _end_run(self, steps: int) -> None:
+        """Wait, supervised, for the run begun with _begin_run to finish."""
+        runtime = self._root.runtime
+        while not all(port.probe() for port in runtime.service_to_runtime):
+            self._check_alive()
+            time.sleep(0.002)
+        self._root.wait()
+        self.steps += steps
+
+    def _wait_for(self, ready) -> None:
+        """Wait, supervised, until ready() is true (a pipe has room or data)."""
+        while not ready():
+            self._check_alive()
+            time.sleep(0.0002)
+
+
+class LavaRunner(LavaSession):
+    """Builds `net` once for batches of `batch_samples` samples; `run()` feeds
+    any number of samples."""
+
+    def __init__(self, net: Network, backend: str | Backend = "lava-cpu", batch_samples: int = 16,
+                 probes=()):
+        super().__init__(backend)
+        if batch_samples < 1:
+            raise ConfigError(f"batch_samples must be at least 1, got {batch_samples}")
+        self.net = net
+        self.graph: LavaGraph = build(net, self.backend, batch_samples, probes)
+        self._root = self.graph.source
 
     def run(self, frames: np.ndarray, progress: bool = False) -> tuple:
         """frames: (N, C, H, W, T) integers. Returns (readout (N, C, H, W, T),
@@ -125,44 +179,18 @@ class LavaRunner:
             buffer = np.zeros((g.period, *reversed(net.layers[0].shape)))
             # sample s, step t is played at buffer index s*T + t, in Lava's (W, H, C)
             buffer[:len(batch) * t_steps] = batch.transpose(0, 4, 3, 2, 1).reshape(-1, *buffer.shape[1:])
-            try:
+            with self._guarded():
                 if self._runtime_live:
                     g.source.frames.set(buffer)
                 else:
                     g.source.frames.init = buffer
-                    t0 = time.time()
                     self._start()
-                    self.compile_seconds = time.time() - t0
-                self._run_supervised(g.period)
-                self.steps += g.period
+                self._begin_run(g.period)
+                self._end_run(g.period)
                 self._collect(g.output, len(net.layers) - 1, readout, start, len(batch))
                 for name, rec in g.probes.items():
                     self._collect(rec, index[name], probes[name], start, len(batch))
-            except BaseException as e:
-                # interrupted or failed inside a Lava call (run, Var get/set): a graceful
-                # stop could wait for process models in the middle of a message
-                self._abort()
-                if isinstance(e, Exception) and not isinstance(e, LavaMsfError):
-                    raise LavaRunError(f"running the Lava process graph failed: {type(e).__name__}: {e}") from e
-                raise
         return readout, probes
-
-    def _run_supervised(self, steps: int) -> None:
-        """Run `steps` Lava steps, watching the process models: when one dies,
-        Lava's runtime would wait for it forever; here the run is aborted with
-        the model's error instead."""
-        from lava.magma.core.run_conditions import RunSteps
-
-        proc = self.graph.source
-        proc.run(condition=RunSteps(num_steps=steps, blocking=False))
-        runtime = proc.runtime
-        while not all(port.probe() for port in runtime.service_to_runtime):
-            dead = [a for a in runtime._messaging_infrastructure.actors if a.exitcode is not None]
-            if dead:
-                error = next((a.exception[0] for a in dead if a.exception), None)
-                raise LavaRunError(f"a Lava process model failed: {type(error).__name__}: {error}")
-            time.sleep(0.002)
-        proc.wait()
 
     @property
     def _float(self) -> bool:

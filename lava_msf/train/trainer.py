@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..atomic import write_text
 from ..data import Dataset, load_dataset
 from ..errors import CheckpointError, ConfigError, ShapeError
-from ..model import create_model
+from ..model import create_model, model_config
 from ..model.neuron import spiking_neurons
 from .checkpoint import load_model, read_checkpoint, save_checkpoint
 
@@ -45,6 +45,7 @@ class TrainArgs:
     label_smoothing: float = 0.1
     max_shift: int = 2  # random translation in pixels (train only)
     seed: int = 0
+    data_dir: str | None = None  # for datasets read from disk (nmnist, dvsgesture)
     sdsa: str | None = None
     neuron: str | None = None
     img_size: int | None = None
@@ -100,7 +101,7 @@ def evaluate(model, data: Dataset, batch_size: int = 64, device="cpu") -> dict:
     neurons = spiking_neurons(model)
     correct, loss_sum, rate_sum, batches = 0, 0.0, 0.0, 0
     for i in range(0, len(data), batch_size):
-        x = torch.from_numpy(data.x[i:i + batch_size]).to(device)
+        x = torch.from_numpy(data.x[i:i + batch_size]).float().to(device)
         y = torch.from_numpy(data.y[i:i + batch_size]).to(device)
         logits = model(x)
         loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
@@ -112,10 +113,10 @@ def evaluate(model, data: Dataset, batch_size: int = 64, device="cpu") -> dict:
             "samples": len(data)}
 
 
-def evaluate_checkpoint(path, dataset: str, neuron: str | None = None) -> dict:
+def evaluate_checkpoint(path, dataset: str, neuron: str | None = None, data_dir=None) -> dict:
     """Evaluate a checkpoint on a dataset's test split (optionally in another neuron mode)."""
     model, state = load_model(path, neuron=neuron)
-    data = load_dataset(dataset, "test", model.config["img_size"])
+    data = load_dataset(dataset, "test", model.config["img_size"], model.timesteps, data_dir=data_dir)
     check_input(model, data)
     result = evaluate(model, data)
     result.update(model=model.config["name"], dataset=dataset, checkpoint=str(path),
@@ -171,12 +172,16 @@ def train(args: TrainArgs) -> dict:
         best_acc = resumed["metrics"].get("best_accuracy", -1.0)
     else:
         torch.manual_seed(args.seed)
-        model = create_model(args.model, timesteps=args.timesteps, sdsa=args.sdsa,
-                             neuron=args.neuron, img_size=args.img_size, num_classes=None,
-                             in_channels=None)
-    img_size = model.config["img_size"]
-    train_set = load_dataset(args.dataset, "train", img_size).head(args.limit_train)
-    test_set = load_dataset(args.dataset, "test", img_size).head(args.limit_test)
+        model = None
+    config = model_config(args.model, img_size=args.img_size, timesteps=args.timesteps) if resumed is None \
+        else model.config
+    train_set, test_set = (load_dataset(args.dataset, split, config["img_size"], config["timesteps"], limit,
+                                        args.data_dir)
+                           for split, limit in (("train", args.limit_train), ("test", args.limit_test)))
+    if resumed is None:  # classes and input channels come from the data (e.g. 2 polarities)
+        model = create_model(args.model, timesteps=args.timesteps, sdsa=args.sdsa, neuron=args.neuron,
+                             img_size=args.img_size, num_classes=train_set.num_classes,
+                             in_channels=train_set.channels)
     check_input(model, train_set)
 
     model.to(device)
@@ -262,7 +267,7 @@ def _train_epoch(net, model, data: Dataset, order, gen, optimizer, scheduler, ar
                unit="batch")
     for i in bar:
         idx = order[i:i + args.batch_size].numpy()
-        x = _augment(torch.from_numpy(data.x[idx]), args.max_shift, gen).to(device)
+        x = _augment(torch.from_numpy(data.x[idx]).float(), args.max_shift, gen).to(device)
         y = torch.from_numpy(data.y[idx]).to(device)
         logits = net(x)
         loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=args.label_smoothing)

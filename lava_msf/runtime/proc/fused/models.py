@@ -1,0 +1,28 @@
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lava_msf.reference import Executor
+from lava_msf.runtime.proc.fused.process import FusedNetwork
+
+
+@implements(proc=FusedNetwork, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyFusedNetworkModelFixed(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self.executor = Executor(proc_params["net"])
+
+    def run_spk(self):
+        if (self.time_step - 1) % self.proc_params["reset_interval"] == 0:
+            self.executor.reset(1)
+        frame = self.s_in.recv().astype(np.int64).transpose(2, 1, 0)[None]  # (W, H, C) -> (1, C, H, W)
+        self.a_out.send(self.executor.step(frame)[0].transpose(2, 1, 0))

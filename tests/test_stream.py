@@ -1,0 +1,122 @@
+"""Streaming: the binner equals offline binning, the continuous Lava run
+equals offline per-recording classification bit-exactly, the fused backend
+equals the reference, the CLI, and clean ends (errors, interrupts)."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import warmed_model
+from test_lava_runtime import assert_no_children
+from lava_msf.data import load_dataset
+from lava_msf.events import EventFormatError, synth, to_frames, write_events
+from lava_msf.export import export_network
+from lava_msf.netfile import write_net
+from lava_msf.reference import Executor, network_inputs, predictions
+from lava_msf.runtime import LavaRunner
+from lava_msf.stream import EventBinner, EventStream
+
+RECORDINGS = 3
+
+
+@pytest.fixture(scope="module")
+def dvs_net():
+    net = export_network(warmed_model("msf_micro", dataset="dvs-synth", in_channels=2))
+    data = load_dataset("dvs-synth", "test", 32, net.timesteps, limit=RECORDINGS)
+    net.meta["data"] = {"dataset": data.name, **data.info}
+    return net, data
+
+
+def concatenated(n=RECORDINGS):
+    """dvs-synth test recordings back to back, each shifted by its duration."""
+    parts = []
+    for i, (ev, _) in enumerate(synth.split_recordings("test", 32, limit=n)):
+        ev = ev.copy()
+        ev["t"] += i * synth.DURATION_US
+        parts.append(ev)
+    return np.concatenate(parts)
+
+
+def test_binner_equals_offline_binning():
+    ev = concatenated()
+    bin_us = 7000
+    n_bins = int(ev["t"][-1]) // bin_us + 1
+    offline = (to_frames(ev, (32, 32), bin_us, n_bins) > 0).astype(np.int32)
+    for size in (1, 333, 10 ** 6):
+        binner = EventBinner((32, 32, 2), (2, 32, 32), bin_us, t0=0)
+        frames = [f for i in range(0, len(ev), size) for f, _ in binner.push(ev[i:i + size])]
+        frames += [f for f, _ in binner.flush()]
+        np.testing.assert_array_equal(np.stack(frames), offline)
+    # a clock tick closes bins without events; events before them are an error
+    binner = EventBinner((32, 32, 2), (2, 32, 32), 1000, t0=0)
+    assert len(list(binner.push((ev[:0], 5000)))) == 5
+    with pytest.raises(EventFormatError, match="goes back"):
+        list(binner.push(ev[ev["t"] < 3000]))
+    # events before the first bin are counted as late, not binned
+    binner = EventBinner((32, 32, 2), (2, 32, 32), 1000, t0=3000)
+    list(binner.push(ev[:500]))
+    assert binner.late == int((ev["t"][:500] < 3000).sum()) > 0
+
+
+@pytest.mark.parametrize("backend", ["lava-cpu-fused", "lava-cpu"])
+def test_stream_equals_offline_classification(dvs_net, backend):
+    net, data = dvs_net
+    offline = Executor(net).run(network_inputs(net, data.x))  # (N, C, 1, 1, T)
+    stream = EventStream(net, (32, 32, 2), backend=backend, t0=0)
+    ev = concatenated()
+    decisions = list(stream.run(ev[i:i + 2000] for i in range(0, len(ev), 2000)))
+    assert [d.window for d in decisions] == list(range(RECORDINGS))
+    scores = np.array([d.scores for d in decisions])
+    np.testing.assert_array_equal(scores, offline.sum(-1).reshape(RECORDINGS, -1))  # bit-exact readouts
+    assert [d.label for d in decisions] == list(predictions(offline))
+    assert np.abs(scores).sum() > 0  # the comparison is not between zeros
+    r = stream.report()
+    assert r["steps"] == RECORDINGS * net.timesteps and r["events"] == len(ev) and r["decisions"] == RECORDINGS
+    assert r["step_ms"]["count"] == r["steps"]
+    assert_no_children()
+
+
+def test_fused_backend_batches_equal_reference(dvs_net):
+    net, data = dvs_net
+    frames = network_inputs(net, data.x)
+    with LavaRunner(net, "lava-cpu-fused", batch_samples=2) as runner:
+        readout, _ = runner.run(frames)
+    np.testing.assert_array_equal(readout, Executor(net).run(frames))
+    with pytest.raises(Exception, match="no layer probes"):
+        LavaRunner(net, "lava-cpu-fused", probes=[net.layers[3].name])
+
+
+def test_interrupted_stream_ends_cleanly(dvs_net):
+    net, _ = dvs_net
+    ev = concatenated(2)
+
+    def chunks():
+        yield ev[:len(ev) // 2]
+        raise KeyboardInterrupt
+
+    stream = EventStream(net, (32, 32, 2), backend="lava-cpu-fused", t0=0)
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        for d in stream.run(chunks()):
+            got.append(d)
+    assert stream.report()["steps"] > 0
+    assert_no_children()
+
+
+def test_stream_cli(dvs_net, tmp_path, cli_env, python):
+    net, data = dvs_net
+    write_net(net, tmp_path / "m.net")
+    write_events(tmp_path / "s.h5", concatenated(2), (32, 32, 2))
+    cmd = [python, "-m", "lava_msf", "stream", str(tmp_path / "m.net"), "--events", str(tmp_path / "s.h5"),
+           "--backend", "lava-cpu-fused", "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=cli_env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert len(r["decisions"]) == 2 and r["bin_us"] == data.info["bin_us"] and not r["interrupted"]
+    assert r["decisions"][0]["name"] in synth.CLASSES
+    (tmp_path / "bad.h5").write_bytes(b"not hdf5")
+    bad = subprocess.run(cmd[:6] + [str(tmp_path / "bad.h5")], capture_output=True, text=True, env=cli_env,
+                         timeout=300)
+    assert bad.returncode == 2 and "bad.h5" in bad.stderr and "Traceback" not in bad.stderr
