@@ -278,7 +278,9 @@ def cmd_stream(ns) -> int:
     reports what was decided so far."""
     from .events import open_events
     from .netfile import read_net
-    from .stream import EventStream, decision_dict
+    from dataclasses import asdict
+
+    from .stream import EventStream
 
     net = read_net(ns.net)
     if net.timesteps < 1 and ns.window is None:
@@ -291,10 +293,10 @@ def cmd_stream(ns) -> int:
     decisions, interrupted = [], False
     try:
         for d in stream.run(events.chunks(ns.chunk_events)):
-            decisions.append(decision_dict(d))
+            decisions.append(asdict(d))
             if not ns.json and not ns.quiet:
                 print(f"window {d.window:6d}  {d.start_us / 1e6:10.3f}-{d.end_us / 1e6:.3f} s  "
-                      f"{d.name:16s} events {d.events:7d}  latency {d.latency_ms:8.1f} ms", flush=True)
+                      f"{d.name:16s} events {d.events:7d}  latency {d.latency_ms or float('nan'):8.1f} ms", flush=True)
     except KeyboardInterrupt:
         interrupted = True
     finally:

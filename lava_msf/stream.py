@@ -9,7 +9,7 @@ pipeline keeps one open bin, one window's readout and fixed-size statistics."""
 
 import collections
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -94,7 +94,7 @@ class Decision:
     scores: list  # readout summed over the window's steps
     events: int
     steps: int  # model steps in the window (< window for a partial last one)
-    latency_ms: float  # from pushing the window's last frame to its output
+    latency_ms: float | None  # from pushing the window's last frame to its output (None: partial window)
 
 
 class _Stats:
@@ -142,11 +142,11 @@ class EventStream:
         self.runner = StreamRunner(net, backend, interval, **kw)
         self.step_time, self.decision_latency = _Stats(), _Stats()
         self.decisions = 0
-        self._started = None
+        self._started = self._finished = None
         self._window_sum = None
         self._window_events = 0
         self._out_step = 0  # model step of the next output
-        self._pushed_at = collections.deque()  # (model step, time, events) awaiting output
+        self._pushed_at = collections.deque()  # (push time, events) of steps awaiting output
 
     def close(self) -> None:
         self.runner.close()
@@ -162,21 +162,22 @@ class EventStream:
 
     def _outputs(self, outputs):
         for out in outputs:
-            _, pushed, events = self._pushed_at.popleft()
+            pushed_at, events = self._pushed_at.popleft()
             scores = out.reshape(-1).astype(np.int64)
             self._window_sum = scores if self._window_sum is None else self._window_sum + scores
             self._window_events += events
             self._out_step += 1
             if self._out_step % self.window == 0:
-                yield self._decide(self.window, time.perf_counter(), pushed)
+                yield self._decide(self.window, pushed_at)
 
-    def _decide(self, steps, now, pushed):
+    def _decide(self, steps, pushed_at):
         w = (self._out_step - 1) // self.window
         start = self.binner.t0 + w * self.window * self.binner.bin_us
         label = int(np.argmax(self._window_sum))
-        latency = (now - pushed) * 1e3 if pushed is not None else float("nan")
-        if pushed is not None:
-            self.decision_latency.add(now - pushed)
+        latency = None
+        if pushed_at is not None:
+            self.decision_latency.add(time.perf_counter() - pushed_at)
+            latency = self.decision_latency.recent[-1] * 1e3
         decision = Decision(window=w, start_us=start, end_us=start + steps * self.binner.bin_us, label=label,
                             name=self._name(label), scores=self._window_sum.tolist(), events=self._window_events,
                             steps=steps, latency_ms=latency)
@@ -185,7 +186,7 @@ class EventStream:
         return decision
 
     def _push(self, frame, events):
-        self._pushed_at.append((self.runner.pushed, time.perf_counter(), events))
+        self._pushed_at.append((time.perf_counter(), events))
         outputs = self.runner.step(frame)
         self.step_time.add(self.runner.step_seconds)
         return outputs
@@ -203,11 +204,12 @@ class EventStream:
             if self.runner.pushed:
                 yield from self._outputs(self.runner.drain())
             if self._window_sum is not None:
-                yield self._decide(self._out_step % self.window, time.perf_counter(), None)
+                yield self._decide(self._out_step % self.window, None)
         self._finished = time.perf_counter()
 
     def report(self) -> dict:
-        wall = (getattr(self, "_finished", None) or time.perf_counter()) - (self._started or time.perf_counter())
+        now = time.perf_counter()
+        wall = (self._finished or now) - (self._started or now)
         steps = self.runner.pushed
         return {"backend": self.runner.backend.name, "steps": steps, "events": self.binner.events,
                 "late_events": self.binner.late, "decisions": self.decisions, "window_steps": self.window,
@@ -218,7 +220,3 @@ class EventStream:
                 "events_per_second": self.binner.events / max(1e-9, wall - self.runner.compile_seconds),
                 "stream_seconds": steps * self.binner.bin_us * 1e-6,
                 "step_ms": self.step_time.summary(), "decision_latency_ms": self.decision_latency.summary()}
-
-
-def decision_dict(d: Decision) -> dict:
-    return asdict(d)

@@ -133,7 +133,7 @@ def sdsa_decomposition(shape, variant: str, heads: int, scale: int, delays=(0, 0
     dq, dk, dv = (int(x) for x in delays)
     ports = {"q_in": dq, "k_in": dk, "v_in": dv}
     token, chan = np.arange(n)[:, None], np.arange(c)[None, :]
-    head_of, within = chan // d, chan % d
+    head_of = chan // d
 
     if variant == "v1_kv":  # Q AND SN(scale * SUM_tokens(K AND V))
         return Decomposition(

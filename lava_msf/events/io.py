@@ -244,16 +244,6 @@ class H5EventWriter:
         return self._atomic.__exit__(*exc)
 
 
-def _write_h5(tmp, events, sensor_size):
-    import h5py
-
-    with h5py.File(tmp, "w") as f:
-        f.create_dataset("events", data=events, maxshape=(None,), chunks=(min(max(len(events), 1), DEFAULT_CHUNK),),
-                         compression="gzip", shuffle=True)
-        if sensor_size is not None:
-            f.attrs["sensor_size"] = np.asarray(sensor_size, dtype=np.int64)
-
-
 # ---------------------------------------------------------------- N-MNIST .bin
 class _NmnistBin:
     """5 bytes per event: x, y, then polarity (bit 7) and a 23-bit timestamp.
@@ -379,15 +369,18 @@ class _Prophesee:
 
 _READERS = {".npz": _Npz, ".h5": _H5, ".hdf5": _H5, ".bin": _NmnistBin, ".aedat4": _Aedat4,
             ".dat": _Prophesee, ".raw": _Prophesee}
-_WRITERS = {".npz": _write_npz, ".h5": _write_h5, ".hdf5": _write_h5}
 
 
 def write_events(path, events, sensor_size=None) -> None:
     """Write a whole event array to .npz or .h5, atomically."""
     path = Path(path)
-    writer = _WRITERS.get(path.suffix.lower())
-    if writer is None:
-        raise EventFormatError(f"{path}: can write {', '.join(sorted(_WRITERS))} files, not {path.suffix!r}")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        with H5EventWriter(path, sensor_size) as writer:
+            writer.write(events)
+        return
+    if suffix != ".npz":
+        raise EventFormatError(f"{path}: can write .h5, .hdf5 and .npz files, not {path.suffix!r}")
     events = check_events(events, sensor_size, f"{path} (writing)")
     with atomic_path(path) as tmp:
-        writer(tmp, events, sensor_size)
+        _write_npz(tmp, events, sensor_size)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from .core import EVENT_DTYPE, SensorSize, make_events
+from .core import SensorSize, make_events
 
 CLASSES = ("swipe_right", "swipe_left", "swipe_up", "swipe_down", "circle_cw", "circle_ccw",
            "zoom_in", "zoom_out", "wave", "flicker")
@@ -152,5 +152,5 @@ def sensor_size(size: int) -> SensorSize:
     return SensorSize(size, size, 2)
 
 
-__all__ = ["CLASSES", "DURATION_US", "EVENT_DTYPE", "SensorModel", "recording", "render", "simulate",
+__all__ = ["CLASSES", "DURATION_US", "SensorModel", "recording", "render", "simulate",
            "split_recordings", "sensor_size"]

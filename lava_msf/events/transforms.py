@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from .core import EVENT_DTYPE, SensorSize
+from .core import SensorSize
 
 
 def to_frames(events, sensor_size, bin_us: int, n_bins: int, t0: int = 0, polarities: int = 2) -> np.ndarray:
@@ -166,5 +166,5 @@ class Compose:
         return events
 
 
-__all__ = ["EVENT_DTYPE", "to_frames", "ToFrames", "Downsample", "MergePolarities", "CropTime", "Denoise",
+__all__ = ["to_frames", "ToFrames", "Downsample", "MergePolarities", "CropTime", "Denoise",
            "Compose", "fit_to_input"]

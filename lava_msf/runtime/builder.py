@@ -167,6 +167,14 @@ def _layers(net: Network, backend: Backend, source, lat: list, reset_interval: i
     return ports
 
 
+class _Processes(dict):
+    """Built processes by name."""
+
+    def add(self, proc):
+        self[proc.name] = proc
+        return proc
+
+
 def _input(net: Network):
     layer = net.layers[0]
     return f"0:{layer.name}", lava_shape(layer.shape), value_shift(layer) > 0
@@ -185,12 +193,8 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     lat = graph_latencies(net, backend)
     recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
     period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
-    processes = {}
-
-    def add(proc):
-        processes[proc.name] = proc
-        return proc
-
+    processes = _Processes()
+    add = processes.add
     name, shape, graded = _input(net)
     source = add(FrameSource(frames=np.zeros((period, *shape), dtype=np.int32), graded=graded, name=name))
     ports = _layers(net, backend, source, lat, net.timesteps, add)
@@ -226,12 +230,8 @@ def build_stream(net: Network, backend: Backend, reset_interval: int | None, buf
     if interval < 1:
         raise ConfigError(f"reset interval must be at least 1 step (or never), got {reset_interval}")
     lat = graph_latencies(net, backend)
-    processes = {}
-
-    def add(proc):
-        processes[proc.name] = proc
-        return proc
-
+    processes = _Processes()
+    add = processes.add
     name, shape, graded = _input(net)
     source = add(StreamSource(shape=shape, graded=graded, buffer_size=buffer_size, name=name))
     ports = _layers(net, backend, source, lat, interval, add)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..graph import Network
 from .backends import Backend
-from .builder import StreamGraph, build_stream, lava_shape
+from .builder import StreamGraph, build_stream
 from .runner import LavaSession
 
 DEFAULT_SEGMENT = 32
@@ -35,7 +35,6 @@ class StreamRunner(LavaSession):
         self.segment = int(segment)
         self.graph: StreamGraph = build_stream(net, self.backend, reset_interval)
         self._root = self.graph.source
-        self._shape = lava_shape(net.layers[0].shape)
         self._dtype = np.float64 if self.backend.select_tag == "floating_pt" else np.int32
         self._in_segment = 0  # steps pushed in the current run
         self.pushed = 0  # model steps pushed

@@ -5,7 +5,7 @@ from lava.magma.core.process.process import AbstractProcess
 class StreamSource(AbstractProcess):
     """Feeds frames the host pushes while the runtime runs: each Lava step
     takes the next frame (W, H, C) from a pipe, waiting for it, and sends it
-    on (spikes: nonzero -> 1, unless graded). The host writes with `send()`."""
+    on (spikes: nonzero -> 1, unless graded). The host writes to `host_pipe()`."""
 
     def __init__(self, *, shape: tuple, graded: bool = False, buffer_size: int = 64, name: str | None = None):
         super().__init__(name=name, graded=bool(graded))
@@ -20,7 +20,7 @@ class StreamSource(AbstractProcess):
 
 class StreamSink(AbstractProcess):
     """Passes what arrives on `a_in` each Lava step to the host through a pipe
-    (read with `pipe.recv()`): the network's readout, step by step."""
+    (`host_pipe()`): the network's readout, step by step."""
 
     def __init__(self, *, shape: tuple, buffer_size: int = 64, name: str | None = None):
         super().__init__(name=name)
