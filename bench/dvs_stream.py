@@ -6,8 +6,8 @@
    recordings back to back, continuously on Lava (reset every window); its
    per-window decisions against offline per-recording classification by the
    reference executor (target >= 95 %; bit-exact readouts give 100 %).
-3. soak: a --steps long stream (default 100k) of recordings generated on the
-   fly, looping; resident memory of the host and its Lava processes at the
+3. soak: a --steps long stream (default 100k) of the test recordings,
+   looping; resident memory of the host and its Lava processes at the
    start and the end, steps/s.
 Writes docs/results/dvs_stream.json.
 
@@ -37,15 +37,18 @@ def rss_mb() -> float:
     return sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]) / 2 ** 20
 
 
-def looping_stream(count: int | None, offset_recordings: int = 0):
-    """dvs-synth test recordings back to back (generated one at a time)."""
-    i = 0
-    while count is None or i < count:
-        label = i % len(synth.CLASSES)
-        ev = synth.recording(label, 0, "test", (i + offset_recordings) % 300)
+def test_recordings(size: int) -> list:
+    """The dvs-synth test recordings in split order (label i % 10)."""
+    return [events for events, _ in synth.split_recordings("test", size)]
+
+
+def looping_stream(recordings: list, count: int):
+    """`count` recordings back to back, cycling through `recordings` (made
+    once: generating one takes longer than the network's step)."""
+    for i in range(count):
+        ev = recordings[i % len(recordings)].copy()
         ev["t"] += i * synth.DURATION_US
         yield ev
-        i += 1
 
 
 def main():
@@ -72,8 +75,9 @@ def main():
     offline = predictions(reference)
     result["quantized_test_accuracy"] = float((offline == data.y).mean())
 
+    recordings = test_recordings(model.config["img_size"])
     stream = EventStream(net, synth.sensor_size(model.config["img_size"]), backend=a.backend, t0=0)
-    decisions = list(stream.run(looping_stream(len(data))))
+    decisions = list(stream.run(looping_stream(recordings, len(data))))
     labels = np.array([d.label for d in decisions])
     result["agreement"] = {"recordings": len(data), "decisions": len(decisions),
                            "match_offline": float((labels == offline).mean()),
@@ -81,13 +85,13 @@ def main():
     print(json.dumps(result["agreement"], indent=1))
 
     if not a.skip_soak:
-        recordings = -(-a.steps // net.timesteps)
+        windows = -(-a.steps // net.timesteps)
         soak = EventStream(net, synth.sensor_size(model.config["img_size"]), backend=a.backend, t0=0)
-        memory, steps_seen = [], 0
-        for d in soak.run(looping_stream(recordings)):
+        memory, steps_seen, t_soak = [], 0, time.time()
+        for d in soak.run(looping_stream(recordings, windows)):
             steps_seen += d.steps
-            if d.window in (10, recordings // 2) or d.window == recordings - 1:
-                memory.append({"step": steps_seen, "rss_mb": rss_mb()})
+            if d.window == 10 or d.window % max(1, windows // 10) == 0 or d.window == windows - 1:
+                memory.append({"step": steps_seen, "rss_mb": rss_mb(), "seconds": time.time() - t_soak})
         result["soak"] = {"memory": memory, **soak.report()}
         print(json.dumps(result["soak"], indent=1))
     result.update(checkpoint=checkpoint, backend=a.backend, wall_seconds=time.time() - t0)

@@ -86,9 +86,10 @@ def _where(cond, a, b):
 
 
 def _decay(state, decay: int):
-    """state * (4096 - decay) / 4096, rounded toward zero (sign-magnitude shift)."""
+    """state * (4096 - decay) / 4096, rounded toward zero (Lava's sign-magnitude
+    shift): a negative product gets 4095 added before the floor shift (int64)."""
     prod = state * (DECAY_UNITY - decay)
-    return _where(prod < 0, -(abs(prod) >> DECAY_SHIFT), prod >> DECAY_SHIFT)
+    return (prod + ((prod >> 63) & (DECAY_UNITY - 1))) >> DECAY_SHIFT
 
 
 def _wrap_current(u):

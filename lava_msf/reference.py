@@ -3,9 +3,10 @@ with integer arithmetic. It defines what "bit-exact" means for the Lava runtime.
 
 The layer semantics are written once, here, against a small array backend:
 `NumpyBackend` (this module) for the reference itself and a torch backend
-(lava_msf.export.torch_backend) for fast batched evaluation. Both compute
-convolutions and contractions in float64, exact for the integer ranges that
-occur (|values| < 2**53), and everything else in int64.
+(lava_msf.export.torch_backend) for batched evaluation. Both compute
+convolutions and contractions in floating point where it is exact (integer
+partial sums below 2**24 in float32, 2**53 in float64) and everything else in
+int64.
 
 Per step t and layer, with shift(x, k) = x << k for k >= 0, else x >> -k (floor):
   input   x_t (integers)
@@ -24,16 +25,17 @@ Per step t and layer, with shift(x, k) = x << k for k >= 0, else x >> -k (floor)
 """
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from . import fixedpoint as fx
+from . import intconv
 from .graph import Network
 
 CURRENT_INPUT_SHIFT = fx.ACT_SHIFT  # currents are 1/64 units: W * current needs >> 6
 
 
 class NumpyBackend:
-    """int64 numpy arrays; conv and contractions through float64 BLAS."""
+    """int64 numpy arrays; convolutions and products exact through BLAS
+    (lava_msf.intconv)."""
 
     @staticmethod
     def zeros(shape):
@@ -43,25 +45,17 @@ class NumpyBackend:
     def asint(x):
         return np.asarray(x).astype(np.int64)
 
-    @classmethod
-    def conv2d(cls, x, w, stride, padding, groups):
-        return np.rint(cls.conv2d_float(x, w, stride, padding, groups)).astype(np.int64)
+    @staticmethod
+    def conv(w, stride, padding, groups):
+        return intconv.Conv2d(w, stride, padding, groups)
 
     @staticmethod
-    def conv2d_float(x, w, stride, padding, groups):
-        n, c, h, wd = x.shape
-        o, cg, kh, kw = w.shape
-        xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-        win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
-        win = win.reshape(n, groups, cg, *win.shape[2:])
-        wg = w.astype(np.float64).reshape(groups, o // groups, cg, kh, kw)
-        out = np.einsum("ngcyxij,gocij->ngoyx", win, wg, optimize=True)
-        return out.reshape(n, o, *out.shape[3:])
+    def linear(w):
+        return intconv.Linear(w)
 
     @staticmethod
-    def einsum(spec, *xs):
-        out = np.einsum(spec, *(x.astype(np.float64) for x in xs), optimize=True)
-        return np.rint(out).astype(np.int64)
+    def matmul(a, b):
+        return intconv.matmul(a, b)
 
     @staticmethod
     def sum(x, axes):
@@ -118,8 +112,8 @@ def sdsa_current(attrs: dict, q, k, v, be):
     heads, scale, variant = int(attrs["heads"]), int(attrs["scale"]), attrs["variant"]
     if variant == "v2":
         qh, kh, vh = (z.reshape(n, heads, c // heads, h * w) for z in (q, k, v))
-        kv = be.einsum("nhil,nhjl->nhij", kh, vh)
-        return scale * be.einsum("nhil,nhij->nhjl", qh, kv).reshape(n, c, h, w)
+        kv = be.matmul(kh, vh.swapaxes(-1, -2))  # (i, j): sum over tokens of K_i V_j
+        return scale * be.matmul(kv.swapaxes(-1, -2), qh).reshape(n, c, h, w)
     if variant == "v1_kv":
         return scale * be.sum(k * v, (2, 3)).reshape(n, c, 1, 1)
     return scale * be.sum((q * k).reshape(n, heads, c // heads, h, w), (2,))
@@ -146,14 +140,22 @@ def value_shift(layer) -> int:
     return 0 if layer.spiking else CURRENT_INPUT_SHIFT
 
 
-def _synaptic_current(layer, w, src_layer, x, bias, be):
-    g = value_shift(src_layer)
+def conv_geometry(layer) -> tuple:
+    """(stride, padding, groups) of a conv layer."""
+    return tuple(int(layer.attrs.get(k, d)) for k, d in (("stride", 1), ("padding", 0), ("groups", 1)))
+
+
+def _synapse(layer, weight, be):
+    """The layer's weighted sum as a function of its input (N, C, H, W)."""
     if layer.type == "conv":
-        acc = be.conv2d(x, w, int(layer.attrs.get("stride", 1)), int(layer.attrs.get("padding", 0)),
-                        int(layer.attrs.get("groups", 1)))
-    else:
-        acc = be.einsum("nf,of->no", x.reshape(x.shape[0], -1), w).reshape(x.shape[0], -1, 1, 1)
-    return fx.saturate_synapse(shift(acc, layer.weight_exp - g) + bias)
+        return be.conv(weight, *conv_geometry(layer))
+    linear = be.linear(weight)
+    return lambda x: linear(x.reshape(x.shape[0], -1)).reshape(x.shape[0], -1, 1, 1)
+
+
+def _synaptic_current(layer, synapse, src_layer, x, bias):
+    acc = synapse(x)
+    return fx.saturate_synapse(shift(acc, layer.weight_exp - value_shift(src_layer)) + bias)
 
 
 class Executor:
@@ -163,7 +165,8 @@ class Executor:
     def __init__(self, net: Network, backend=NumpyBackend):
         self.net = net
         self.be = backend
-        self.weights = [None if layer.weight is None else backend.asint(layer.weight) for layer in net.layers]
+        self.synapses = [None if layer.weight is None else _synapse(layer, backend.asint(layer.weight), backend)
+                         for layer in net.layers]
         # as in NetX/Lava, a neuron's bias enters the voltage (<< 6), else the synapse's sum
         biases = [0 if layer.bias is None else backend.asint(layer.bias).reshape(1, -1, 1, 1) for layer in net.layers]
         self.synapse_biases = [0 if layer.neuron is not None else b for layer, b in zip(net.layers, biases)]
@@ -185,8 +188,8 @@ class Executor:
             if kind == "input":
                 a = frame
             elif kind in ("conv", "dense"):
-                a = _synaptic_current(layer, self.weights[i], self.net.layers[layer.inputs[0]], src[0],
-                                      self.synapse_biases[i], be)
+                a = _synaptic_current(layer, self.synapses[i], self.net.layers[layer.inputs[0]], src[0],
+                                      self.synapse_biases[i])
             elif kind == "neuron":
                 a = src[0]
             elif kind == "merge":

@@ -7,6 +7,7 @@ import torch
 
 from lava_msf import create_model
 from lava_msf.data import load_dataset
+from lava_msf.train import calibrate_batchnorm
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,11 +35,4 @@ def warmed_model(name, dataset="digits", **kw):
     torch.manual_seed(0)
     model = create_model(name, **kw)
     data = load_dataset(dataset, "train", model.config["img_size"], model.timesteps, limit=256)
-    model.train()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.momentum = None  # cumulative average over the warm-up batches
-    with torch.no_grad():
-        for i in range(0, 256, 64):
-            model(torch.from_numpy(data.x[i:i + 64]).float())
-    return model.eval()
+    return calibrate_batchnorm(model, data.x)

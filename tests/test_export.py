@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from lava_msf import create_model
 from lava_msf.data import load_dataset
 from lava_msf.export import TorchBackend, export_network, quantize_weight
 from lava_msf.graph import WEIGHT_MAX, WEIGHT_MIN
@@ -36,7 +35,7 @@ def test_numpy_and_torch_executors_are_identical(sdsa):
     np.testing.assert_array_equal(out_np, out_t)
     for name in probes_np:  # every layer, every step
         np.testing.assert_array_equal(np.stack(probes_np[name]), torch.stack(probes_t[name]).numpy(), err_msg=name)
-    attention = np.stack(probes_np[f"stage3.1.sdsa.attention"])
+    attention = np.stack(probes_np["stage3.1.sdsa.attention"])
     assert 0 < attention.mean() < 1
 
 

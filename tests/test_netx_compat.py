@@ -8,7 +8,6 @@ the executor's at t - (number of synapse layers)."""
 
 import h5py
 import numpy as np
-import pytest
 import torch
 
 from lava_msf.fixedpoint import LifParams

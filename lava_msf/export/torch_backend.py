@@ -1,5 +1,5 @@
 """Torch backend of the reference executor: the same integer semantics, batched
-and fast (float64 convs, exact for integers below 2**53)."""
+(float64 convs, exact for integers below 2**53)."""
 
 import numpy as np
 import torch
@@ -16,13 +16,18 @@ class TorchBackend:
         return torch.as_tensor(np.asarray(x), dtype=torch.int64)
 
     @staticmethod
-    def conv2d(x, w, stride, padding, groups):
-        out = F.conv2d(x.double(), w.double(), stride=stride, padding=padding, groups=groups)
-        return torch.round(out).long()
+    def conv(w, stride, padding, groups):
+        w = w.double()
+        return lambda x: torch.round(F.conv2d(x.double(), w, stride=stride, padding=padding, groups=groups)).long()
 
     @staticmethod
-    def einsum(spec, *xs):
-        return torch.round(torch.einsum(spec, *(x.double() for x in xs))).long()
+    def linear(w):
+        w = w.double().T
+        return lambda x: torch.round(x.double() @ w).long()
+
+    @staticmethod
+    def matmul(a, b):
+        return torch.round(torch.matmul(a.double(), b.double())).long()
 
     @staticmethod
     def sum(x, axes):

@@ -2,16 +2,19 @@
 
 Each layer becomes the processes that compute it, in Lava's (W, H, C) layout:
   conv, dense  project Conv synapse (a dense layer is a conv over its whole
-               input), + stock LIFReset when the layer has a neuron
+               input); a layer's own neuron runs in the same process
+               (decomposed backends: a stock LIFReset after it)
   neuron       stock LIFReset
   merge        project Merge (delays the shorter branches)
   sdsa         project SDSA (with its attention neuron)
                (decomposed backends: Lava selects their SubProcessModels,
                lava_msf.chip.mapping's graphs of stock processes)
   mean         project TokenMean
-  input        project FrameSource (batches), StreamSource (a live stream)
+  input        project StreamSource: the host pushes frames through a pipe,
+               and StreamSinks pipe the readout (and probed layers) back
 The fused backend instead runs the whole network as one FusedNetwork
-process (lava_msf.reference's step, no per-hop delay).
+process (lava_msf.reference's step, no per-hop delay) that reads and writes
+the host's pipes itself.
 Every synapse hop costs one Lava step, so layer i's value for model step t
 appears at Lava step t + latency[i] + 1 (Lava counts from 1). Samples are
 pipelined back to back, T steps each: a stateful process resets its neurons
@@ -33,10 +36,8 @@ from ..reference import value_shift
 from .backends import Backend
 from .kernels import lava_kernel
 from .proc.conv.process import Conv
-from .proc.frame_source.process import FrameSource
 from .proc.fused.process import FusedNetwork
 from .proc.merge.process import PORTS, Merge
-from .proc.recorder.process import Recorder
 from .proc.sdsa.process import SDSA
 from .proc.stock import GRADED_BITS, lif_reset
 from .proc.stream_io.process import StreamSink, StreamSource
@@ -58,15 +59,17 @@ def lava_shape(shape) -> tuple:
 
 @dataclass
 class LavaGraph:
-    """The built processes and the timing needed to read them."""
+    """The built processes and the timing needed to read them: the host pushes
+    `period` frames per batch into `source` and reads as many values of the
+    output layer (and of each probed layer) from its sink."""
 
     net: Network
     period: int  # Lava steps per batch: a multiple of T
     batch_samples: int
     latency: list
-    source: FrameSource
-    output: Recorder
-    probes: dict = field(default_factory=dict)  # layer name -> Recorder
+    source: StreamSource | FusedNetwork
+    output: StreamSink | FusedNetwork
+    probes: dict = field(default_factory=dict)  # layer name -> StreamSink
     processes: dict = field(default_factory=dict)  # process name -> process
 
 
@@ -86,7 +89,8 @@ def _lif(layer: Layer, shape, bias, latency: int, reset_interval: int, backend: 
     return lif_reset(shape, layer.neuron, bias, reset_interval, latency + 1, backend.select_tag == "fixed_pt", name)
 
 
-def _synapse(layer: Layer, src: Layer, i: int) -> Conv:
+def _synapse(layer: Layer, src: Layer, i: int, neuron: dict | None = None) -> Conv:
+    """The layer's Conv; `neuron` (Conv's neuron arguments) makes it the whole layer."""
     weight = layer.weight.astype(np.int64)
     if layer.type == "dense":  # a conv whose kernel is the whole input
         weight = weight.reshape(weight.shape[0], *src.shape)
@@ -97,10 +101,12 @@ def _synapse(layer: Layer, src: Layer, i: int) -> Conv:
     bias = layer.bias if layer.bias is not None and layer.neuron is None else None
     return Conv(weight=lava_kernel(weight), input_shape=lava_shape(src.shape),
                 weight_exp=layer.weight_exp - value_shift(src), bias=bias, stride=stride, padding=padding,
-                groups=groups, num_message_bits=0 if src.spiking else GRADED_BITS, name=f"{i}:{layer.name}")
+                groups=groups, num_message_bits=0 if src.spiking else GRADED_BITS, name=f"{i}:{layer.name}",
+                **(neuron or {}))
 
 
 NEVER = 1 << 30  # a reset interval longer than any run: state is never reset
+PIPE_FRAMES = 64  # frames a host pipe buffers
 
 
 def graph_latencies(net: Network, backend: Backend) -> list:
@@ -110,21 +116,22 @@ def graph_latencies(net: Network, backend: Backend) -> list:
 
 def _layers(net: Network, backend: Backend, source, lat: list, reset_interval: int, add) -> list:
     """Create the processes of every layer after the input, fed by `source`;
-    returns each layer's output port (fused: only the last one's)."""
-    if backend.fused:
-        fused = add(FusedNetwork(net=net, reset_interval=reset_interval, name="fused"))
-        source.s_out.connect(fused.s_in)
-        return [None] * (len(net.layers) - 1) + [fused.a_out]
+    returns each layer's output port."""
     ports = [source.s_out]
     for i, layer in enumerate(net.layers[1:], start=1):
         at = f"layer {i} ({layer.name})"
         shape = lava_shape(layer.shape)
         src = [ports[j] for j in layer.inputs]
         if layer.type in ("conv", "dense"):
-            syn = add(_synapse(layer, net.layers[layer.inputs[0]], i))
+            neuron = None
+            if layer.neuron is not None and not backend.decomposed:  # one process per layer
+                _check_neuron(layer, layer.bias, at)
+                neuron = dict(neuron=layer.neuron, neuron_bias=layer.bias, reset_interval=reset_interval,
+                              reset_offset=(lat[i] + 1) % reset_interval)
+            syn = add(_synapse(layer, net.layers[layer.inputs[0]], i, neuron))
             src[0].connect(syn.s_in)
             out = syn.a_out
-            if layer.neuron is not None:
+            if layer.neuron is not None and neuron is None:  # chip-mappable: Lava's stock LIF
                 lif = add(_lif(layer, shape, layer.bias, lat[i], reset_interval, backend,
                                f"{i}:{layer.name}/neuron", at))
                 out.connect(lif.a_in)
@@ -175,15 +182,30 @@ class _Processes(dict):
         return proc
 
 
-def _input(net: Network):
+def _between_pipes(net: Network, backend: Backend, lat: list, reset_interval: int, read: list, add) -> tuple:
+    """The processes between the host's pipes: returns (the process whose
+    input_pipe() takes frames, [the process whose output_pipe() gives layer i's
+    values, for i in `read`]). Fused: one process does all."""
     layer = net.layers[0]
-    return f"0:{layer.name}", lava_shape(layer.shape), value_shift(layer) > 0
+    name, graded = f"0:{layer.name}", value_shift(layer) > 0
+    if backend.fused:
+        fused = add(FusedNetwork(net=net, reset_interval=reset_interval, graded=graded,
+                                 buffer_size=PIPE_FRAMES, name="fused"))
+        return fused, [fused]
+    source = add(StreamSource(shape=lava_shape(layer.shape), graded=graded, buffer_size=PIPE_FRAMES, name=name))
+    ports = _layers(net, backend, source, lat, reset_interval, add)
+    sinks = []
+    for i in read:
+        sinks.append(add(StreamSink(shape=lava_shape(net.layers[i].shape), buffer_size=PIPE_FRAMES,
+                                    name=f"sink:{net.layers[i].name}")))
+        ports[i].connect(sinks[-1].a_in)
+    return source, sinks
 
 
 def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> LavaGraph:
     """Create (not run) the processes of `net` for batches of `batch_samples`
-    samples played from a FrameSource. `probes`: names of layers whose values
-    are recorded."""
+    samples streamed in through pipes (a Var set moves one value per message).
+    `probes`: names of layers whose values are read out too."""
     names = [layer.name for layer in net.layers]
     unknown = sorted(set(probes) - set(names))
     if unknown:
@@ -194,19 +216,9 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
     period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
     processes = _Processes()
-    add = processes.add
-    name, shape, graded = _input(net)
-    source = add(FrameSource(frames=np.zeros((period, *shape), dtype=np.int32), graded=graded, name=name))
-    ports = _layers(net, backend, source, lat, net.timesteps, add)
-
-    def recorder(i):
-        rec = add(Recorder(shape=lava_shape(net.layers[i].shape), steps=period, name=f"record:{names[i]}"))
-        ports[i].connect(rec.a_in)
-        return rec
-
+    source, sinks = _between_pipes(net, backend, lat, net.timesteps, recorded, processes.add)
     return LavaGraph(net=net, period=period, batch_samples=batch_samples, latency=lat, source=source,
-                     output=recorder(len(net.layers) - 1), probes={p: recorder(names.index(p)) for p in probes},
-                     processes=processes)
+                     output=sinks[0], probes=dict(zip(probes, sinks[1:])), processes=processes)
 
 
 @dataclass
@@ -218,12 +230,12 @@ class StreamGraph:
     net: Network
     latency: int
     reset_interval: int
-    source: StreamSource
-    sink: StreamSink
+    source: StreamSource | FusedNetwork
+    sink: StreamSink | FusedNetwork
     processes: dict = field(default_factory=dict)
 
 
-def build_stream(net: Network, backend: Backend, reset_interval: int | None, buffer_size: int = 64) -> StreamGraph:
+def build_stream(net: Network, backend: Backend, reset_interval: int | None) -> StreamGraph:
     """Create the processes of `net` fed from the host step by step. Neuron
     state resets every `reset_interval` model steps (None: never)."""
     interval = NEVER if reset_interval is None else int(reset_interval)
@@ -231,11 +243,6 @@ def build_stream(net: Network, backend: Backend, reset_interval: int | None, buf
         raise ConfigError(f"reset interval must be at least 1 step (or never), got {reset_interval}")
     lat = graph_latencies(net, backend)
     processes = _Processes()
-    add = processes.add
-    name, shape, graded = _input(net)
-    source = add(StreamSource(shape=shape, graded=graded, buffer_size=buffer_size, name=name))
-    ports = _layers(net, backend, source, lat, interval, add)
-    sink = add(StreamSink(shape=lava_shape(net.output.shape), buffer_size=buffer_size, name="sink"))
-    ports[-1].connect(sink.a_in)
+    source, (sink,) = _between_pipes(net, backend, lat, interval, [len(net.layers) - 1], processes.add)
     return StreamGraph(net=net, latency=lat[-1], reset_interval=interval, source=source, sink=sink,
                        processes=processes)

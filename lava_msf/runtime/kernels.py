@@ -8,6 +8,7 @@ between the two and keep the per-step arithmetic in one place.
 import numpy as np
 
 from .. import fixedpoint as fx
+from ..intconv import Conv2d
 from ..reference import NumpyBackend, sdsa_current, sdsa_output, shift
 
 
@@ -32,15 +33,15 @@ def correlation_kernel(w_lava: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w_lava[:, ::-1, ::-1, :].transpose(0, 3, 2, 1))
 
 
-def conv_fixed(x_whc, w_oihw, stride, padding, groups, weight_exp, bias):
+def conv_fixed(conv: Conv2d, x_whc, weight_exp, bias):
     """Integer conv in Lava layout: sat24(shift(x * W, weight_exp) + bias), as the reference."""
-    acc = NumpyBackend.conv2d(to_chw(x_whc.astype(np.int64)), w_oihw, stride, padding, groups)
+    acc = conv(to_chw(x_whc))
     return to_whc(fx.saturate_synapse(shift(acc, weight_exp) + bias.reshape(1, -1, 1, 1)))
 
 
-def conv_float(x_whc, w_oihw, stride, padding, groups, weight_exp, bias):
+def conv_float(conv: Conv2d, x_whc, weight_exp, bias):
     """The same conv in real arithmetic: x * W * 2**weight_exp + bias, no rounding."""
-    acc = NumpyBackend.conv2d_float(to_chw(x_whc.astype(np.float64)), w_oihw, stride, padding, groups)
+    acc = conv.real(to_chw(x_whc))
     return to_whc(acc * 2.0 ** weight_exp + bias.reshape(1, -1, 1, 1))
 
 
@@ -70,21 +71,22 @@ class ResetSchedule:
         return time_step % self.interval == self.offset
 
 
-def fixed_lif_step(state, a, params: fx.LifParams):
-    """lava_msf.fixedpoint's LIF, one step. state: (u, v) or None (reset).
+def fixed_lif_step(state, a, params: fx.LifParams, bias=0):
+    """lava_msf.fixedpoint's LIF, one step. state: (u, v) or None (reset); a:
+    int64; bias: the bias mantissa (enters the voltage << 6, as NetX's).
     Returns (spikes, new state)."""
     u, v = state or (np.zeros_like(a),) * 2
-    u, v = fx.lif_update(u, v, a, params)
+    u, v = fx.lif_update(u, v, a, params, np.asarray(bias, dtype=np.int64) << fx.ACT_SHIFT)
     spikes, v = fx.lif_fire(v, params)
     return spikes, (u, v)
 
 
-def float_lif_step(state, a, params: fx.LifParams):
-    """Lava's floating-point LIF in current units (threshold vth_mant, no bias):
-    the real-valued counterpart of fixed_lif_step."""
+def float_lif_step(state, a, params: fx.LifParams, bias=0.0):
+    """Lava's floating-point LIF in current units (threshold vth_mant, bias
+    added to the voltage): the real-valued counterpart of fixed_lif_step."""
     u, v = state or (np.zeros(a.shape),) * 2
     u = u * (1 - params.i_decay / fx.DECAY_UNITY) + a
-    v = v * (1 - params.v_decay / fx.DECAY_UNITY) + u
+    v = v * (1 - params.v_decay / fx.DECAY_UNITY) + u + bias
     spikes = v > params.vth_mant
     return spikes, (u, np.where(spikes, 0.0, v))
 

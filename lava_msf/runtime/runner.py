@@ -15,6 +15,9 @@ from .backends import Backend, get_backend
 from .builder import LavaGraph, build
 
 
+POLL_MIN, POLL_MAX = 0.0002, 0.005  # seconds between looks at idle pipes
+
+
 class LavaRunError(LavaMsfError):
     """The Lava runtime failed (names the phase)."""
 
@@ -67,6 +70,7 @@ class LavaSession:
         self._runtime_live = False  # a runtime exists and has not been stopped or aborted
         self.steps = 0  # Lava steps run so far
         self.compile_seconds = 0.0
+        self._dtype = np.float64 if self.backend.select_tag == "floating_pt" else np.int32  # pipe elements
 
     def __enter__(self):
         return self
@@ -148,7 +152,9 @@ class LavaSession:
 
 class LavaRunner(LavaSession):
     """Builds `net` once for batches of `batch_samples` samples; `run()` feeds
-    any number of samples."""
+    any number of samples. Each batch is one Lava run of `graph.period` steps:
+    its samples back to back, then empty frames until the last sample's
+    readout is out."""
 
     def __init__(self, net: Network, backend: str | Backend = "lava-cpu", batch_samples: int = 16,
                  probes=()):
@@ -170,34 +176,47 @@ class LavaRunner(LavaSession):
         if not g.source.proc_params["graded"] and not np.isin(frames, (0, 1)).all():
             raise ShapeError("this network's input is spikes: frames must be 0/1")
         n, b, t_steps = len(frames), g.batch_samples, net.timesteps
-        readout = np.zeros((n, *net.output.shape, t_steps), dtype=np.float64 if self._float else np.int64)
         index = {layer.name: i for i, layer in enumerate(net.layers)}
-        probes = {name: np.zeros((n, *net.layers[index[name]].shape, t_steps), dtype=readout.dtype)
-                  for name in g.probes}
+        read = {len(net.layers) - 1: g.output, **{index[name]: sink for name, sink in g.probes.items()}}
+        values = {i: np.zeros((n, *net.layers[i].shape, t_steps), dtype=np.float64 if self._dtype == np.float64 else np.int64)
+                  for i in read}
         for start in tqdm(range(0, n, b), desc=f"Lava {self.backend.name}", disable=not progress, unit="batch"):
             batch = frames[start:start + b]
-            buffer = np.zeros((g.period, *reversed(net.layers[0].shape)))
-            # sample s, step t is played at buffer index s*T + t, in Lava's (W, H, C)
-            buffer[:len(batch) * t_steps] = batch.transpose(0, 4, 3, 2, 1).reshape(-1, *buffer.shape[1:])
+            pushed = np.zeros((g.period, *reversed(net.layers[0].shape)), dtype=self._dtype)
+            # sample s, step t is pushed at Lava step s*T + t, in Lava's (W, H, C)
+            pushed[:len(batch) * t_steps] = batch.transpose(0, 4, 3, 2, 1).reshape(-1, *pushed.shape[1:])
             with self._guarded():
-                if self._runtime_live:
-                    g.source.frames.set(buffer)
-                else:
-                    g.source.frames.init = buffer
+                if not self._runtime_live:
                     self._start()
                 self._begin_run(g.period)
+                received = self._exchange(pushed, list(read.values()))
                 self._end_run(g.period)
-                self._collect(g.output, len(net.layers) - 1, readout, start, len(batch))
-                for name, rec in g.probes.items():
-                    self._collect(rec, index[name], probes[name], start, len(batch))
-        return readout, probes
+            for (i, into), got in zip(values.items(), received):
+                lat = g.latency[i]
+                steps = got[lat:lat + len(batch) * t_steps].reshape(len(batch), t_steps, *got.shape[1:])
+                into[start:start + len(batch)] = steps.transpose(0, 4, 3, 2, 1)
+        return values[len(net.layers) - 1], {name: values[index[name]] for name in g.probes}
 
-    @property
-    def _float(self) -> bool:
-        return self.backend.select_tag == "floating_pt"
-
-    def _collect(self, recorder, layer_index: int, into: np.ndarray, start: int, count: int) -> None:
-        t_steps, lat = self.net.timesteps, self.graph.latency[layer_index]
-        record = recorder.record.get()  # (period, W, H, C)
-        steps = record[lat:lat + count * t_steps].reshape(count, t_steps, *record.shape[1:])
-        into[start:start + count] = steps.transpose(0, 4, 3, 2, 1)
+    def _exchange(self, pushed: np.ndarray, sinks: list) -> list:
+        """Push every frame into the source and read one value per step from
+        each sink, as fast as the pipes take and give them."""
+        source, pipes = self.graph.source.input_pipe(), [sink.output_pipe() for sink in sinks]
+        steps, sent, idle = len(pushed), 0, POLL_MIN
+        received = [[] for _ in sinks]
+        while sent < steps or any(len(r) < steps for r in received):
+            moved = False
+            while sent < steps and source.probe():
+                source.send(pushed[sent])
+                sent += 1
+                moved = True
+            for pipe, r in zip(pipes, received):
+                while len(r) < steps and pipe.probe():
+                    r.append(pipe.recv())
+                    moved = True
+            if moved:
+                idle = POLL_MIN
+            else:  # the pipes buffer PIPE_FRAMES steps: polling less often costs no throughput
+                self._check_alive()
+                time.sleep(idle)
+                idle = min(2 * idle, POLL_MAX)
+        return [np.stack(r) for r in received]

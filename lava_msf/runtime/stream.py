@@ -35,7 +35,6 @@ class StreamRunner(LavaSession):
         self.segment = int(segment)
         self.graph: StreamGraph = build_stream(net, self.backend, reset_interval)
         self._root = self.graph.source
-        self._dtype = np.float64 if self.backend.select_tag == "floating_pt" else np.int32
         self._in_segment = 0  # steps pushed in the current run
         self.pushed = 0  # model steps pushed
         self.step_seconds = 0.0  # last step's wall time
@@ -56,7 +55,7 @@ class StreamRunner(LavaSession):
                 self._start()
             if self._in_segment == 0:
                 self._begin_run(self.segment)
-            source, sink = self.graph.source.host_pipe(), self.graph.sink.host_pipe()
+            source, sink = self.graph.source.input_pipe(), self.graph.sink.output_pipe()
             t0 = time.perf_counter()
             self._wait_for(source.probe)
             source.send(frame.transpose(2, 1, 0).astype(self._dtype))

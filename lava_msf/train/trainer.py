@@ -113,6 +113,21 @@ def evaluate(model, data: Dataset, batch_size: int = 64, device="cpu") -> dict:
             "samples": len(data)}
 
 
+def calibrate_batchnorm(model, x: np.ndarray, batch_size: int = 64):
+    """Set the BatchNorm statistics of an untrained model from inputs `x` (a
+    cumulative average), so that it spikes as a trained one would, roughly;
+    for tests and benchmarks that need realistic activity without training.
+    Returns the model in eval mode."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            model(torch.from_numpy(x[i:i + batch_size]).float())
+    return model.eval()
+
+
 def evaluate_checkpoint(path, dataset: str, neuron: str | None = None, data_dir=None) -> dict:
     """Evaluate a checkpoint on a dataset's test split (optionally in another neuron mode)."""
     model, state = load_model(path, neuron=neuron)

@@ -6,27 +6,40 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lava_msf.runtime.kernels import conv_fixed, conv_float, correlation_kernel
+from lava_msf.intconv import Conv2d
+from lava_msf.runtime.kernels import (ResetSchedule, conv_fixed, conv_float, correlation_kernel, fixed_lif_step,
+                                      float_lif_step)
 from lava_msf.runtime.proc.conv.process import Conv
 
 
 class _ConvModel(PyLoihiProcessModel):
     kernel = None  # conv_fixed or conv_float
+    lif_step = None  # fixed_lif_step or float_lif_step
+    dtype = None  # of the neuron's input
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        self.params = {k: proc_params[k] for k in ("stride", "padding", "groups", "weight_exp")}
-        self.graded = proc_params["num_message_bits"] > 0
-        self.w_oihw = None  # the kernel in correlation layout, made once
+        p = proc_params
+        self.geometry = tuple(p[k] for k in ("stride", "padding", "groups"))
+        self.weight_exp = p["weight_exp"]
+        self.graded = p["num_message_bits"] > 0
+        self.neuron = p["neuron"]
+        self.reset = ResetSchedule(p["reset_interval"], p["reset_offset"])
+        self.conv, self.state = None, None  # conv: made once, from the kernel in correlation layout
 
     def run_spk(self):
-        self.a_out.send(self.a_buf)
+        out = self.a_buf
+        if self.neuron is not None:
+            if self.reset.due(self.time_step):
+                self.state = None
+            out, self.state = type(self).lif_step(self.state, out.astype(self.dtype), self.neuron, self.neuron_bias)
+        self.a_out.send(out)
         s = self.s_in.recv()
         if not self.graded:
             s = s.astype(bool)
-        if self.w_oihw is None:
-            self.w_oihw = correlation_kernel(self.weight)
-        self.a_buf = type(self).kernel(s, self.w_oihw, bias=self.bias, **self.params).astype(self.a_buf.dtype)
+        if self.conv is None:
+            self.conv = Conv2d(correlation_kernel(self.weight), *self.geometry)
+        self.a_buf = type(self).kernel(self.conv, s, self.weight_exp, self.bias).astype(self.a_buf.dtype)
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
@@ -34,14 +47,18 @@ class _ConvModel(PyLoihiProcessModel):
 @tag("fixed_pt")
 class PyConvModelFixed(_ConvModel):
     """Integer model, bit-exact with the reference executor (and with Lava's
-    stock fixed-point Conv for weight_exp 0 and no bias): vectorised im2col."""
+    stock fixed-point Conv for weight_exp 0 and no bias): im2col and BLAS,
+    exact (lava_msf.intconv)."""
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     a_buf: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     weight: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
     bias: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    neuron_bias: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
     kernel = staticmethod(conv_fixed)
+    lif_step = staticmethod(fixed_lif_step)
+    dtype = np.int64
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
@@ -55,4 +72,7 @@ class PyConvModelFloat(_ConvModel):
     a_buf: np.ndarray = LavaPyType(np.ndarray, float)
     weight: np.ndarray = LavaPyType(np.ndarray, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
+    neuron_bias: np.ndarray = LavaPyType(np.ndarray, float)
     kernel = staticmethod(conv_float)
+    lif_step = staticmethod(float_lif_step)
+    dtype = np.float64

@@ -14,13 +14,21 @@ class Conv(AbstractProcess):
     Output: sat24(shift(conv(s, W), weight_exp) + bias); with weight_exp 0 and
     no bias this is the stock fixed-point Conv. A dense layer is a Conv whose
     kernel covers its whole input. Square stride and padding, no dilation.
+
+    With `neuron` (lava_msf.fixedpoint.LifParams) the process is a whole layer,
+    synapse and neuron as in a SLAYER block: the delayed sum drives a LIF
+    (bias `neuron_bias`, state reset when time_step % reset_interval ==
+    reset_offset) and a_out carries its spikes; the same as Conv -> LIFReset,
+    one process fewer to synchronise each step.
     """
 
     def __init__(self, *, weight: np.ndarray, input_shape: tuple, weight_exp: int = 0,
                  bias: np.ndarray | None = None, stride: int = 1, padding: int = 0, groups: int = 1,
-                 num_message_bits: int = 0, name: str | None = None):
+                 num_message_bits: int = 0, neuron=None, neuron_bias: np.ndarray | None = None,
+                 reset_interval: int = 1, reset_offset: int = 0, name: str | None = None):
         super().__init__(name=name, weight_exp=int(weight_exp), stride=int(stride), padding=int(padding),
-                         groups=int(groups), num_message_bits=int(num_message_bits))
+                         groups=int(groups), num_message_bits=int(num_message_bits), neuron=neuron,
+                         reset_interval=int(reset_interval), reset_offset=int(reset_offset))
         out_c, kw, kh, in_c = weight.shape
         w, h, c = input_shape
         if c != in_c * groups or out_c % groups:
@@ -31,4 +39,5 @@ class Conv(AbstractProcess):
         self.a_out = OutPort(shape=out_shape)
         self.weight = Var(shape=weight.shape, init=weight)
         self.bias = Var(shape=(out_c,), init=np.zeros(out_c) if bias is None else bias)
+        self.neuron_bias = Var(shape=(out_c,), init=np.zeros(out_c) if neuron_bias is None else neuron_bias)
         self.a_buf = Var(shape=out_shape, init=0)

@@ -7,6 +7,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_msf.reference import Executor
+from lava_msf.runtime.kernels import to_chw, to_whc
 from lava_msf.runtime.proc.fused.process import FusedNetwork
 
 
@@ -14,8 +15,8 @@ from lava_msf.runtime.proc.fused.process import FusedNetwork
 @requires(CPU)
 @tag("fixed_pt")
 class PyFusedNetworkModelFixed(PyLoihiProcessModel):
-    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    frame_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -24,5 +25,7 @@ class PyFusedNetworkModelFixed(PyLoihiProcessModel):
     def run_spk(self):
         if (self.time_step - 1) % self.proc_params["reset_interval"] == 0:
             self.executor.reset(1)
-        frame = self.s_in.recv().astype(np.int64).transpose(2, 1, 0)[None]  # (W, H, C) -> (1, C, H, W)
-        self.a_out.send(self.executor.step(frame)[0].transpose(2, 1, 0))
+        frame = self.frame_in.recv().astype(np.int64)  # waits for the host: the stream paces the network
+        if not self.proc_params["graded"]:
+            frame = (frame != 0).astype(np.int64)
+        self.out.send(to_whc(self.executor.step(to_chw(frame))))

@@ -3,15 +3,27 @@ from lava.magma.core.process.process import AbstractProcess
 
 
 class FusedNetwork(AbstractProcess):
-    """A whole lava_msf Network as one process: each Lava step runs every
-    layer for one model step (lava_msf.reference's integer semantics, so it
-    is bit-exact with the per-layer graph) and sends the output layer's
-    value in the same step (no per-hop delay). Neuron state resets at Lava
-    steps t with (t - 1) % reset_interval == 0."""
+    """A whole lava_msf Network as one process between the host's pipes: each
+    Lava step takes the frame (W, H, C) the host pushed into `input_pipe()`
+    (spikes: nonzero -> 1, unless graded), runs every layer for one model step
+    (lava_msf.reference's integer semantics, so it is bit-exact with the
+    per-layer graph) and pipes the output layer's value to `output_pipe()` in
+    the same step (no per-hop delay). Neuron state resets at Lava steps t with
+    (t - 1) % reset_interval == 0."""
 
-    def __init__(self, *, net, reset_interval: int, name: str | None = None):
+    def __init__(self, *, net, reset_interval: int, graded: bool, buffer_size: int, name: str | None = None):
         c, h, w = net.layers[0].shape
         oc, oh, ow = net.output.shape
-        super().__init__(name=name, net=net, reset_interval=int(reset_interval))
-        self.s_in = InPort(shape=(w, h, c))
-        self.a_out = OutPort(shape=(ow, oh, oc))
+        super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded))
+        self.frame_in = InPort(shape=(w, h, c))
+        self.frame_in.flag_external_pipe(buffer_size=int(buffer_size))
+        self.out = OutPort(shape=(ow, oh, oc))
+        self.out.flag_external_pipe(buffer_size=int(buffer_size))
+
+    def input_pipe(self):
+        """The host end of the frame pipe (exists once the runtime is created)."""
+        return self.frame_in.external_pipe_csp_send_port
+
+    def output_pipe(self):
+        """The host end of the output pipe (exists once the runtime is created)."""
+        return self.out.external_pipe_csp_recv_port

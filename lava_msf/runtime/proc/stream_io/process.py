@@ -5,7 +5,7 @@ from lava.magma.core.process.process import AbstractProcess
 class StreamSource(AbstractProcess):
     """Feeds frames the host pushes while the runtime runs: each Lava step
     takes the next frame (W, H, C) from a pipe, waiting for it, and sends it
-    on (spikes: nonzero -> 1, unless graded). The host writes to `host_pipe()`."""
+    on (spikes: nonzero -> 1, unless graded). The host writes to `input_pipe()`."""
 
     def __init__(self, *, shape: tuple, graded: bool = False, buffer_size: int = 64, name: str | None = None):
         super().__init__(name=name, graded=bool(graded))
@@ -13,14 +13,14 @@ class StreamSource(AbstractProcess):
         self.frame_in.flag_external_pipe(buffer_size=int(buffer_size))
         self.s_out = OutPort(shape=tuple(shape))
 
-    def host_pipe(self):
+    def input_pipe(self):
         """The host end of the frame pipe (exists once the runtime is created)."""
         return self.frame_in.external_pipe_csp_send_port
 
 
 class StreamSink(AbstractProcess):
     """Passes what arrives on `a_in` each Lava step to the host through a pipe
-    (`host_pipe()`): the network's readout, step by step."""
+    (`output_pipe()`): the network's readout, step by step."""
 
     def __init__(self, *, shape: tuple, buffer_size: int = 64, name: str | None = None):
         super().__init__(name=name)
@@ -28,7 +28,7 @@ class StreamSink(AbstractProcess):
         self.out = OutPort(shape=tuple(shape))
         self.out.flag_external_pipe(buffer_size=int(buffer_size))
 
-    def host_pipe(self):
+    def output_pipe(self):
         """The host end of the output pipe (exists once the runtime is created)."""
         return self.out.external_pipe_csp_recv_port
 

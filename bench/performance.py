@@ -1,0 +1,323 @@
+"""Benchmark suite: speed of every way the project runs a Meta-SpikeFormer, side
+by side in one run on one machine (`make bench`).
+
+1. Per model step of msf_tiny (and larger variants, for growth with tokens,
+   channels and depth): the Lava graph (lava-cpu, one process per layer), the
+   fused mode (lava-cpu-fused, the whole net in one process), the numpy
+   reference executor and torch eval; Lava outputs checked bit-exact against
+   the reference.
+2. One conv layer, 64 -> 64 channels 3x3 on 32x32 spikes: the project's Conv
+   process model against Lava's stock fixed-point Conv, each in its own
+   runtime, outputs bit-exact.
+3. The SDSA process model's step per variant, as tokens N and channels D grow.
+4. Training samples/s (the project trainer, one short epoch on digits).
+
+Writes docs/results/performance.json and the tables of docs/performance.md.
+
+    .venv/bin/python bench/performance.py [--checkpoint runs/pipeline/best.pt] [--quick]
+"""
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lava_msf import fixedpoint as fx
+from lava_msf.atomic import write_text
+from lava_msf.data import load_dataset
+from lava_msf.export import export_network
+from lava_msf.model import create_model
+from lava_msf.reference import Executor, network_inputs
+from lava_msf.runtime import LavaRunner
+from lava_msf.runtime.kernels import fixed_lif_step, sdsa_step
+from lava_msf.train import TrainArgs, calibrate_batchnorm, load_model, train
+
+DOC = Path("docs/performance.md")
+TABLES_BEGIN, TABLES_END = "<!-- tables: bench/performance.py -->", "<!-- end of tables -->"
+
+
+def per_step_ms(seconds: float, steps: int) -> float:
+    return 1e3 * seconds / max(1, steps)
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def growth_exponent(sizes, costs) -> float:
+    """Slope of log(cost) over log(size): cost ~ size ** exponent."""
+    return float(np.polyfit(np.log(sizes), np.log(costs), 1)[0])
+
+
+# 1. the network, per model step ------------------------------------------------------------
+
+VARIANTS = {  # msf_tiny and one factor doubled (or the tokens quadrupled) at a time
+    "msf_tiny": {},
+    "tokens x4 (img 64)": {"img_size": 64},
+    "channels x2": {"embed_dim": (64, 128, 256, 256)},
+    "depth x2": {"depths": (2, 2, 2, 4, 2)},
+}
+
+
+def network_model(variant: dict, checkpoint: str | None, data):
+    """The trained msf_tiny if a checkpoint is given and fits, else an untrained
+    model with BatchNorm statistics of the data (activity like a trained one's)."""
+    if checkpoint and not variant:
+        return load_model(checkpoint)[0], "trained"
+    torch.manual_seed(0)
+    model = create_model("msf_tiny", **variant)
+    return calibrate_batchnorm(model, data(model.config["img_size"]).x[:128]), "BN-calibrated, untrained"
+
+
+REPEATS = 3  # each time is the best of REPEATS runs: this VM's noise only ever adds time
+
+
+def best_seconds(fn, *args):
+    """(last result, least wall seconds) over REPEATS calls."""
+    best = math.inf
+    for _ in range(REPEATS):
+        out, seconds = timed(fn, *args)
+        best = min(best, seconds)
+    return out, best
+
+
+def lava_per_step(net, backend: str, frames: np.ndarray, reference: np.ndarray) -> dict:
+    """Lava ms per step of a run after a warm-up run (compile, first steps)."""
+    with LavaRunner(net, backend, batch_samples=len(frames)) as runner:
+        (_, _), first = timed(runner.run, frames)
+        steps = runner.steps
+        (readout, _), wall = best_seconds(runner.run, frames)
+        steps = (runner.steps - steps) // REPEATS
+        processes = len(runner.graph.processes)
+    return {"ms_per_step": per_step_ms(wall, steps), "steps": steps, "processes": processes,
+            "first_run_seconds": first, "bit_exact": bool(np.array_equal(readout, reference))}
+
+
+def network_step(name: str, variant: dict, checkpoint: str | None, samples: int, data) -> dict:
+    model, weights = network_model(variant, checkpoint, data)
+    net = export_network(model)
+    split = data(model.config["img_size"])
+    frames = network_inputs(net, split.x[:samples])
+    t_steps = net.timesteps
+    executor = Executor(net)
+    executor.run(frames[:1])  # warm-up
+    reference, seconds = best_seconds(
+        lambda: np.concatenate([executor.run(frames[i:i + 1]) for i in range(len(frames))]))
+    reference_ms = per_step_ms(seconds, len(frames) * t_steps)
+    x = torch.from_numpy(split.x[:samples]).float()
+    with torch.no_grad():
+        model(x[:1])
+        _, seconds = best_seconds(lambda: [model(x[i:i + 1]) for i in range(len(x))])
+    torch_ms = per_step_ms(seconds, len(x) * t_steps)
+    r = {"model": name, "weights": weights, "layers": len(net.layers), "samples": len(frames),
+         "tokens": next(int(np.prod(layer.shape[1:])) for layer in net.layers if layer.type == "sdsa"),
+         "timesteps": t_steps, "reference_ms": reference_ms, "torch_eval_ms": torch_ms}
+    for backend in ("lava-cpu", "lava-cpu-fused"):
+        lava = lava_per_step(net, backend, frames, reference)
+        key = "graph" if backend == "lava-cpu" else "fused"
+        r.update({f"{key}_{k}": v for k, v in lava.items()})
+        r[f"{key}_vs_reference"] = lava["ms_per_step"] / reference_ms
+    return r
+
+
+# 2. one conv layer: project model vs Lava's stock Conv ---------------------------------------
+
+def conv_layer(steps: int) -> dict:
+    """64 -> 64 channels, 3x3, padding 1, on 32x32 spike maps; each process in
+    its own runtime, the best of REPEATS runs of `steps` steps after a warm-up step."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.conv.process import Conv as StockConv
+
+    from lava_msf.runtime.proc.conv.process import Conv
+    from lava_msf.runtime.proc.frame_source.process import FrameSource
+    from lava_msf.runtime.proc.stream_io.process import StreamSink
+
+    rng = np.random.default_rng(0)
+    shape = (32, 32, 64)
+    total = 1 + REPEATS * steps
+    frames = (rng.random((total, *shape)) < 0.2).astype(np.int32)
+    weight = rng.integers(-128, 128, (64, 3, 3, 64))
+    results, outputs = {}, {}
+    for label, cls in (("lava_stock", StockConv), ("project", Conv)):
+        source = FrameSource(frames=frames, graded=False)
+        conv = cls(weight=weight, input_shape=shape, padding=1)
+        sink = StreamSink(shape=conv.a_out.shape, buffer_size=total)
+        source.s_out.connect(conv.s_in)
+        conv.a_out.connect(sink.a_in)
+        try:
+            source.create_runtime(run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            pipe = sink.output_pipe()
+            source.run(condition=RunSteps(num_steps=1))
+            got, wall = [pipe.recv()], math.inf
+            for _ in range(REPEATS):
+                t0 = time.perf_counter()
+                source.run(condition=RunSteps(num_steps=steps, blocking=False))
+                got += [pipe.recv() for _ in range(steps)]
+                source.wait()
+                wall = min(wall, time.perf_counter() - t0)
+        finally:
+            source.stop()
+        results[f"{label}_ms_per_step"] = per_step_ms(wall, steps)
+        outputs[label] = np.stack(got)
+    results.update(layer="conv 64->64 3x3 pad 1, 32x32, 20% spikes", steps=total,
+                   speedup=results["lava_stock_ms_per_step"] / results["project_ms_per_step"],
+                   bit_exact=bool(np.array_equal(outputs["project"], outputs["lava_stock"])),
+                   nonzero_outputs=float((outputs["project"] != 0).mean()))
+    return results
+
+
+# 3. SDSA process step, per variant, with tokens and channels --------------------------------
+
+def sdsa_scaling(repeats: int) -> list:
+    """ms per step of the SDSA process model's step function (what its run_spk
+    computes) on 20% spikes; heads 8. Tokens N = W*H, channels D."""
+    rng = np.random.default_rng(0)
+    params = fx.LifParams()
+    rows = []
+    grid = [(n, 128) for n in (16, 64, 256, 1024)] + [(64, d) for d in (32, 64, 256, 512)]
+    for variant in ("v2", "v1_kv", "v1_qk"):
+        for tokens, channels in grid:
+            side = int(math.isqrt(tokens))
+            q, k, v = ((rng.random((side, side, channels)) < 0.2).astype(np.int32) for _ in range(3))
+            attrs = {"variant": variant, "heads": 8, "scale": 1}
+            state = {}
+
+            def neuron(current):
+                spikes, state["s"] = fixed_lif_step(state.get("s"), current, params)
+                return spikes
+
+            sdsa_step(attrs, q, k, v, neuron)
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                sdsa_step(attrs, q, k, v, neuron)
+            rows.append({"variant": variant, "tokens": tokens, "channels": channels,
+                         "ms_per_step": per_step_ms(time.perf_counter() - t0, repeats)})
+    return rows
+
+
+def sdsa_exponents(rows: list) -> dict:
+    """Per variant and axis: the exponent over the whole range and between the
+    two largest sizes (where fixed per-call costs no longer dominate)."""
+    out = {}
+    for variant in ("v2", "v1_kv", "v1_qk"):
+        mine = [r for r in rows if r["variant"] == variant]
+        out[variant] = {}
+        for axis, fixed, other in (("tokens", "channels", 128), ("channels", "tokens", 64)):
+            line = [r for r in mine if r[fixed] == other]
+            sizes, costs = [r[axis] for r in line], [r["ms_per_step"] for r in line]
+            out[variant][axis] = growth_exponent(sizes, costs)
+            out[variant][f"{axis}_large"] = growth_exponent(sizes[-2:], costs[-2:])
+    return out
+
+
+# 4. training ---------------------------------------------------------------------------------
+
+def training(samples: int) -> list:
+    rows = []
+    for name in ("msf_micro", "msf_tiny"):
+        with tempfile.TemporaryDirectory() as out:
+            metrics = train(TrainArgs(model=name, out=out, epochs=1, limit_train=samples, limit_test=32,
+                                      progress=False))
+        rows.append({"model": name, "batch_size": TrainArgs.batch_size, "samples": samples,
+                     "samples_per_second": metrics["samples_per_second"], "threads": torch.get_num_threads()})
+    return rows
+
+
+# report ----------------------------------------------------------------------------------------
+
+def tables(r: dict) -> str:
+    lines = ["### Per model step (ms), batch 1", "",
+             "| model | weights | layers | tokens (stage 3) | Lava processes | Lava graph | fused | reference "
+             "| torch eval | graph / ref | fused / ref | bit-exact |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for n in r["network"]:
+        lines.append(f"| {n['model']} | {n['weights']} | {n['layers']} | {n['tokens']} | {n['graph_processes']} "
+                     f"| {n['graph_ms_per_step']:.1f} | {n['fused_ms_per_step']:.1f} | {n['reference_ms']:.1f} "
+                     f"| {n['torch_eval_ms']:.1f} | {n['graph_vs_reference']:.2f}x | {n['fused_vs_reference']:.2f}x "
+                     f"| {'yes' if n['graph_bit_exact'] and n['fused_bit_exact'] else 'NO'} |")
+    c = r["conv"]
+    lines += ["", "### Conv layer in Lava (ms per step)", "",
+              "| layer | Lava stock Conv | project Conv | speed-up | bit-exact |", "|---|---|---|---|---|",
+              f"| {c['layer']} | {c['lava_stock_ms_per_step']:.1f} | {c['project_ms_per_step']:.2f} "
+              f"| {c['speedup']:.0f}x | {'yes' if c['bit_exact'] else 'NO'} |",
+              "", "### SDSA process step (ms), 8 heads, 20% spikes", "",
+              "| variant | " + " | ".join(f"N={row['tokens']}, D={row['channels']}" for row in r["sdsa"]
+                                          if row["variant"] == "v2") + " |",
+              "|---|" + "---|" * sum(row["variant"] == "v2" for row in r["sdsa"])]
+    for variant, exp in r["sdsa_growth"].items():
+        cells = [f"{row['ms_per_step']:.3f}" for row in r["sdsa"] if row["variant"] == variant]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    lines += ["", "Growth exponents e (cost ~ size^e; whole range / two largest sizes): " + "; ".join(
+        f"{v}: tokens {e['tokens']:.2f} / {e['tokens_large']:.2f}, channels {e['channels']:.2f} / "
+        f"{e['channels_large']:.2f}" for v, e in r["sdsa_growth"].items()),
+        "", "### Training (CPU)", "", "| model | batch | samples/s | torch threads |", "|---|---|---|---|"]
+    lines += [f"| {t['model']} | {t['batch_size']} | {t['samples_per_second']:.1f} | {t['threads']} |"
+              for t in r["training"]]
+    return "\n".join(lines)
+
+
+def write_doc(r: dict) -> None:
+    """Replace the generated tables in docs/performance.md, keep the prose."""
+    text = DOC.read_text()
+    if TABLES_BEGIN not in text or TABLES_END not in text:
+        raise SystemExit(f"{DOC}: markers {TABLES_BEGIN} / {TABLES_END} missing")
+    head, rest = text.split(TABLES_BEGIN, 1)
+    tail = rest.split(TABLES_END, 1)[1]
+    write_text(DOC, f"{head}{TABLES_BEGIN}\n{tables(r)}\n{TABLES_END}{tail}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default="runs/pipeline/best.pt",
+                   help="trained msf_tiny (default: the main job's; untrained if absent)")
+    p.add_argument("--samples", type=int, default=16, help="digits test samples per network measurement")
+    p.add_argument("--quick", action="store_true", help="msf_tiny only, fewer repeats (a smoke run)")
+    p.add_argument("--result", default="docs/results/performance.json")
+    ns = p.parse_args()
+    checkpoint = ns.checkpoint if Path(ns.checkpoint).is_file() else None
+    splits = {}
+
+    def data(img_size):
+        if img_size not in splits:
+            splits[img_size] = load_dataset("digits", "test", img_size)
+        return splits[img_size]
+
+    variants = {"msf_tiny": {}} if ns.quick else VARIANTS
+    r = {"machine": {"cpus": __import__("os").cpu_count(), "numpy": np.__version__, "torch": torch.__version__},
+         "network": []}
+    for name, variant in tqdm(variants.items(), desc="network per step", unit="model"):
+        r["network"].append(network_step(name, variant, checkpoint, ns.samples, data))
+        tqdm.write(json.dumps(r["network"][-1]))
+    r["conv"] = conv_layer(steps=5 if ns.quick else 20)
+    print(json.dumps(r["conv"]), flush=True)
+    r["sdsa"] = sdsa_scaling(repeats=5 if ns.quick else 30)
+    r["sdsa_growth"] = sdsa_exponents(r["sdsa"])
+    print(json.dumps(r["sdsa_growth"]), flush=True)
+    r["training"] = training(samples=64 if ns.quick else 256)
+    print(json.dumps(r["training"]), flush=True)
+    base = r["network"][0]
+    r["targets"] = {"graph_vs_reference <= 3": base["graph_vs_reference"] <= 3,
+                    "fused_vs_reference <= 1.2": base["fused_vs_reference"] <= 1.2,
+                    "conv speed-up >= 20": r["conv"]["speedup"] >= 20,
+                    "all bit-exact": all(n["graph_bit_exact"] and n["fused_bit_exact"] for n in r["network"])
+                    and r["conv"]["bit_exact"]}
+    print(tables(r))
+    print(json.dumps(r["targets"], indent=2))
+    if not ns.quick:
+        write_text(ns.result, json.dumps(r, indent=2) + "\n")
+        write_doc(r)
+    return 0 if all(r["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
