@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import psutil
+from tqdm import tqdm
 
 from lava_msf.atomic import write_text
 from lava_msf.data import load_dataset
@@ -88,7 +89,7 @@ def main():
         windows = -(-a.steps // net.timesteps)
         soak = EventStream(net, synth.sensor_size(model.config["img_size"]), backend=a.backend, t0=0)
         memory, steps_seen, t_soak = [], 0, time.time()
-        for d in soak.run(looping_stream(recordings, windows)):
+        for d in tqdm(soak.run(looping_stream(recordings, windows)), total=windows, desc="soak", unit="window"):
             steps_seen += d.steps
             if d.window == 10 or d.window % max(1, windows // 10) == 0 or d.window == windows - 1:
                 memory.append({"step": steps_seen, "rss_mb": rss_mb(), "seconds": time.time() - t_soak})

@@ -56,6 +56,11 @@ class Layer:
         """True when the layer emits spikes, False when it emits integer values."""
         return self.neuron is not None or self.type == "sdsa"
 
+    @property
+    def conv_geometry(self) -> tuple:
+        """(stride, padding, groups) of a conv layer (square, defaults 1, 0, 1)."""
+        return tuple(int(self.attrs.get(k, d)) for k, d in (("stride", 1), ("padding", 0), ("groups", 1)))
+
 
 @dataclass
 class Network:
@@ -125,8 +130,7 @@ def _check_weights(layer: Layer, src: Layer, at: str) -> None:
         _need(w.shape == (c_out, int(np.prod(src.shape))) and layer.shape[1:] == (1, 1), at,
               f"dense weight must be ({c_out}, {int(np.prod(src.shape))}) with output (C, 1, 1)")
         return
-    groups = int(layer.attrs.get("groups", 1))
-    stride, padding = int(layer.attrs.get("stride", 1)), int(layer.attrs.get("padding", 0))
+    stride, padding, groups = layer.conv_geometry
     _need(w.ndim == 4 and w.shape[0] == c_out and src.shape[0] % groups == 0 and c_out % groups == 0
           and w.shape[1] == src.shape[0] // groups, at,
           f"conv weight {w.shape} does not fit {src.shape[0]} -> {c_out} channels in {groups} groups")

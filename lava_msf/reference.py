@@ -140,15 +140,10 @@ def value_shift(layer) -> int:
     return 0 if layer.spiking else CURRENT_INPUT_SHIFT
 
 
-def conv_geometry(layer) -> tuple:
-    """(stride, padding, groups) of a conv layer."""
-    return tuple(int(layer.attrs.get(k, d)) for k, d in (("stride", 1), ("padding", 0), ("groups", 1)))
-
-
 def _synapse(layer, weight, be):
     """The layer's weighted sum as a function of its input (N, C, H, W)."""
     if layer.type == "conv":
-        return be.conv(weight, *conv_geometry(layer))
+        return be.conv(weight, *layer.conv_geometry)
     linear = be.linear(weight)
     return lambda x: linear(x.reshape(x.shape[0], -1)).reshape(x.shape[0], -1, 1, 1)
 

@@ -44,8 +44,7 @@ def _synapse_counts(layer: Layer, src: Layer):
     if layer.type == "dense":
         n_in, n_out = int(np.prod(src.shape)), layer.shape[0]
         return n_in * n_out, n_in, n_out
-    groups = int(layer.attrs.get("groups", 1))
-    stride, pad = int(layer.attrs.get("stride", 1)), int(layer.attrs.get("padding", 0))
+    stride, pad, groups = layer.conv_geometry
     c_out, c_in_g, kh, kw = layer.weight.shape
     ty, ry = _conv_axis(src.shape[1], layer.shape[1], kh, stride, pad)
     tx, rx = _conv_axis(src.shape[2], layer.shape[2], kw, stride, pad)

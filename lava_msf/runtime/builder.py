@@ -96,8 +96,7 @@ def _synapse(layer: Layer, src: Layer, i: int, neuron: dict | None = None) -> Co
         weight = weight.reshape(weight.shape[0], *src.shape)
         stride, padding, groups = 1, 0, 1
     else:
-        stride, padding, groups = (int(layer.attrs.get(k, d)) for k, d in
-                                   (("stride", 1), ("padding", 0), ("groups", 1)))
+        stride, padding, groups = layer.conv_geometry
     bias = layer.bias if layer.bias is not None and layer.neuron is None else None
     return Conv(weight=lava_kernel(weight), input_shape=lava_shape(src.shape),
                 weight_exp=layer.weight_exp - value_shift(src), bias=bias, stride=stride, padding=padding,

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,36 +24,12 @@ from ..data import Dataset, load_dataset
 from ..errors import CheckpointError, ConfigError, ShapeError
 from ..model import create_model, model_config
 from ..model.neuron import spiking_neurons
+from .args import TrainArgs
 from .checkpoint import load_model, read_checkpoint, save_checkpoint
 
 LOG_NAME = "log.jsonl"
 LAST = "last.pt"
 BEST = "best.pt"
-
-
-@dataclass
-class TrainArgs:
-    model: str = "msf_tiny"
-    dataset: str = "digits"
-    out: str = "runs/msf_tiny-digits"
-    timesteps: int = 4
-    epochs: int = 12
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-2
-    warmup_epochs: int = 1
-    label_smoothing: float = 0.1
-    max_shift: int = 2  # random translation in pixels (train only)
-    seed: int = 0
-    data_dir: str | None = None  # for datasets read from disk (nmnist, dvsgesture)
-    sdsa: str | None = None
-    neuron: str | None = None
-    img_size: int | None = None
-    limit_train: int | None = None  # use only the first N training samples
-    limit_test: int | None = None
-    resume: bool = False
-    device: str | None = None  # default: cuda if available else cpu
-    progress: bool = True
 
 
 def check_input(model, data: Dataset) -> None:
