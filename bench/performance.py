@@ -20,6 +20,7 @@ Writes docs/results/performance.json and the tables of docs/performance.md.
 import argparse
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -293,7 +294,7 @@ def main() -> int:
         return splits[img_size]
 
     variants = {"msf_tiny": {}} if ns.quick else VARIANTS
-    r = {"machine": {"cpus": __import__("os").cpu_count(), "numpy": np.__version__, "torch": torch.__version__},
+    r = {"machine": {"cpus": os.cpu_count(), "numpy": np.__version__, "torch": torch.__version__},
          "network": []}
     for name, variant in tqdm(variants.items(), desc="network per step", unit="model"):
         r["network"].append(network_step(name, variant, checkpoint, ns.samples, data))

@@ -22,6 +22,12 @@ def to_whc(x_nchw: np.ndarray) -> np.ndarray:
     return x_nchw[0].transpose(2, 1, 0)
 
 
+def input_frame(frame: np.ndarray, graded: bool) -> np.ndarray:
+    """What an input process sends for a frame: itself when graded (pixels),
+    else spikes where it is nonzero (event counts)."""
+    return frame if graded else (frame != 0).astype(frame.dtype)
+
+
 def lava_kernel(w_oihw: np.ndarray) -> np.ndarray:
     """A correlation kernel (out, in, kH, kW) in Lava's Conv layout (out, kW, kH, in),
     spatially flipped because Lava's Conv convolves."""

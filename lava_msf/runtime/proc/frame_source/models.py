@@ -6,13 +6,14 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lava_msf.runtime.kernels import input_frame
 from lava_msf.runtime.proc.frame_source.process import FrameSource
 
 
 class _FrameSourceModel(PyLoihiProcessModel):
     def run_spk(self):
         frame = self.frames[(self.time_step - 1) % self.frames.shape[0]]
-        self.s_out.send(frame if self.proc_params["graded"] else (frame != 0).astype(frame.dtype))
+        self.s_out.send(input_frame(frame, self.proc_params["graded"]))
 
 
 @implements(proc=FrameSource, protocol=LoihiProtocol)

@@ -7,7 +7,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_msf.reference import Executor
-from lava_msf.runtime.kernels import to_chw, to_whc
+from lava_msf.runtime.kernels import input_frame, to_chw, to_whc
 from lava_msf.runtime.proc.fused.process import FusedNetwork
 
 
@@ -26,6 +26,5 @@ class PyFusedNetworkModelFixed(PyLoihiProcessModel):
         if (self.time_step - 1) % self.proc_params["reset_interval"] == 0:
             self.executor.reset(1)
         frame = self.frame_in.recv().astype(np.int64)  # waits for the host: the stream paces the network
-        if not self.proc_params["graded"]:
-            frame = (frame != 0).astype(np.int64)
+        frame = input_frame(frame, self.proc_params["graded"])
         self.out.send(to_whc(self.executor.step(to_chw(frame))))

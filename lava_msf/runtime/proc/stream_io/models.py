@@ -6,13 +6,14 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lava_msf.runtime.kernels import input_frame
 from lava_msf.runtime.proc.stream_io.process import StreamSink, StreamSource
 
 
 class _SourceModel(PyLoihiProcessModel):
     def run_spk(self):
         frame = self.frame_in.recv()  # waits for the host: the stream paces the network
-        self.s_out.send(frame if self.proc_params["graded"] else (frame != 0).astype(frame.dtype))
+        self.s_out.send(input_frame(frame, self.proc_params["graded"]))
 
 
 @implements(proc=StreamSource, protocol=LoihiProtocol)
