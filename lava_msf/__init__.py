@@ -8,7 +8,8 @@ model-zoo functions below load torch on first use.
 
 __version__ = "0.1.0"
 
-_LAZY = {"create_model": "lava_msf.model.registry", "list_models": "lava_msf.model.registry"}
+_LAZY = {"create_model": "lava_msf.model.registry", "list_models": "lava_msf.model.registry",
+         "import_official": "lava_msf.model.official"}
 
 
 def __getattr__(name):
@@ -19,4 +20,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'lava_msf' has no attribute {name!r}")
 
 
-__all__ = ["create_model", "list_models", "__version__"]
+__all__ = ["create_model", "list_models", "import_official", "__version__"]

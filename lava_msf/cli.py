@@ -24,7 +24,7 @@ def _train_args(ns):
     return TrainArgs(model=ns.model, dataset=ns.dataset, out=ns.out, timesteps=ns.timesteps,
                      epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr, seed=ns.seed,
                      sdsa=ns.sdsa, neuron=ns.neuron, img_size=ns.img_size, data_dir=ns.data_dir,
-                     limit_train=ns.limit_train, limit_test=ns.limit_test, resume=ns.resume,
+                     limit_train=ns.limit_train, limit_test=ns.limit_test, resume=ns.resume, init=ns.init,
                      device=ns.device, progress=not ns.no_progress)
 
 
@@ -69,6 +69,7 @@ def cmd_pipeline(ns) -> int:
     neurons, export it to OUT/model.net, check the integer network, run it on
     Lava's CPU simulator and compare Lava, the reference executor and torch."""
     from .data import load_dataset
+    from .export import export_for_data
     from .export.verify import verify_network
     from .netfile import read_net, write_net
     from .train import evaluate, evaluate_checkpoint, load_model, train
@@ -85,7 +86,7 @@ def cmd_pipeline(ns) -> int:
     float_ref = evaluate_checkpoint(best, args.dataset, neuron="float", data_dir=args.data_dir)
     model, _ = load_model(best)
     data = load_dataset(args.dataset, "test", model.config["img_size"], model.timesteps, data_dir=args.data_dir)
-    write_net(_export(model, data), net_path)
+    write_net(export_for_data(model, data), net_path)
     check = verify_network(read_net(net_path), data, reference_samples=8, progress=not ns.no_progress)
     lava = _run_net(net_path, args.dataset, ns.lava_samples, "lava-cpu", 32, progress=not ns.no_progress,
                     data_dir=args.data_dir)
@@ -113,21 +114,11 @@ def cmd_pipeline(ns) -> int:
     return 0
 
 
-def _export(model, data):
-    """Export with the data's description (classes, event bin length) in the
-    file, for `run` and `stream`."""
-    from .export import export_network
-
-    net = export_network(model)
-    net.meta["data"] = {"dataset": data.name, **data.info}
-    return net
-
-
 def cmd_export(ns) -> int:
     """Checkpoint -> .net file, with the quantization report and float vs.
     quantized test accuracy."""
     from .data import load_dataset
-    from .export import evaluate_network
+    from .export import evaluate_network, export_for_data
     from .netfile import write_net
     from .train import evaluate, load_model
     from .train.trainer import check_input
@@ -136,7 +127,7 @@ def cmd_export(ns) -> int:
     dataset = ns.dataset or state.get("train_args", {}).get("dataset", "digits")
     data = load_dataset(dataset, "test", model.config["img_size"], model.timesteps, ns.samples, ns.data_dir)
     check_input(model, data)
-    net = _export(model, data)
+    net = export_for_data(model, data)
     float_acc = evaluate(model, data)["accuracy"]
     quant_acc = evaluate_network(net, data)["accuracy"]
     write_net(net, ns.out)
@@ -164,6 +155,7 @@ def cmd_check(ns) -> int:
         net.timesteps = ns.timesteps
     if net.timesteps < 1:
         raise ConfigError(f"{ns.net}: the file gives no time steps; pass --timesteps")
+    ns.dataset = _dataset_of(ns.dataset, net)
     data = load_dataset(ns.dataset, "test", net.layers[0].shape[1], net.timesteps, ns.samples, ns.data_dir)
     check_dataset_fits(net, data, ns.net)
     r = verify_network(net, data, ns.reference_samples, progress=not ns.json)
@@ -175,6 +167,11 @@ def cmd_check(ns) -> int:
                   f"  quantized accuracy on {ns.dataset} test: {r['quantized_accuracy']:.4f} "
                   f"({r['quantized_samples']} samples)")
     return 0
+
+
+def _dataset_of(dataset: str | None, net) -> str:
+    """The --dataset given, else the one the .net file was exported with, else digits."""
+    return dataset or net.meta.get("data", {}).get("dataset") or "digits"
 
 
 def _run_text(r: dict) -> str:
@@ -191,7 +188,7 @@ def _run_text(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _run_net(net_path: str, dataset: str, samples, backend: str, batch: int, progress: bool,
+def _run_net(net_path: str, dataset: str | None, samples, backend: str, batch: int, progress: bool,
              data_dir=None) -> dict:
     from .data import load_dataset
     from .export.verify import check_dataset_fits
@@ -207,6 +204,7 @@ def _run_net(net_path: str, dataset: str, samples, backend: str, batch: int, pro
     net = read_net(net_path)
     if net.timesteps < 1:
         raise ConfigError(f"{net_path}: the file gives no time steps (a plain NetX file?)")
+    dataset = _dataset_of(dataset, net)
     data = load_dataset(dataset, "test", net.layers[0].shape[1], net.timesteps, samples, data_dir)
     check_dataset_fits(net, data, net_path)
     # Lava first: its process models are forked before torch is loaded for the
@@ -317,6 +315,60 @@ def cmd_stream(ns) -> int:
     return 130 if interrupted else 0
 
 
+def cmd_report(ns) -> int:
+    """Firing rates, synaptic operations, FLOPs and energy per inference of a
+    .net file on a test split (and of its torch model with --checkpoint); plots."""
+    from .analysis import analyze, report_text
+    from .data import load_dataset
+    from .export.verify import check_dataset_fits
+    from .netfile import read_net
+
+    net = read_net(ns.net)
+    if net.timesteps < 1:
+        raise ConfigError(f"{ns.net}: the file gives no time steps (a plain NetX file?)")
+    data = load_dataset(_dataset_of(ns.dataset, net), "test", net.layers[0].shape[1], net.timesteps, ns.samples,
+                        ns.data_dir)
+    check_dataset_fits(net, data, ns.net)
+    model = None
+    if ns.checkpoint:
+        from .train import load_model
+
+        model, _ = load_model(ns.checkpoint)
+    r = analyze(net, data, model, ns.raster, progress=not (ns.json or ns.no_progress))
+    rasters = r.pop("rasters")
+    r.update(net=ns.net, checkpoint=ns.checkpoint, plots=[])
+    if ns.plots:
+        from .analysis.plots import write_plots
+
+        r["plots"] = write_plots({**r, "rasters": rasters}, ns.plots)
+    r["raster_layers"] = sorted(rasters)
+    text = report_text(r) + "".join(f"\nplot: {p}" for p in r["plots"])
+    if ns.out:
+        from .atomic import write_text
+
+        write_text(ns.out, json.dumps(r, indent=2, sort_keys=True) + "\n")
+    _print_result(r, ns.json, text)
+    return 0
+
+
+def cmd_import_sdt(ns) -> int:
+    """An official SDT-V2 checkpoint -> a lava-msf checkpoint (float neurons, as trained)."""
+    from .model.official import import_official_checkpoint
+
+    r = import_official_checkpoint(ns.checkpoint, ns.variant, ns.out, ns.timesteps, ns.img_size).as_dict()
+    r["out"] = ns.out
+    lines = [f"imported SDT-V2 {ns.variant} from {ns.checkpoint} to {ns.out}: {r['consumed']} tensors, "
+             f"{r['num_classes']} classes, {r['in_channels']} input channels, T={r['timesteps']}, float neurons"]
+    lines += [f"  folded  {k}: {why}" for k, why in r["folded"].items()]
+    if r["skipped"]:
+        lines.append(f"  skipped {len(r['skipped'])} tensors: {sorted(set(r['skipped'].values()))[0]}")
+    lines += [f"  UNUSED  {k}: not part of SDT-V2 {ns.variant}" for k in r["unused"]]
+    lines.append(f"next: lava-msf train --init {ns.out} --neuron deploy ... (fine-tune with the deployable "
+                 f"neuron), lava-msf export, lava-msf inspect")
+    _print_result(r, ns.json, "\n".join(lines))
+    return 0
+
+
 def _positive_int(text: str, option: str) -> int:
     try:
         value = int(text)
@@ -328,9 +380,11 @@ def _positive_int(text: str, option: str) -> int:
 
 
 def _add_dataset_options(s, default) -> None:
+    """default None: the dataset named in the .net file (else digits)."""
     from .data import DATASETS
 
-    s.add_argument("--dataset", default=default, help=f"one of {', '.join(DATASETS)} (default: {default})")
+    s.add_argument("--dataset", default=default, help=f"one of {', '.join(DATASETS)} (default: "
+                   f"{default or 'the one the .net file was exported with, else digits'})")
     s.add_argument("--data-dir", default=None, help="folder holding nmnist / dvsgesture (tonic's layout)")
 
 
@@ -349,6 +403,8 @@ def _add_train_options(s, d) -> None:
     s.add_argument("--limit-train", type=int, default=None, help="use the first N training samples")
     s.add_argument("--limit-test", type=int, default=None, help="use the first N test samples")
     s.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    s.add_argument("--init", default=None, help="fine-tune: start from this checkpoint's model and weights "
+                   "(e.g. from import-sdt); --neuron/--timesteps/--sdsa override, a new head if classes differ")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
@@ -388,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("check", help="validate a .net file, compare reference and torch executors, accuracy")
     s.add_argument("net")
-    _add_dataset_options(s, "digits")
+    _add_dataset_options(s, None)
     s.add_argument("--samples", type=int, default=None, help="evaluate on the first N test samples only")
     s.add_argument("--reference-samples", type=int, default=8,
                    help="samples run through the (slow) numpy reference executor")
@@ -399,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run a .net file on Lava's CPU simulator (or the reference executor) "
                        "over a test split: accuracy, agreement with the reference, speed")
     s.add_argument("net")
-    _add_dataset_options(s, "digits")
+    _add_dataset_options(s, None)
     s.add_argument("--samples", type=int, default=None, help="the first N test samples (default: all)")
     s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float, "
                    "lava-cpu-decomposed, loihi2 or reference (`lava-msf backends` describes them)")
@@ -436,6 +492,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timesteps", type=int, default=None, help="T for a registry model (default: its own)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("report", help="firing rates, synaptic operations, FLOPs and energy per inference "
+                       "(SDT papers' method) of a .net file on a test split; plots")
+    s.add_argument("net")
+    _add_dataset_options(s, None)
+    s.add_argument("--samples", type=int, default=None, help="the first N test samples (default: all)")
+    s.add_argument("--checkpoint", default=None, help="the torch checkpoint the file was exported from: "
+                   "the same numbers for the torch model")
+    s.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots (rates, energy, rasters) here")
+    s.add_argument("--raster", nargs="+", default=None, metavar="LAYER",
+                   help="layers to draw spike rasters of (default: first, middle and last spiking layer)")
+    s.add_argument("--out", default=None, help="also write the JSON report to this file")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("import-sdt", help="import an official SDT-V2 checkpoint (BICLab "
+                       "Spike-Driven-Transformer-V2) as a lava-msf checkpoint")
+    s.add_argument("checkpoint", help="official .pth (a state_dict or save_model()'s dict with 'model')")
+    s.add_argument("--variant", required=True, choices=["15m", "8_384", "8_512", "8_768"])
+    s.add_argument("--out", required=True, help="lava-msf checkpoint to write")
+    s.add_argument("--timesteps", type=int, default=None,
+                   help="T (default: the checkpoint's saved args.time_steps, else 1 as the official model)")
+    s.add_argument("--img-size", type=int, default=224)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_import_sdt)
 
     s = sub.add_parser("pipeline", help="main job on bundled data: train (msf_tiny on digits), evaluate, "
                        "export, run on Lava, compare")

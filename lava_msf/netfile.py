@@ -11,6 +11,7 @@ read as sequential networks.
 """
 
 import json
+import math
 from pathlib import Path
 
 import h5py
@@ -134,7 +135,7 @@ def read_net(path, input_shape: tuple | None = None) -> Network:
             return _read(f, path, input_shape)
         except GraphError as e:
             raise NetFileError(str(e)) from None
-        except (KeyError, ValueError, TypeError, OSError) as e:  # h5py quirks on corrupt groups
+        except (KeyError, ValueError, TypeError, OSError, RuntimeError) as e:  # h5py on corrupt files
             raise NetFileError(f"{path}: unreadable content ({type(e).__name__}: {str(e)[:160]})") from None
 
 
@@ -155,6 +156,8 @@ def _read(f, path, input_shape) -> Network:
             meta = json.loads(f.attrs.get("meta", "{}"))
         except json.JSONDecodeError:
             raise NetFileError(f"{path}: attribute 'meta' is not JSON") from None
+        if not isinstance(meta, dict):
+            raise NetFileError(f"{path}: attribute 'meta' must be a JSON object")
     if "layer" not in f or not isinstance(f["layer"], h5py.Group):
         raise NetFileError(f"{path}: no 'layer' group")
     group = f["layer"]
@@ -199,7 +202,7 @@ def _read_layer(g, kind, inputs, at) -> Layer:
         shape = (shape[0], 1, 1)
     if len(shape) != 3:
         raise NetFileError(f"{at}: key 'shape' must be (C, H, W), got {shape}")
-    if any(d < 1 for d in shape) or int(np.prod(shape)) > MAX_ELEMENTS:
+    if any(d < 1 for d in shape) or math.prod(int(d) for d in shape) > MAX_ELEMENTS:
         raise NetFileError(f"{at}: key 'shape' {shape} is out of range")
     name = g.attrs.get("name", f"layer{len(inputs)}")
     layer = Layer(str(name), kind, shape, inputs)
@@ -261,8 +264,10 @@ def _read_neuron(g, at) -> LifParams:
 
 
 def _str(g, key, at) -> str:
-    if key not in g:
+    if key not in g or not isinstance(g[key], h5py.Dataset):
         raise NetFileError(f"{at}: missing key {key!r}")
+    if g[key].size != 1:
+        raise NetFileError(f"{at}: key {key!r} must be one string")
     value = g[key][()]
     if isinstance(value, np.ndarray):
         if value.size != 1:

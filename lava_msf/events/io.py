@@ -9,7 +9,9 @@ Nothing is unpickled: .npz members with object dtypes are refused."""
 
 import contextlib
 import re
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +77,14 @@ def _format_errors(path):
         yield
     except EventFormatError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise EventFormatError(f"{path}: cannot read events: {type(e).__name__}: {e}") from e
+    except BaseException as e:
+        # The aedat decoder (Rust) turns its panics on malformed input into
+        # pyo3's PanicException, a BaseException (found by fuzzing).
+        if type(e).__name__ == "PanicException":
+            raise EventFormatError(f"{path}: cannot read events: the decoder failed: {e}") from None
+        raise
 
 
 def _rechunk(arrays, n: int):
@@ -105,7 +113,10 @@ class _NpyMember:
                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
         if read_header is None:
             raise EventFormatError(f"member {name}: unsupported .npy version {version}")
-        shape, fortran, self.dtype = read_header(self.f)
+        try:
+            shape, fortran, self.dtype = read_header(self.f)
+        except (SyntaxError, tokenize.TokenError) as e:  # numpy parses the header as a Python literal
+            raise EventFormatError(f"member {name}: bad .npy header ({type(e).__name__})") from None
         if self.dtype.hasobject:
             raise EventFormatError(f"member {name}: object arrays are refused (they would need unpickling)")
         if len(shape) != 1:
@@ -358,15 +369,25 @@ class _Prophesee:
         from expelliarmus import Wizard
 
         encoding = cls.encoding(path)
-        if encoding == "dat":  # 8-byte records after the header and a 2-byte type/size field
-            body = path.stat().st_size - len(_prophesee_header(path)) - 2
-            if body < 0 or body % 8:
-                raise EventFormatError(f"{path}: truncated DAT file ({body} bytes of 8-byte events)")
+        # expelliarmus loops forever on some malformed files (fuzzing found an
+        # unterminated header line): hand it only well-formed framing.
+        header = _prophesee_header(path)
+        if header and not header.endswith(b"\n"):
+            raise EventFormatError(f"{path}: the '%' header's last line is not terminated")
+        word = _WORD_BYTES[encoding]
+        # DAT: 8-byte records after the header and a 2-byte type/size field
+        body = path.stat().st_size - len(header) - (2 if encoding == "dat" else 0)
+        if body < 0 or body % word:
+            raise EventFormatError(f"{path}: truncated {encoding.upper()} file ({body} bytes of "
+                                   f"{word}-byte words)")
+        if body == 0:
+            return
         wizard = Wizard(encoding=encoding, fpath=str(path), chunk_size=n)
         for a in wizard.read_chunk():
             yield as_events(a, f"{path}")
 
 
+_WORD_BYTES = {"dat": 8, "evt2": 4, "evt3": 2}
 _READERS = {".npz": _Npz, ".h5": _H5, ".hdf5": _H5, ".bin": _NmnistBin, ".aedat4": _Aedat4,
             ".dat": _Prophesee, ".raw": _Prophesee}
 

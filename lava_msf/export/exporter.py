@@ -76,6 +76,9 @@ class _Builder:
         self.layers: list[Layer] = []
         self.inv_tau = 1.0 / fx.TAU
         self.errors: dict = {}  # per-layer quantization error, for the report
+        # spiking layer -> the torch module whose spikes it is (rates of the torch model)
+        self.spike_modules: dict = {}
+        self._names = {id(mod): name for name, mod in model.named_modules()}
 
     def add(self, layer: Layer) -> int:
         self.layers.append(layer)
@@ -84,7 +87,7 @@ class _Builder:
     def shape(self, i):
         return self.layers[i].shape
 
-    def synapse(self, name, src, weight, bias, kind="conv", stride=1, padding=0, groups=1, neuron=None):
+    def synapse(self, name, src, weight, bias, kind="conv", stride=1, padding=0, groups=1, sn=None):
         mant, exp = quantize_weight(weight)
         q = mant * 2.0 ** exp / fx.WEIGHT_SCALE
         bias_q = None if bias is None else quantize_bias(bias)
@@ -100,15 +103,21 @@ class _Builder:
             attrs = {"stride": stride, "padding": padding, "groups": groups}
         else:
             shape, attrs = (c_out, 1, 1), {}
-        return self.add(Layer(name, kind, shape, (src,), neuron, mant, exp, bias_q, attrs))
+        return self.add_spiking(Layer(name, kind, shape, (src,), None if sn is None else _lif(sn), mant, exp,
+                                      bias_q, attrs), sn)
 
-    def conv(self, name, src, conv, norm, neuron=None, scale=None, input_scale=1.0):
+    def add_spiking(self, layer: Layer, module) -> int:
+        if module is not None:
+            self.spike_modules[layer.name] = self._names[id(module)]
+        return self.add(layer)
+
+    def conv(self, name, src, conv, norm, sn=None, scale=None, input_scale=1.0):
         w, b = _conv_bn(conv, norm, self.inv_tau if scale is None else scale, input_scale)
         return self.synapse(name, src, w, b if (conv.bias is not None or norm is not None) else None,
-                            stride=conv.stride[0], padding=conv.padding[0], groups=conv.groups, neuron=neuron)
+                            stride=conv.stride[0], padding=conv.padding[0], groups=conv.groups, sn=sn)
 
     def neuron(self, name, src, sn):
-        return self.add(Layer(name, "neuron", self.shape(src), (src,), _lif(sn)))
+        return self.add_spiking(Layer(name, "neuron", self.shape(src), (src,), _lif(sn)), sn)
 
     def merge(self, name, a, b):
         return self.add(Layer(name, "merge", self.shape(a), (a, b)))
@@ -121,7 +130,7 @@ class _Builder:
 
     def sepconv(self, name, u, m: SepConv):
         s1 = self.neuron(f"{name}.sn1", u, m.sn1)
-        s2 = self.conv(f"{name}.pw1", s1, m.pw1, m.bn1, _lif(m.sn2))
+        s2 = self.conv(f"{name}.pw1", s1, m.pw1, m.bn1, m.sn2)
         # the depthwise output is an intermediate current: no 1/tau (pw2 carries it)
         d = self.conv(f"{name}.dw", s2, m.dw, None, scale=1.0)
         return self.conv(f"{name}.pw2", d, m.pw2, m.bn2)
@@ -129,7 +138,7 @@ class _Builder:
     def two_layer(self, name, u, m, first, second):
         """SN -> conv + BN + SN -> conv + BN (ChannelConv, ChannelMLP)."""
         s1 = self.neuron(f"{name}.sn1", u, m.sn1)
-        s2 = self.conv(f"{name}.{first}", s1, getattr(m, first), m.bn1, _lif(m.sn2))
+        s2 = self.conv(f"{name}.{first}", s1, getattr(m, first), m.bn1, m.sn2)
         return self.conv(f"{name}.{second}", s2, getattr(m, second), m.bn2)
 
     def sdsa(self, name, u, m: SDSA):
@@ -137,14 +146,12 @@ class _Builder:
         qkv = []
         for part in "qkv":
             w, b = _repconv_bn(getattr(m, f"{part}_conv"), getattr(m, f"{part}_bn"), self.inv_tau)
-            sn = getattr(m, f"{part}_sn")
-            qkv.append(self.synapse(f"{name}.{part}", s, w, b, padding=1, neuron=_lif(sn)))
+            qkv.append(self.synapse(f"{name}.{part}", s, w, b, padding=1, sn=getattr(m, f"{part}_sn")))
         scale = m.scale * self.inv_tau * fx.WEIGHT_SCALE
         if scale != round(scale):
             raise ConfigError(f"{name}: SDSA scale {m.scale} does not give an integer count weight")
-        attn = self.add(Layer(f"{name}.attention", "sdsa", self.shape(s), tuple(qkv),
-                              _lif(m.attn_sn),
-                              attrs={"variant": m.variant, "heads": m.heads, "scale": int(round(scale))}))
+        attn = self.add_spiking(Layer(f"{name}.attention", "sdsa", self.shape(s), tuple(qkv), _lif(m.attn_sn),
+                                      attrs={"variant": m.variant, "heads": m.heads, "scale": int(round(scale))}), m)
         w, b = _repconv_bn(m.proj_conv, m.proj_bn, self.inv_tau)
         return self.synapse(f"{name}.proj", attn, w, b, padding=1)
 
@@ -180,6 +187,7 @@ class _Builder:
             # readout = logits * 64 (the head linear feeds no neuron: no 1/tau)
             "readout_scale": 1.0 / fx.WEIGHT_SCALE,
             "quantization": self.errors,
+            "spike_modules": self.spike_modules,
         }).validate(m.config["name"])
 
 
@@ -190,6 +198,14 @@ def export_network(model: MetaSpikeFormer, image_input: bool | None = None) -> N
         image_input = model.config["in_channels"] != 2
     with torch.no_grad():
         return _Builder(model).build(image_input)
+
+
+def export_for_data(model: MetaSpikeFormer, data) -> Network:
+    """export_network, with the data's description (dataset, classes, event bin
+    length) in the meta, for `run`, `report` and `stream`."""
+    net = export_network(model)
+    net.meta["data"] = {"dataset": data.name, **data.info}
+    return net
 
 
 def evaluate_network(net: Network, data, batch_size: int = 64) -> dict:

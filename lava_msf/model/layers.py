@@ -208,6 +208,7 @@ class SDSA(torch.nn.Module):
         self.attn_sn = SpikingNeuron(threshold=fx.ATTENTION_THRESHOLD)
         self.proj_conv = RepConv(c, c)
         self.proj_bn = bn(c)
+        self.last_rate: float | None = None
 
     def forward(self, x):
         n, c, h, w, t = x.shape
@@ -216,6 +217,7 @@ class SDSA(torch.nn.Module):
         k = self.k_sn(self.k_bn(self.k_conv(s))).reshape(n, c, h * w, t)
         v = self.v_sn(self.v_bn(self.v_conv(s))).reshape(n, c, h * w, t)
         a = sdsa_attention(q, k, v, self.variant, self.heads, self.scale, self.attn_sn)
+        self.last_rate = float(a.detach().mean())  # the attention's output spikes (V1: masked Q or V)
         return self.proj_bn(self.proj_conv(a.reshape(n, c, h, w, t)))
 
     def extra_repr(self) -> str:

@@ -24,5 +24,6 @@ class TrainArgs:
     limit_train: int | None = None  # use only the first N training samples
     limit_test: int | None = None
     resume: bool = False
+    init: str | None = None  # fine-tune from this checkpoint's model and weights
     device: str | None = None  # default: cuda if available else cpu
     progress: bool = True

@@ -23,7 +23,8 @@ from ..atomic import write_text
 from ..data import Dataset, load_dataset
 from ..errors import CheckpointError, ConfigError, ShapeError
 from ..model import create_model, model_config
-from ..model.neuron import spiking_neurons
+from ..model.layers import Head
+from ..model.neuron import set_neuron_mode, spiking_neurons
 from .args import TrainArgs
 from .checkpoint import load_model, read_checkpoint, save_checkpoint
 
@@ -163,13 +164,15 @@ def train(args: TrainArgs) -> dict:
         best_acc = resumed["metrics"].get("best_accuracy", -1.0)
     else:
         torch.manual_seed(args.seed)
-        model = None
-    config = model_config(args.model, img_size=args.img_size, timesteps=args.timesteps) if resumed is None \
+        model = _init_model(args) if args.init else None
+    config = model_config(args.model, img_size=args.img_size, timesteps=args.timesteps) if model is None \
         else model.config
     train_set, test_set = (load_dataset(args.dataset, split, config["img_size"], config["timesteps"], limit,
                                         args.data_dir)
                            for split, limit in (("train", args.limit_train), ("test", args.limit_test)))
-    if resumed is None:  # classes and input channels come from the data (e.g. 2 polarities)
+    if model is not None and resumed is None:
+        _fit_head(model, train_set.num_classes)
+    if model is None:  # classes and input channels come from the data (e.g. 2 polarities)
         model = create_model(args.model, timesteps=args.timesteps, sdsa=args.sdsa, neuron=args.neuron,
                              img_size=args.img_size, num_classes=train_set.num_classes,
                              in_channels=train_set.channels)
@@ -236,6 +239,30 @@ def train(args: TrainArgs) -> dict:
         dist.barrier()
         dist.destroy_process_group()
     return metrics
+
+
+def _init_model(args: TrainArgs):
+    """The model and weights of checkpoint args.init, with this run's T, and
+    neuron mode and input size where given (e.g. float -> deploy)."""
+    model, _ = load_model(args.init, neuron=args.neuron)
+    if args.sdsa is not None and args.sdsa != model.config["sdsa"]:
+        raise ConfigError(f"--init {args.init}: its SDSA variant is {model.config['sdsa']!r}; "
+                          f"--sdsa {args.sdsa} would not fit its weights")
+    model.config["timesteps"] = args.timesteps
+    if args.img_size is not None:
+        model.config["img_size"] = args.img_size
+    model.config.update(model_config(model.config["name"], **{k: v for k, v in model.config.items()
+                                                               if k != "name"}))
+    return model
+
+
+def _fit_head(model, num_classes: int) -> None:
+    """A new classifier for a dataset with other classes (the usual fine-tuning)."""
+    if model.config["num_classes"] == num_classes:
+        return
+    model.head = Head(model.head.fc.weight.shape[1], num_classes)
+    model.config["num_classes"] = num_classes
+    set_neuron_mode(model, model.config["neuron"])
 
 
 def _optimizer(model, args: TrainArgs, steps_per_epoch: int):

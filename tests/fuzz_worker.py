@@ -1,0 +1,283 @@
+"""Property-based fuzzing of one reader, in its own process (tests/test_fuzz.py).
+
+    python tests/fuzz_worker.py TARGET EXAMPLES
+
+Every generated file must end in a typed error (LavaMsfError) or a valid result:
+events that pass check_events on the stated sensor, a network that validates.
+Anything else fails: another exception, a hang (over PER_EXAMPLE_S), an
+allocation beyond the address-space limit (a MemoryError; a size field must not
+drive allocation), or an interpreter crash (the parent sees the signal).
+Prints one JSON line of outcome counts; exits 1 with the failing example.
+"""
+
+import collections
+import io
+import json
+import resource
+import signal
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lava_msf import fixedpoint as fx
+from lava_msf.errors import LavaMsfError
+from lava_msf.events import check_events, make_events, open_events, write_events
+from lava_msf.events.io import write_nmnist_bin
+from lava_msf.graph import Layer, Network
+from lava_msf.netfile import read_net, write_net
+
+ADDRESS_SPACE = 3 << 30
+PER_EXAMPLE_S = 20
+CHUNK, MAX_CHUNKS = 97, 200
+SENSOR = (40, 30, 2)
+TARGETS = ("net", "npz", "h5", "bin", "dat", "evt2", "evt3", "aedat4")
+DTYPES = ("i1", "i2", "<i4", "<i8", "u1", "<u2", "<f4", "<f8", "?", ">i4")
+outcomes = collections.Counter()
+WORK = Path(tempfile.mkdtemp(prefix="lava-msf-fuzz-"))
+
+
+def base_events(n=400, seed=0, w=SENSOR[0], h=SENSOR[1]):
+    rng = np.random.default_rng(seed)
+    return make_events(rng.integers(0, w, n), rng.integers(0, h, n),
+                       np.sort(rng.integers(0, 10 ** 6, n)), rng.integers(0, 2, n))
+
+
+def base_net() -> Network:
+    rng = np.random.default_rng(0)
+    w = lambda *s: rng.integers(-60, 60, s) * 2  # noqa: E731
+    layers = [Layer("input", "input", (2, 6, 6)),
+              Layer("c1", "conv", (4, 6, 6), (0,), neuron=fx.LifParams(), weight=w(4, 2, 3, 3),
+                    bias=rng.integers(-9, 9, 4), attrs={"padding": 1}),
+              Layer("c2", "conv", (4, 6, 6), (1,), weight=w(4, 4, 1, 1)),
+              Layer("merge", "merge", (4, 6, 6), (2, 2)),
+              Layer("sn", "neuron", (4, 6, 6), (3,), neuron=fx.LifParams()),
+              Layer("attn", "sdsa", (4, 6, 6), (4, 4, 4), neuron=fx.LifParams(vth_mant=16),
+                    attrs={"variant": "v2", "heads": 2, "scale": 4}),
+              Layer("mean", "mean", (4, 1, 1), (3,), attrs={"scale_mant": 7, "scale_shift": 8}),
+              Layer("fc", "dense", (3, 1, 1), (6,), weight=w(3, 4))]
+    return Network(layers, timesteps=4, meta={"input": "frames"}).validate()
+
+
+def _write_raw(encoding: str, path: Path) -> None:
+    from expelliarmus import Wizard
+
+    ev = base_events()
+    arr = np.zeros(len(ev), dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
+    for k in ("t", "x", "y", "p"):
+        arr[k] = ev[k]
+    Wizard(encoding=encoding).save(path, arr)
+
+
+def _write_aedat4(path: Path) -> None:
+    import dv_processing as dv
+
+    store = dv.EventStore()
+    for e in base_events():
+        store.push_back(int(e["t"]), int(e["x"]), int(e["y"]), bool(e["p"]))
+    writer = dv.io.MonoCameraWriter(str(path), dv.io.MonoCameraWriter.EventOnlyConfig("fuzz", SENSOR[:2]))
+    writer.writeEvents(store)
+    del writer
+
+
+def base_file(target: str) -> Path:
+    path = WORK / f"base.{target if target not in ('evt2', 'evt3') else 'raw'}"
+    if target == "net":
+        write_net(base_net(), path)
+    elif target in ("npz", "h5"):
+        write_events(path, base_events(), SENSOR)
+    elif target == "bin":
+        write_nmnist_bin(path, base_events(w=34, h=34))
+    elif target == "dat":
+        _write_raw("dat", path)
+    elif target in ("evt2", "evt3"):
+        _write_raw(target, path)
+    else:
+        _write_aedat4(path)
+    return path
+
+
+# ---------------------------------------------------------------- mutations
+def byte_mutations(size: int):
+    flips = st.lists(st.tuples(st.integers(0, max(0, size - 1)), st.integers(0, 255)), max_size=12)
+    return st.tuples(flips, st.one_of(st.none(), st.integers(0, size)), st.binary(max_size=64))
+
+
+def mutate_bytes(raw: bytes, mutation) -> bytes:
+    flips, cut, tail = mutation
+    data = bytearray(raw)
+    for offset, value in flips:
+        if offset < len(data):
+            data[offset] = value
+    if cut is not None:
+        data = data[:cut]
+    return bytes(data) + tail
+
+
+def field(n: int):
+    """An event field: any dtype, values far outside the sensor, any order."""
+    return st.tuples(st.sampled_from(DTYPES), st.lists(st.integers(-2 ** 40, 2 ** 40), min_size=n, max_size=n))
+
+
+def event_fields():
+    return st.integers(0, 40).flatmap(lambda n: st.tuples(
+        field(n), field(n), field(n), field(n), st.booleans(), st.integers(0, 3)))
+
+
+def _cast(spec):
+    dtype, values = spec
+    with np.errstate(all="ignore"):
+        return np.array(values, dtype=np.float64).astype(dtype)
+
+
+def write_fields(path: Path, fields) -> None:
+    """Members x, y, t, p of arbitrary dtypes (and lengths, when a field is cut)."""
+    x, y, t, p, sorted_t, cut = fields
+    arrays = dict(x=_cast(x), y=_cast(y), t=_cast(t), p=_cast(p))
+    if sorted_t:
+        arrays["t"] = np.sort(arrays["t"])
+    if cut:
+        key = "xytp"[cut]
+        arrays[key] = arrays[key][: len(arrays[key]) // 2]
+    if path.suffix == ".npz":
+        np.savez(path, **arrays)
+    else:
+        with h5py.File(path, "w") as f:
+            f.attrs["sensor_size"] = SENSOR
+            for k, v in arrays.items():
+                f.create_dataset(k, data=v)
+
+
+def huge_events(path: Path, length: int) -> None:
+    """A size field claiming `length` events with almost no data behind it."""
+    if path.suffix == ".npz":
+        header = {"descr": "<i8", "fortran_order": False, "shape": (length,)}
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, header)
+        with zipfile.ZipFile(path, "w") as z:
+            for k in "xytp":
+                z.writestr(f"{k}.npy", buf.getvalue() + bytes(64))
+    else:
+        with h5py.File(path, "w") as f:
+            f.attrs["sensor_size"] = SENSOR
+            for k in "xytp":  # chunked and unwritten: reads return the fill value
+                f.create_dataset(k, shape=(length,), dtype="<i8", chunks=(1 << 16,))
+
+
+NET_VALUES = st.one_of(
+    st.integers(-2 ** 62, 2 ** 62), st.floats(allow_nan=True), st.text(max_size=20),
+    st.lists(st.integers(-2 ** 31, 2 ** 31), max_size=6), st.just("huge"), st.just("delete"))
+
+
+def mutate_net(path: Path, choice: int, value) -> None:
+    """Replace, retype or delete one dataset or attribute of a valid .net file."""
+    with h5py.File(path, "r+") as f:
+        items = []
+        f.visititems(lambda name, obj: items.append(name) if isinstance(obj, h5py.Dataset) else None)
+        items += [f"@{a}" for a in f.attrs]
+        name = items[choice % len(items)]
+        if name.startswith("@"):
+            key = name[1:]
+            if value == "delete":
+                del f.attrs[key]
+            else:
+                f.attrs[key] = value if not isinstance(value, list) else np.array(value, dtype=np.int64)
+            return
+        parent, key = (name.rsplit("/", 1) + [""])[:2] if "/" in name else ("", name)
+        group = f[parent] if parent else f
+        del group[key]
+        if value == "delete":
+            return
+        if value == "huge":  # declared far beyond memory, nothing stored
+            group.create_dataset(key, shape=(1 << 31, 1 << 20), dtype="<i2", chunks=(1, 1 << 10))
+        elif isinstance(value, str):
+            group.create_dataset(key, data=np.bytes_(value.encode("utf-8")[:16]))
+        elif isinstance(value, list):
+            group.create_dataset(key, data=np.array(value, dtype=np.int64))
+        else:
+            group.create_dataset(key, data=value)
+
+
+# ---------------------------------------------------------------- checks
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang(f"no result within {PER_EXAMPLE_S} s")
+
+
+def check_file(target: str, path: Path) -> None:
+    """Read the file; record the outcome; raise on anything but a typed error or a valid result."""
+    signal.setitimer(signal.ITIMER_REAL, PER_EXAMPLE_S)
+    try:
+        if target == "net":
+            net = read_net(path)
+            net.validate("fuzzed")
+            assert net.layers[0].type == "input"
+        else:
+            f = open_events(path, SENSOR[:2] if target in ("dat", "evt2", "evt3") else None)
+            # Chunks come lazily: a file declaring 2**40 events streams without
+            # allocating them; reading stops after MAX_CHUNKS.
+            for i, chunk in enumerate(f.chunks(CHUNK)):
+                checked = check_events(chunk, f.sensor_size, "fuzzed")  # must already hold
+                assert len(checked) == len(chunk) <= CHUNK
+                if i == MAX_CHUNKS:
+                    break
+        outcomes["valid"] += 1
+    except LavaMsfError as e:
+        outcomes[f"error:{type(e).__name__}"] += 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def run(target: str, examples: int) -> None:
+    base = base_file(target)
+    raw = base.read_bytes()
+    check_file(target, base)
+    assert outcomes["valid"] == 1, "the unmutated file must read"
+    path = WORK / f"case{base.suffix}"
+    strategies = [byte_mutations(len(raw)).map(lambda m: ("bytes", m))]
+    if target in ("npz", "h5"):
+        strategies += [event_fields().map(lambda v: ("fields", v)),
+                       st.integers(1 << 30, 1 << 50).map(lambda n: ("huge", n))]
+    if target == "net":
+        strategies += [st.tuples(st.integers(0, 10 ** 6), NET_VALUES).map(lambda v: ("net", v))]
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.one_of(*strategies))
+    def fuzz(case):
+        kind, arg = case
+        if kind == "bytes":
+            path.write_bytes(mutate_bytes(raw, arg))
+        elif kind == "fields":
+            write_fields(path, arg)
+        elif kind == "huge":
+            huge_events(path, arg)
+        else:
+            path.write_bytes(raw)
+            mutate_net(path, *arg)
+        check_file(target, path)
+
+    fuzz()
+
+
+def main() -> int:
+    target, examples = sys.argv[1], int(sys.argv[2])
+    if target not in TARGETS:
+        raise SystemExit(f"unknown target {target!r}; one of {TARGETS}")
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    signal.signal(signal.SIGALRM, _alarm)
+    run(target, examples)
+    print(json.dumps({"target": target, "examples": sum(outcomes.values()), **outcomes}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
