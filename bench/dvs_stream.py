@@ -26,7 +26,7 @@ from tqdm import tqdm
 from lava_msf.atomic import write_text
 from lava_msf.data import load_dataset
 from lava_msf.events import synth
-from lava_msf.export import TorchBackend, export_network
+from lava_msf.export import TorchBackend, export_for_data
 from lava_msf.reference import network_inputs, predictions
 from lava_msf.runtime.evaluate import reference_readout
 from lava_msf.stream import EventStream
@@ -70,8 +70,7 @@ def main():
     model, state = load_model(checkpoint)
     data = load_dataset("dvs-synth", "test", model.config["img_size"], model.timesteps)
     result["torch_test_accuracy"] = evaluate(model, data)["accuracy"]
-    net = export_network(model)
-    net.meta["data"] = {"dataset": data.name, **data.info}
+    net = export_for_data(model, data)
     reference = reference_readout(net, network_inputs(net, data.x), TorchBackend)
     offline = predictions(reference)
     result["quantized_test_accuracy"] = float((offline == data.y).mean())

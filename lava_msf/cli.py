@@ -18,6 +18,14 @@ def _print_result(result: dict, as_json: bool, text: str) -> None:
     print(json.dumps(result, indent=2, sort_keys=True) if as_json else text)
 
 
+def _write_json(path, result: dict) -> None:
+    """--out: the result as JSON, written atomically (an interrupted run leaves the old file)."""
+    if path:
+        from .atomic import write_text
+
+        write_text(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
+
+
 def _train_args(ns):
     from .train import TrainArgs
 
@@ -220,6 +228,7 @@ def cmd_run(ns) -> int:
     """Run a .net file on Lava (or the reference executor) over a test split."""
     r = _run_net(ns.net, ns.dataset, ns.samples, ns.backend, ns.batch, progress=not (ns.json or ns.no_progress),
                  data_dir=ns.data_dir)
+    _write_json(ns.out, r)
     _print_result(r, ns.json, _run_text(r))
     return 0
 
@@ -342,12 +351,8 @@ def cmd_report(ns) -> int:
 
         r["plots"] = write_plots({**r, "rasters": rasters}, ns.plots)
     r["raster_layers"] = sorted(rasters)
-    text = report_text(r) + "".join(f"\nplot: {p}" for p in r["plots"])
-    if ns.out:
-        from .atomic import write_text
-
-        write_text(ns.out, json.dumps(r, indent=2, sort_keys=True) + "\n")
-    _print_result(r, ns.json, text)
+    _write_json(ns.out, r)
+    _print_result(r, ns.json, report_text(r) + "".join(f"\nplot: {p}" for p in r["plots"]))
     return 0
 
 
@@ -460,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float, "
                    "lava-cpu-decomposed, loihi2 or reference (`lava-msf backends` describes them)")
     s.add_argument("--batch", type=int, default=32, help="samples per Lava run (pipelined back to back)")
+    s.add_argument("--out", default=None, help="also write the JSON result to this file")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_run)

@@ -6,39 +6,21 @@ import json
 import numpy as np
 import pytest
 
-from lava_msf import fixedpoint as fx
 from lava_msf.analysis import E_AC_PJ, E_MAC_PJ, analyze, energy, layer_flops, measure_rates
 from lava_msf.cli import main
 from lava_msf.data import load_dataset
 from lava_msf.errors import ConfigError
 from lava_msf.export import export_network
-from lava_msf.graph import Layer, Network
 from lava_msf.reference import Executor
 
 from conftest import REPO, warmed_model
+from small_nets import small_net
 
 DIGITS_NET = REPO / "netx_models" / "msf_tiny-digits.net"
 
 
-def _net():
-    rng = np.random.default_rng(0)
-    w = lambda *s: rng.integers(-60, 60, s) * 2  # noqa: E731
-    layers = [
-        Layer("input", "input", (2, 6, 6)),
-        Layer("stem", "conv", (4, 6, 6), (0,), weight=w(4, 2, 3, 3), attrs={"padding": 1}),
-        Layer("sn", "neuron", (4, 6, 6), (1,), neuron=fx.LifParams()),
-        Layer("dw", "conv", (4, 6, 6), (2,), weight=w(4, 1, 3, 3), attrs={"padding": 1, "groups": 4}),
-        Layer("pw", "conv", (8, 6, 6), (3,), weight=w(8, 4, 1, 1), neuron=fx.LifParams()),
-        Layer("q", "conv", (8, 6, 6), (4,), weight=w(8, 8, 1, 1), neuron=fx.LifParams()),
-        Layer("attn", "sdsa", (8, 6, 6), (5, 5, 5), neuron=fx.LifParams(vth_mant=16),
-              attrs={"variant": "v2", "heads": 2, "scale": 4}),
-        Layer("fc", "dense", (3, 1, 1), (6,), weight=w(3, 8 * 36)),
-    ]
-    return Network(layers, timesteps=3, meta={"input": "frames"}).validate()
-
-
 def test_flops_per_layer_type():
-    net = _net()
+    net = small_net()
     assert layer_flops(net, 1) == 4 * 36 * 2 * 9  # conv: out elements x in channels x kernel
     assert layer_flops(net, 3) == 4 * 36 * 1 * 9  # depthwise: one input channel per output
     assert layer_flops(net, 4) == 8 * 36 * 4
@@ -48,7 +30,7 @@ def test_flops_per_layer_type():
 
 
 def test_energy_formula():
-    net = _net()
+    net = small_net()
     rates = {"input": 0.5, "sn": 0.2, "pw": 0.1, "q": 0.3, "attn": 0.05}
     r = energy(net, rates)
     rows = {x["name"]: x for x in r["layers"]}
@@ -63,7 +45,7 @@ def test_energy_formula():
 
 
 def test_measured_rates_are_the_executors():
-    net = _net()
+    net = small_net()
     x = (np.random.default_rng(1).random((5, 2, 6, 6, 3)) < 0.5).astype(np.float32)
     m = measure_rates(net, x, batch=2, raster_layers=["pw"], raster_samples=2, progress=False)
     probes = {}

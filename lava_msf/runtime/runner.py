@@ -51,6 +51,8 @@ def _abort(runtime) -> None:
         if actor.is_alive():
             actor.terminate()
     infrastructure.stop()  # joins the actors, shuts the shared-memory manager down
+    for port in (*runtime.runtime_to_service, *runtime.service_to_runtime):
+        port.join()  # their listener threads, as Runtime.stop() does
     runtime._watchdog_manager.stop()
     runtime._is_started = runtime._is_running = False
 
@@ -67,6 +69,7 @@ class LavaSession:
         if not self.backend.lava:
             raise ConfigError(f"backend {self.backend.name!r} does not run on Lava")
         self._root = None  # set by the subclass once its graph is built
+        self.graph = None  # the subclass's built graph (LavaGraph or StreamGraph)
         self._runtime_live = False  # a runtime exists and has not been stopped or aborted
         self.steps = 0  # Lava steps run so far
         self.compile_seconds = 0.0
@@ -80,14 +83,27 @@ class LavaSession:
 
     def close(self) -> None:
         """Stop the runtime (idempotent)."""
-        if not self._runtime_live:
-            return
-        runtime = self._root.runtime
-        if runtime is not None and runtime._is_started and not runtime._is_running:
-            self._runtime_live = False
-            self._root.stop()
-        else:  # never run, or mid-run: Lava's stop() would wait for actors that cannot answer
-            self._abort()
+        try:
+            if self._runtime_live:
+                runtime = self._root.runtime
+                if runtime is not None and runtime._is_started and not runtime._is_running:
+                    self._runtime_live = False
+                    self._root.stop()
+                else:  # never run, or mid-run: Lava's stop() would wait for actors that cannot answer
+                    self._abort()
+        finally:
+            self._join_host_pipes()
+
+    def _join_host_pipes(self) -> None:
+        """End the host's ends of the external pipes: Lava's stop leaves their
+        listener threads waiting forever (two threads per session, found by the
+        build/run/stop soak)."""
+        for proc in self.graph.processes.values() if self.graph is not None else ():
+            for port in (*proc.in_ports.members, *proc.out_ports.members):
+                for end in (getattr(port, "external_pipe_csp_send_port", None),
+                            getattr(port, "external_pipe_csp_recv_port", None)):
+                    if end is not None:
+                        end.join()
 
     def _abort(self) -> None:
         runtime = self._root.runtime if self._root is not None else None
