@@ -1,12 +1,9 @@
-"""`lava-msf run`: results as text and JSON, typed errors, and Ctrl-C in the
-middle of a Lava run: exit 130, no process of the run left behind."""
+"""`lava-msf run`: results as text and JSON, and typed errors (Ctrl-C and the
+process table: test_shutdown.py)."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -55,37 +52,3 @@ def test_run_bad_options(micro_net, args, words):
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("lava-msf: error:")]
     assert len(errors) == 1 and all(w in errors[0] for w in words) and "Traceback" not in proc.stderr
-
-
-def _group_members(pgid):
-    members = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.getpgid(int(pid)) == pgid:
-                members.append(int(pid))
-        except ProcessLookupError:
-            pass
-    return members
-
-
-def test_ctrl_c_mid_run_leaves_no_process(micro_net):
-    proc = subprocess.Popen([sys.executable, "-m", "lava_msf", "run", str(micro_net), "--samples", "300",
-                             "--batch", "4", "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while len(_group_members(proc.pid)) < 20:  # Lava has forked its process models
-            assert proc.poll() is None and time.time() < deadline, proc.communicate()
-            time.sleep(0.2)
-        time.sleep(2)  # well inside a run
-        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err[-3000:]
-    assert "interrupted" in err and "Traceback" not in err
-    deadline = time.time() + 15
-    while _group_members(proc.pid) and time.time() < deadline:
-        time.sleep(0.2)
-    assert _group_members(proc.pid) == []
