@@ -192,3 +192,26 @@ def test_local_tonic_datasets(tmp_path):
         np.save(folder / f"{label}.npy", np.stack([ev["x"], ev["y"], ev["p"], ev["t"] // 1000 * 0 + ev["t"] // 1000], 1))
     gestures = load_dataset("dvsgesture", "test", 32, 4, data_dir=tmp_path)
     assert gestures.x.shape == (3, 2, 32, 32, 4) and gestures.num_classes == 11
+
+
+def test_aedat4_non_ascii_description_is_a_typed_error(tmp_path):
+    """Found by fuzzing: a non-ASCII character in the stream description made the
+    aedat decoder abort the interpreter; it must be refused first (checked in a
+    child process, so that a regression fails this test rather than the suite)."""
+    pytest.importorskip("dv_processing")
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = ("import sys; sys.path.insert(0, 'tests'); from pathlib import Path; import fuzz_worker as fw\n"
+            f"fw._write_aedat4(Path({str(tmp_path / 'ok.aedat4')!r}))\n")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)
+    raw = (tmp_path / "ok.aedat4").read_bytes()
+    at = raw.index(b"events</attr>") + len(b"events</")
+    bad = tmp_path / "bad.aedat4"
+    bad.write_bytes(raw[:at] + b"\xc6" + raw[at + 1:])  # the fuzzed case: '</attr>' -> '</\xc6ttr>'
+    check = f"from lava_msf.events import open_events\nopen_events({str(bad)!r}).read()\n"
+    proc = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 1 and "EventFormatError" in proc.stderr, proc.stderr[-2000:]
+    assert "malformed AEDAT4 stream description" in proc.stderr

@@ -13,6 +13,7 @@ import tokenize
 import zipfile
 import zlib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 
@@ -306,10 +307,38 @@ def write_nmnist_bin(path, events) -> None:
 class _Aedat4:
     """iniVation AEDAT 4 through the `aedat` decoder; the first event stream."""
 
-    @staticmethod
-    def _stream(path):
+    MAGIC = b"#!AER-DAT4.0\r\n"
+    MAX_HEADER = 1 << 24
+
+    @classmethod
+    def _check_header(cls, path) -> None:
+        """The decoder aborts the interpreter (a Rust panic during unwinding) on
+        some malformed stream descriptions, e.g. non-ASCII XML (found by
+        fuzzing): check the header before handing the file to it. Layout:
+        magic, u32 size, a FlatBuffer whose XML description is a string with a
+        u32 length before it."""
+        with open(path, "rb") as f:
+            if f.read(len(cls.MAGIC)) != cls.MAGIC:
+                raise EventFormatError(f"{path}: not an AEDAT 4.0 file (no '#!AER-DAT4.0' line)")
+            size = int.from_bytes(f.read(4), "little")
+            header = f.read(min(size, cls.MAX_HEADER))
+        if size > cls.MAX_HEADER or len(header) != size:
+            raise EventFormatError(f"{path}: truncated or oversized AEDAT4 header ({size} bytes declared)")
+        start = header.find(b"<")
+        length = int.from_bytes(header[start - 4:start], "little") if start >= 4 else -1
+        xml = header[start:start + length] if length > 0 else b""
+        if len(xml) != length or not xml.isascii():
+            raise EventFormatError(f"{path}: malformed AEDAT4 stream description")
+        try:
+            ElementTree.fromstring(xml)
+        except ElementTree.ParseError as e:
+            raise EventFormatError(f"{path}: malformed AEDAT4 stream description ({e})") from None
+
+    @classmethod
+    def _stream(cls, path):
         import aedat
 
+        cls._check_header(path)
         decoder = aedat.Decoder(str(path))
         streams = {k: v for k, v in decoder.id_to_stream().items() if v.get("type") == "events"}
         if not streams:
@@ -383,8 +412,8 @@ class _Prophesee:
         if body == 0:
             return
         wizard = Wizard(encoding=encoding, fpath=str(path), chunk_size=n)
-        for a in wizard.read_chunk():
-            yield as_events(a, f"{path}")
+        # EVT3 vector words expand to several events: re-cut to n
+        yield from _rechunk((as_events(a, f"{path}") for a in wizard.read_chunk()), n)
 
 
 _WORD_BYTES = {"dat": 8, "evt2": 4, "evt3": 2}
