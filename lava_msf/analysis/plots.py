@@ -71,7 +71,7 @@ def write_plots(r: dict, out_dir) -> list[str]:
         ax.set_ylim(-0.5, len(keep) - 0.5)
         ax.set_xlabel(f"time step ({raster.shape[1] // steps} samples x T={steps}, separated by lines)")
         ax.set_ylabel(f"neuron ({len(keep)} of {neurons})")
-        ax.set_title(f"Spike raster: {name} (rate {raster.mean():.3f})")
+        ax.set_title(f"Spike raster: {name} (firing rate {raster.mean():.3f} in these samples)")
         written.append(_save(fig, out / f"raster_{name.replace('/', '_')}.png"))
         plt.close(fig)
     return written

@@ -5,14 +5,12 @@ from ..errors import ConfigError
 from ..graph import Network
 from .energy import energy, measure_rates
 
-DEFAULT_RASTERS = 3
-
 
 def default_raster_layers(net: Network) -> list[str]:
     """First, middle and last spiking layer."""
     spiking = [layer.name for layer in net.layers if layer.spiking]
     picks = [spiking[0], spiking[len(spiking) // 2], spiking[-1]] if spiking else []
-    return list(dict.fromkeys(picks))[:DEFAULT_RASTERS]
+    return list(dict.fromkeys(picks))
 
 
 def analyze(net: Network, data, model=None, raster_layers=None, batch: int = 32, progress: bool = True) -> dict:
