@@ -18,6 +18,18 @@ def _seed():
 
 
 @pytest.fixture
+def deterministic_torch():
+    """For tests that compare two float runs bit for bit on the same machine: torch's
+    deterministic algorithms and a fixed thread count (reduction order follows it)."""
+    threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(2)
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def cli_env():
     """Environment for running the installed CLI in a subprocess."""
     env = dict(os.environ)

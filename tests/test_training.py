@@ -27,19 +27,25 @@ def train_loss(model, n=48):
         return float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(data.y[:n])))
 
 
-def test_short_training_run_lowers_the_loss(tmp_path):
-    args = micro_args(tmp_path / "run", epochs=3, batch_size=4, lr=2e-2, limit_train=64, max_shift=0)
+def test_training_overfits_one_fixed_batch(tmp_path):
+    """Eight fixed samples in one batch, 40 steps, no augmentation or smoothing: the
+    loss falls to well under 0.6x its start. Over seeds 0-4 (a far larger
+    perturbation than any CPU's rounding) the final/first ratio was 0.08-0.37,
+    so the margin holds on every machine; a broken optimizer or gradient stays near 1."""
+    args = micro_args(tmp_path / "run", epochs=40, batch_size=8, lr=3e-2, limit_train=8, limit_test=4,
+                      max_shift=0, warmup_epochs=0, label_smoothing=0.0)
     torch.manual_seed(args.seed)
     from lava_msf import create_model
 
-    before = train_loss(create_model("msf_micro", timesteps=2), 64)
+    before = train_loss(create_model("msf_micro", timesteps=2), 8)
     train(args)
     model, state = load_model(tmp_path / "run" / "last.pt")
-    assert state["epoch"] == 3
-    assert train_loss(model, 64) < before - 0.05
+    assert state["epoch"] == 40
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [m["epoch"] for m in log] == [1, 2, 3]
+    assert [m["epoch"] for m in log] == list(range(1, 41))
     assert all(0 < m["train_firing_rate"] < 1 and "test_accuracy" in m for m in log)
+    assert log[-1]["train_loss"] < 0.6 * log[0]["train_loss"]
+    assert train_loss(model, 8) < 0.6 * before  # eval mode, BatchNorm running statistics
 
 
 def test_checkpoint_holds_weights_and_config_only(tmp_path):
@@ -49,7 +55,9 @@ def test_checkpoint_holds_weights_and_config_only(tmp_path):
     assert "optimizer" in read_checkpoint(tmp_path / "last.pt")
 
 
-def test_resume_continues_exactly_from_the_saved_epoch(tmp_path, monkeypatch):
+def test_resume_continues_exactly_from_the_saved_epoch(tmp_path, monkeypatch, deterministic_torch):
+    """Bit-equal weights: both runs are in this process, with deterministic algorithms
+    and one thread count (the deterministic_torch fixture), so no kernel choice differs."""
     straight = tmp_path / "straight"
     train(micro_args(straight))
 
