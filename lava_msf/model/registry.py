@@ -1,5 +1,7 @@
 """Named Meta-SpikeFormer configurations and create_model(name, ...)."""
 
+import psutil
+
 from ..errors import ConfigError
 from .layers import SDSA_VARIANTS
 from .metaspikeformer import MetaSpikeFormer
@@ -28,17 +30,23 @@ def list_models() -> list[str]:
 
 def model_config(name: str, **overrides) -> dict:
     """The full, plain-typed configuration of a named model with overrides applied."""
-    if name not in _CONFIGS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(list_models())}")
+    if not isinstance(name, str) or name not in _CONFIGS:
+        raise ConfigError(f"unknown model {str(name)[:80]!r}; choose one of {', '.join(list_models())}")
     config = {**_DEFAULTS, **_CONFIGS[name], "name": name}
-    unknown = set(overrides) - set(config)
+    unknown = set(map(str, overrides)) - set(config)
     if unknown:
-        raise ConfigError(f"unknown model option(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown model option(s): {', '.join(sorted(unknown))[:200]}")
     config.update({k: v for k, v in overrides.items() if v is not None})
-    config["embed_dim"] = [int(c) for c in config["embed_dim"]]
-    config["depths"] = [int(d) for d in config["depths"]]
+    for key in ("embed_dim", "depths"):
+        if not isinstance(config[key], (list, tuple)) or not all(_is_int(v) for v in config[key]):
+            raise ConfigError(f"{name}: {key} must be a list of integers, got {str(config[key])[:80]}")
+        config[key] = [int(v) for v in config[key]]
     _validate(config)
     return config
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _validate(c: dict) -> None:
@@ -46,12 +54,39 @@ def _validate(c: dict) -> None:
     if c["sdsa"] not in SDSA_VARIANTS:
         raise ConfigError(f"unknown SDSA variant {c['sdsa']!r}; choose one of {', '.join(SDSA_VARIANTS)}")
     for key in ("num_classes", "in_channels", "img_size", "timesteps"):
-        if not isinstance(c[key], int) or c[key] < 1:
+        if not _is_int(c[key]) or c[key] < 1:
             raise ConfigError(f"{c['name']}: {key} must be a positive integer, got {c[key]!r}")
     if c["img_size"] % 16:
         raise ConfigError(f"{c['name']}: img_size must be a multiple of 16 (4 stride-2 stages), got {c['img_size']}")
+    if not (_is_int(c["heads"]) and _is_int(c["mlp_ratio"]) and c["heads"] >= 1 and c["mlp_ratio"] >= 1):
+        raise ConfigError(f"{c['name']}: heads and mlp_ratio must be positive integers, "
+                          f"got {c['heads']!r}, {c['mlp_ratio']!r}")
+    if len(c["embed_dim"]) != 4 or len(c["depths"]) != 5 or min(c["embed_dim"]) < 2 or min(c["depths"]) < 0:
+        raise ConfigError(f"{c['name']}: embed_dim must be 4 widths >= 2 and depths 5 counts >= 0, "
+                          f"got {c['embed_dim']}, {c['depths']}")
     if any(dim % c["heads"] for dim in c["embed_dim"][2:]):
         raise ConfigError(f"{c['name']}: stage 3/4 widths {c['embed_dim'][2:]} must divide into {c['heads']} heads")
+    need, have = _estimated_bytes(c), psutil.virtual_memory().total
+    if need > have:
+        raise ConfigError(f"{c['name']}: this configuration needs about {need / 2**30:.0f} GiB (weights, optimizer "
+                          f"state and one sample's activations), more than this machine's {have / 2**30:.0f} GiB")
+
+
+def _estimated_bytes(c: dict) -> int:
+    """A generous estimate of one sample's training memory, checked before any
+    tensor exists (a checkpoint's config must not be able to ask for terabytes)."""
+    c0, c1, c2, c3 = c["embed_dim"]
+    d, r, size, t = c["depths"], c["mlp_ratio"], c["img_size"], c["timesteps"]
+    conv_block = lambda ch: (5 + 2 * r + r * r) * ch * ch + 200 * r * ch  # noqa: E731  SepConv + ChannelConv
+    attn_block = lambda ch: (8 + 2 * r) * ch * ch + 50 * ch  # noqa: E731  Q, K, V, proj RepConvs + MLP
+    params = (49 * c["in_channels"] * c0 // 2 + d[0] * conv_block(c0 // 2) + 9 * c0 * c0 // 2 + d[1] * conv_block(c0)
+              + 9 * c0 * c1 + d[2] * conv_block(c1) + 9 * c1 * c2 + d[3] * attn_block(c2) + 9 * c2 * c3
+              + d[4] * attn_block(c3) + c3 * c["num_classes"])
+    # every intermediate map of every block is kept for the backward pass
+    maps = (c["in_channels"] * size ** 2 + (1 + 10 * r * d[0]) * c0 // 2 * (size // 2) ** 2
+            + (1 + 10 * r * d[1]) * c0 * (size // 4) ** 2 + (1 + 10 * r * d[2]) * c1 * (size // 8) ** 2
+            + (1 + 10 * r * d[3]) * c2 * (size // 16) ** 2 + (1 + 10 * r * d[4]) * c3 * (size // 16) ** 2)
+    return 4 * (4 * params + t * maps)  # float32: weights, gradient, two AdamW moments
 
 
 def create_model(name: str, num_classes=None, in_channels=None, img_size=None, timesteps=None,
