@@ -34,18 +34,18 @@ def lif_reset(shape, params: fx.LifParams, bias, reset_interval: int, reset_offs
                     vth=float(params.vth_mant), bias_mant=b.astype(float), name=name, **schedule)
 
 
-def _neuron(kind: str, size: int, attention):
+def _neuron(kind: str, shape: tuple, attention):
     from lava.proc.graded.process import GradedVec
     from lava.proc.lif.process import LIF
     from lava.proc.prodneuron.process import ProdNeuron
 
     if kind == "coincidence":
-        return LIF(shape=(size,), bias_mant=0, **COINCIDENCE)
+        return LIF(shape=shape, bias_mant=0, **COINCIDENCE)
     if kind == "attention":
-        return attention((size,))
+        return attention(shape)
     if kind == "graded":
-        return GradedVec(shape=(size,), vth=0)
-    return ProdNeuron(shape=(size,), vth=0, exp=0)
+        return GradedVec(shape=shape, vth=0)
+    return ProdNeuron(shape=shape, vth=0, exp=0)
 
 
 def _synapse(weights: csr_matrix, delay: int, graded: bool):
@@ -89,17 +89,21 @@ def instantiate(model, proc, dec: Decomposition, out_port, attention=None) -> No
     `out_port` of the parent receives the output. `attention(shape)` makes the
     attention neuron."""
     out_shape = out_port.shape
+    # A population fed by a parent port takes that port's shape: a flattening
+    # virtual port between them loses all but one of several connections into
+    # the parent port (Lava 0.10); the populations' own ports flatten instead.
+    shapes = {pop: getattr(proc, port).shape for port, pop in dec.currents.items()}
     pops = {}
     for p in dec.populations:
-        pops[p.name] = _neuron(p.kind, p.size, attention)
+        pops[p.name] = _neuron(p.kind, shapes.get(p.name, (p.size,)), attention)
         setattr(model, f"neuron_{p.name}", pops[p.name])
     for port, pop in dec.currents.items():
-        getattr(proc, port).flatten().connect(pops[pop].a_in)
+        getattr(proc, port).connect(pops[pop].a_in)
     for proj in dec.projections:
         if proj.src.startswith("in:"):
             src = getattr(proc, proj.src[3:]).flatten()
         else:
-            src = pops[proj.src].s_out
+            src = pops[proj.src].s_out.flatten()
         rows, cols = proj.matrix_entries()
         shape = (dec.size(proj.dst, int(np.prod(out_shape))), src.size)
         weights = csr_matrix((np.full(len(rows), proj.weight, dtype=np.int32), (rows, cols)), shape=shape)
@@ -109,6 +113,7 @@ def instantiate(model, proc, dec: Decomposition, out_port, attention=None) -> No
         if proj.dst == OUTPUT:
             syn.a_out.reshape(out_shape).connect(out_port)
         else:
-            syn.a_out.connect(getattr(pops[proj.dst], proj.dst_port))
+            dst = getattr(pops[proj.dst], proj.dst_port)
+            syn.a_out.reshape(dst.shape).connect(dst)
     if dec.output != OUTPUT:
         pops[dec.output].s_out.reshape(out_shape).connect(out_port)
