@@ -16,7 +16,8 @@ from lava_msf.export import export_network
 from lava_msf.netfile import write_net
 from lava_msf.reference import Executor, network_inputs, predictions
 from lava_msf.runtime import LavaRunner
-from lava_msf.stream import EventBinner, EventStream
+from lava_msf.events.binning import EventBinner
+from lava_msf.stream import EventStream
 
 RECORDINGS = 3
 
@@ -46,8 +47,8 @@ def test_binner_equals_offline_binning():
     offline = (to_frames(ev, (32, 32), bin_us, n_bins) > 0).astype(np.int32)
     for size in (1, 333, 10 ** 6):
         binner = EventBinner((32, 32, 2), (2, 32, 32), bin_us, t0=0)
-        frames = [f for i in range(0, len(ev), size) for f, _ in binner.push(ev[i:i + size])]
-        frames += [f for f, _ in binner.flush()]
+        frames = [f for i in range(0, len(ev), size) for _, f, _ in binner.push(ev[i:i + size])]
+        frames += [f for _, f, _ in binner.flush()]
         np.testing.assert_array_equal(np.stack(frames), offline)
     # a clock tick closes bins without events; events before them are an error
     binner = EventBinner((32, 32, 2), (2, 32, 32), 1000, t0=0)
