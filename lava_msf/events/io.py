@@ -254,8 +254,9 @@ class H5EventWriter:
 
     def __init__(self, path, sensor_size=None):
         self.path = Path(path)
+        self._sensor_size = None if sensor_size is None else as_sensor_size(sensor_size, f"{self.path} (writing)",
+                                                                             ConfigError)
         self._atomic = atomic_path(self.path)
-        self._sensor_size = sensor_size
         self._last = None
 
     def __enter__(self):
@@ -467,6 +468,8 @@ def write_events(path, events, sensor_size=None) -> None:
         return
     if suffix != ".npz":
         raise EventFormatError(f"{path}: can write .h5, .hdf5 and .npz files, not {path.suffix!r}")
+    if sensor_size is not None:
+        sensor_size = as_sensor_size(sensor_size, f"{path} (writing)", ConfigError)
     events = check_events(events, sensor_size, f"{path} (writing)")
     with atomic_path(path) as tmp:
         _write_npz(tmp, events, sensor_size)
