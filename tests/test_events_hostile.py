@@ -257,3 +257,19 @@ def test_silence_policy_is_independent_of_chunking_and_clock_ticks():
     assert [k for k, _, _ in everything] == list(range(90))
     # the streamed bins are the same frames either way
     assert [b for b in everything if b[0] in set(ks)] == whole
+
+
+def test_whole_file_reads_and_storage_chunks_are_bounded(tmp_path, monkeypatch):
+    from lava_msf.events import core
+
+    ev = make_events(np.arange(3000) % 40, np.arange(3000) % 30, np.arange(3000), np.arange(3000) % 2)
+    write_events(tmp_path / "ok.h5", ev, SENSOR)
+    monkeypatch.setattr(core, "memory_budget", lambda: 50_000)  # bytes: ~1500 events with their copy
+    with pytest.raises(EventFormatError, match=r"ok.h5: reading \d+\+ events whole .* GiB"):
+        open_events(tmp_path / "ok.h5").read()
+    assert sum(len(c) for c in open_events(tmp_path / "ok.h5").chunks(1000)) == 3000  # chunks still stream
+    with h5py.File(tmp_path / "bomb.h5", "w") as f:  # a 512 MiB storage chunk, nothing written
+        f.create_dataset("events", shape=(1 << 26,), dtype=np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"),
+                                                                       ("p", "<i1")]), chunks=(1 << 26,))
+    with pytest.raises(EventFormatError, match="bomb.h5: dataset /events is stored in chunks of 67108864 items"):
+        open_events(tmp_path / "bomb.h5").read()

@@ -2,6 +2,7 @@
 the simulator and the streaming binner, and the one validation of event
 fields and sensor sizes that every reader goes through."""
 
+import functools
 import os
 import resource
 from typing import NamedTuple
@@ -47,9 +48,10 @@ def as_sensor_size(value, where: str, error=EventFormatError) -> SensorSize:
     return size
 
 
+@functools.lru_cache(maxsize=1)
 def memory_budget() -> int:
     """Bytes one array may take: half of the machine's memory, or of the
-    address-space limit when one is set (whichever is smaller)."""
+    address-space limit when one is set (whichever is smaller; read once)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]
     if limit != resource.RLIM_INFINITY:
