@@ -66,7 +66,7 @@ class EventStream:
     window, as each training sample started fresh), a step count, or None
     (never).
 
-    Silences longer than max_silence_us (None: none) are skipped in whole
+    Silences longer than max_silence_us (None: never) are skipped in whole
     reset periods (lcm(window, reset) steps; a window with reset=None), so
     that with a reset the decisions are those of the full stream without the
     windows of the skipped silence; with reset=None the network's state
@@ -80,9 +80,9 @@ class EventStream:
         if not isinstance(data, dict):
             raise ConfigError(f"the network file's meta 'data' must be a mapping, got {type(data).__name__}")
         if bin_us is None:
-            bin_us = data.get("bin_us")
-            if bin_us is None:
+            if data.get("bin_us") is None:
                 raise ConfigError("the network file does not say its event bin length: give --bin-us")
+            bin_us = check_int(data["bin_us"], "the network file's meta data.bin_us", 1)
         self.window = check_int(window if window is not None else net.timesteps, "--window", 1, NEVER)
         interval = self.window if reset == "window" else reset
         if interval is not None:

@@ -11,6 +11,7 @@ import pytest
 from conftest import warmed_model
 from test_lava_runtime import assert_no_children
 from lava_msf.data import load_dataset
+from lava_msf.errors import ConfigError
 from lava_msf.events import EventFormatError, open_events, synth, to_frames, write_events
 from lava_msf.export import export_network
 from lava_msf.netfile import write_net
@@ -160,3 +161,23 @@ def test_long_silence_in_a_dat_file_is_skipped_exactly(dvs_net, tmp_path):
     # the silence streamed before the skip is the policy's second (default max_silence_us), rounded to windows
     empty = [d for d in got if not d.events]
     assert [d.window for d in empty] == list(range(1, (int(a["t"][-1]) + 10 ** 6) // window_us + 1))
+
+
+def test_stream_parameters_are_checked_not_replaced(dvs_net):
+    net, _ = dvs_net
+    for kw, message in (({"bin_us": 0}, "--bin-us must be in 1.."), ({"window": 0}, "--window must be in 1.."),
+                        ({"window": 1 << 40}, "--window"), ({"reset": 0}, "--reset must be in 1.."),
+                        ({"reset": "sometimes"}, "--reset must be an integer"), ({"t0": -10 ** 18}, "--start-us"),
+                        ({"max_silence_us": -1}, "--max-silence-us"), ({"sensor_size": (10 ** 23, 5)}, "sensor width")):
+        with pytest.raises(ConfigError, match=message):
+            EventStream(net, **{"sensor_size": (32, 32, 2), **kw})
+    meta = net.meta
+    try:
+        for data, message in (("digits", "meta 'data' must be a mapping"), ({"bin_us": 2.5e4}, "data.bin_us must be an"),
+                              ({"bin_us": 10, "classes": [1, 2]}, "classes must be a list of names")):
+            net.meta = {**meta, "data": data}
+            with pytest.raises(ConfigError, match=message):
+                EventStream(net, (32, 32, 2))
+    finally:
+        net.meta = meta
+    assert_no_children()
