@@ -56,7 +56,8 @@ def write_layout(path, layout, fields):
 
 
 BAD_FIELDS = {  # field -> (values, expected message)
-    "x = 65541": ("x", np.array([1, 65541, 2, 3, 4, 5], dtype=np.int32), r"field 'x' = 65541 at event 1 is outside 0\.\.32767"),
+    "x = 65541": ("x", np.array([1, 65541, 2, 3, 4, 5], dtype=np.int32),
+                  r"field 'x' = 65541 at event 1 is outside 0\.\.32767"),
     "x = -1": ("x", np.array([1, 2, -1, 3, 4, 5], dtype=np.int16), r"field 'x' = -1 at event 2 is outside"),
     "p = 257": ("p", np.array([0, 1, 257, 0, 1, 0], dtype=np.int16), r"polarity 257 at event 2; expected 0 or 1"),
     "t NaN": ("t", np.array([0, 1, np.nan, 3, 4, 5]), r"field 't' must be integer, got float64"),

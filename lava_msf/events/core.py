@@ -87,7 +87,8 @@ def _check_fields(columns: dict, where: str) -> int:
             raise EventFormatError(f"{where}: field {name!r} must be one-dimensional, got shape {a.shape}")
     lengths = {name: len(a) for name, a in columns.items()}
     if len(set(lengths.values())) != 1:
-        raise EventFormatError(f"{where}: fields differ in length ({', '.join(f'{k} {v}' for k, v in lengths.items())})")
+        counts = ", ".join(f"{k} {v}" for k, v in lengths.items())
+        raise EventFormatError(f"{where}: fields differ in length ({counts})")
     for name, a in columns.items():
         lo, hi = FIELD_RANGES[name]
         if not len(a) or (a.min() >= lo and a.max() <= hi):

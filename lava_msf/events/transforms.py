@@ -108,7 +108,8 @@ class Denoise:
 
     def __init__(self, sensor_size, filter_time_us: int):
         self.width, self.height = as_sensor_size(tuple(sensor_size)[:2], "Denoise", ConfigError)[:2]
-        check_allocation((self.width + 2) * (self.height + 2) * 8, f"Denoise's map of a {self.width}x{self.height} sensor")
+        check_allocation((self.width + 2) * (self.height + 2) * 8,
+                         f"Denoise's map of a {self.width}x{self.height} sensor")
         self.filter_time_us = check_int(filter_time_us, "filter_time_us", 1, MAX_TIMESTAMP_US)
         self.reset()
 
