@@ -8,80 +8,20 @@ even when the scene is quiet. Memory stays bounded on an endless stream: the
 pipeline keeps one open bin, one window's readout and fixed-size statistics."""
 
 import collections
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ConfigError
-from .events import EVENT_DTYPE, check_events, to_frames
-from .events.transforms import fit_to_input
+from .events.binning import DEFAULT_MAX_SILENCE_US, EventBinner
+from .events.core import check_int
 from .graph import Network
+from .runtime.builder import NEVER
 from .runtime.stream import StreamRunner
 
 STAT_WINDOW = 4096  # step times kept for percentiles
-
-
-class EventBinner:
-    """Cuts a time-ordered event stream into frames (C, H, W) of bin_us each,
-    mapped onto the network's size x size input (downsampling and centring
-    as for training data; C = 2 polarities, or 1 merged). Bin k covers
-    [t0 + k*bin_us, t0 + (k+1)*bin_us); t0 defaults to the first event's time
-    rounded down to a multiple of bin_us."""
-
-    def __init__(self, sensor_size, input_shape, bin_us: int, t0: int | None = None):
-        if bin_us < 1:
-            raise ConfigError(f"--bin-us must be at least 1, got {bin_us}")
-        self.sensor_size = tuple(sensor_size)
-        self.channels, self.size = int(input_shape[0]), int(input_shape[1])
-        self.bin_us, self.t0 = int(bin_us), t0
-        self.next_bin = 0  # first bin not yet emitted
-        self._pending = []  # events of bins >= next_bin
-        self._last_t = None
-        self.events = 0  # events accepted
-        self.late = 0  # events before the current bin (dropped)
-
-    def _frames(self, upto: int):
-        """Emit bins next_bin .. upto-1 from the pending events, one by one."""
-        pending = np.concatenate(self._pending) if self._pending else np.empty(0, EVENT_DTYPE)
-        k = (pending["t"] - self.t0) // self.bin_us
-        bounds = np.searchsorted(k, np.arange(self.next_bin, max(upto, self.next_bin) + 1))
-        self._pending = [pending[bounds[-1]:]]
-        for i, b in enumerate(range(self.next_bin, upto)):
-            part = pending[bounds[i]:bounds[i + 1]]
-            counts = to_frames(part, (self.size, self.size), self.bin_us, 1, self.t0 + b * self.bin_us,
-                               self.channels)[0]
-            self.next_bin = b + 1
-            yield (counts > 0).astype(np.int32), len(part)
-
-    def push(self, chunk):
-        """Yield (frame, events in it) for every bin the chunk completes."""
-        events, now = chunk if isinstance(chunk, tuple) else (chunk, None)
-        events = check_events(events, self.sensor_size, "event stream", after_us=self._last_t)
-        if len(events):
-            self._last_t = int(events["t"][-1])
-            if self.t0 is None:
-                self.t0 = int(events["t"][0]) // self.bin_us * self.bin_us
-            events, _ = fit_to_input(events, self.sensor_size, self.size)
-            if self.channels == 1:
-                events["p"] = 0
-            late = events["t"] < self.t0 + self.next_bin * self.bin_us
-            self.late += int(late.sum())
-            self.events += int((~late).sum())
-            self._pending.append(events[~late])
-        if self.t0 is None:
-            return
-        # bins before the last event's are complete; with now_us, all that end by then
-        upto = (self._last_t - self.t0) // self.bin_us if self._last_t is not None else 0
-        if now is not None:
-            upto = max(upto, (int(now) - self.t0) // self.bin_us)
-            self._last_t = max(self._last_t or 0, int(now) - 1)
-        yield from self._frames(upto)
-
-    def flush(self):
-        """Yield the remaining bins, up to the one holding the last event."""
-        if self._last_t is not None:
-            yield from self._frames((self._last_t - self.t0) // self.bin_us + 1)
 
 
 @dataclass
@@ -95,6 +35,7 @@ class Decision:
     events: int
     steps: int  # model steps in the window (< window for a partial last one)
     latency_ms: float | None  # from pushing the window's last frame to its output (None: partial window)
+    skipped_us: int = 0  # silence skipped just before this window (EventBinner's policy)
 
 
 class _Stats:
@@ -123,21 +64,36 @@ class EventStream:
     `report()` gives throughput and latency at any time (also after an
     interrupt). reset: "window" (default: neuron state resets at each
     window, as each training sample started fresh), a step count, or None
-    (never)."""
+    (never).
+
+    Silences longer than max_silence_us (None: never) are skipped in whole
+    reset periods (lcm(window, reset) steps; a window with reset=None), so
+    that with a reset the decisions are those of the full stream without the
+    windows of the skipped silence; with reset=None the network's state
+    carries over the cut, as if the silence had been shorter. A decision
+    after a skip says how long it was (skipped_us), as does report()."""
 
     def __init__(self, net: Network, sensor_size, bin_us: int | None = None, window: int | None = None,
-                 reset="window", backend: str = "lava-cpu", t0: int | None = None, segment: int | None = None):
+                 reset="window", backend: str = "lava-cpu", t0: int | None = None, segment: int | None = None,
+                 max_silence_us: int | None = DEFAULT_MAX_SILENCE_US):
         data = net.meta.get("data", {})
-        bin_us = bin_us or data.get("bin_us")
-        if not bin_us:
-            raise ConfigError("the network file does not say its event bin length: give --bin-us")
-        self.window = int(window or net.timesteps)
-        if self.window < 1:
-            raise ConfigError(f"--window must be at least 1 step, got {window}")
+        if not isinstance(data, dict):
+            raise ConfigError(f"the network file's meta 'data' must be a mapping, got {type(data).__name__}")
+        if bin_us is None:
+            if data.get("bin_us") is None:
+                raise ConfigError("the network file does not say its event bin length: give --bin-us")
+            bin_us = check_int(data["bin_us"], "the network file's meta data.bin_us", 1)
+        self.window = check_int(window if window is not None else net.timesteps, "--window", 1, NEVER)
         interval = self.window if reset == "window" else reset
-        self.classes = list(data.get("classes", []))
+        if interval is not None:
+            interval = check_int(interval, "--reset", 1, NEVER)
+        classes = data.get("classes", [])
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise ConfigError("the network file's meta data.classes must be a list of names")
+        self.classes = classes
         self.net = net
-        self.binner = EventBinner(sensor_size, net.layers[0].shape, bin_us, t0)
+        period = self.window if interval is None else math.lcm(self.window, interval)
+        self.binner = EventBinner(sensor_size, net.layers[0].shape, bin_us, t0, period, max_silence_us)
         kw = {} if segment is None else {"segment": segment}
         self.runner = StreamRunner(net, backend, interval, **kw)
         self.step_time, self.decision_latency = _Stats(), _Stats()
@@ -145,8 +101,10 @@ class EventStream:
         self._started = self._finished = None
         self._window_sum = None
         self._window_events = 0
+        self._window_bin = self._window_skipped = 0  # the current window's first bin; bins skipped before it
+        self._next_bin = 0  # the bin that follows the last output's without a skip
         self._out_step = 0  # model step of the next output
-        self._pushed_at = collections.deque()  # (push time, events) of steps awaiting output
+        self._pushed_at = collections.deque()  # (push time, events, bin) of steps awaiting output
 
     def close(self) -> None:
         self.runner.close()
@@ -162,8 +120,11 @@ class EventStream:
 
     def _outputs(self, outputs):
         for out in outputs:
-            pushed_at, events = self._pushed_at.popleft()
+            pushed_at, events, b = self._pushed_at.popleft()
             scores = out.reshape(-1).astype(np.int64)
+            if self._window_sum is None:
+                self._window_bin, self._window_skipped = b, b - self._next_bin
+            self._next_bin = b + 1
             self._window_sum = scores if self._window_sum is None else self._window_sum + scores
             self._window_events += events
             self._out_step += 1
@@ -171,8 +132,9 @@ class EventStream:
                 yield self._decide(self.window, pushed_at)
 
     def _decide(self, steps, pushed_at):
-        w = (self._out_step - 1) // self.window
-        start = self.binner.t0 + w * self.window * self.binner.bin_us
+        # skips are whole windows: a window's first bin is a multiple of the window
+        w = self._window_bin // self.window
+        start = self.binner.t0 + self._window_bin * self.binner.bin_us
         label = int(np.argmax(self._window_sum))
         latency = None
         if pushed_at is not None:
@@ -180,13 +142,14 @@ class EventStream:
             latency = self.decision_latency.recent[-1] * 1e3
         decision = Decision(window=w, start_us=start, end_us=start + steps * self.binner.bin_us, label=label,
                             name=self._name(label), scores=self._window_sum.tolist(), events=self._window_events,
-                            steps=steps, latency_ms=latency)
+                            steps=steps, latency_ms=latency,
+                            skipped_us=self._window_skipped * self.binner.bin_us)
         self._window_sum, self._window_events = None, 0
         self.decisions += 1
         return decision
 
-    def _push(self, frame, events):
-        self._pushed_at.append((time.perf_counter(), events))
+    def _push(self, b, frame, events):
+        self._pushed_at.append((time.perf_counter(), events, b))
         outputs = self.runner.step(frame)
         self.step_time.add(self.runner.step_seconds)
         return outputs
@@ -197,10 +160,10 @@ class EventStream:
         self._started = time.perf_counter()
         with self.runner:
             for chunk in chunks:
-                for frame, events in self.binner.push(chunk):
-                    yield from self._outputs(self._push(frame, events))
-            for frame, events in self.binner.flush():
-                yield from self._outputs(self._push(frame, events))
+                for b in self.binner.push(chunk):
+                    yield from self._outputs(self._push(*b))
+            for b in self.binner.flush():
+                yield from self._outputs(self._push(*b))
             if self.runner.pushed:
                 yield from self._outputs(self.runner.drain())
             if self._window_sum is not None:
@@ -214,6 +177,8 @@ class EventStream:
         return {"backend": self.runner.backend.name, "steps": steps, "events": self.binner.events,
                 "late_events": self.binner.late, "decisions": self.decisions, "window_steps": self.window,
                 "bin_us": self.binner.bin_us, "reset_interval": self.runner.graph.reset_interval,
+                "max_silence_us": self.binner.max_silence_us, "silences_skipped": self.binner.skips,
+                "skipped_us": self.binner.skipped_bins * self.binner.bin_us,
                 "pipeline_latency_steps": self.runner.latency, "wall_seconds": wall,
                 "compile_seconds": self.runner.compile_seconds,
                 "steps_per_second": steps / max(1e-9, wall - self.runner.compile_seconds),

@@ -4,6 +4,9 @@
 
 Every generated file must end in a typed error (LavaMsfError) or a valid result:
 events that pass check_events on the stated sensor, a network that validates.
+Event fields written member-wise (x, y, t, p) are also written as one
+structured array: both layouts must give the same outcome, and a valid one
+must hold exactly the values written (nothing wrapped or truncated).
 Anything else fails: another exception, a hang (over PER_EXAMPLE_S), an
 allocation beyond the address-space limit (a MemoryError; a size field must not
 drive allocation), or an interpreter crash (the parent sees the signal).
@@ -13,6 +16,7 @@ Prints one JSON line of outcome counts; exits 1 with the failing example.
 import collections
 import io
 import json
+import re
 import resource
 import signal
 import sys
@@ -27,7 +31,7 @@ from hypothesis import strategies as st
 
 from lava_msf import fixedpoint as fx
 from lava_msf.errors import LavaMsfError
-from lava_msf.events import check_events, make_events, open_events, write_events
+from lava_msf.events import EVENT_DTYPE, check_events, make_events, open_events, write_events
 from lava_msf.events.io import write_nmnist_bin
 from lava_msf.graph import Layer, Network
 from lava_msf.netfile import read_net, write_net
@@ -119,9 +123,14 @@ def mutate_bytes(raw: bytes, mutation) -> bytes:
     return bytes(data) + tail
 
 
+EDGES = (-1, 255, 256, 257, 32767, 32768, 65535, 65541, 2 ** 31, 2 ** 62 - 1, 2 ** 62, 2 ** 63, 2 ** 64 - 1)
+
+
 def field(n: int):
-    """An event field: any dtype, values far outside the sensor, any order."""
-    return st.tuples(st.sampled_from(DTYPES), st.lists(st.integers(-2 ** 40, 2 ** 40), min_size=n, max_size=n))
+    """An event field: any dtype, values far outside the sensor or at the edges
+    of the event dtype's ranges, any order."""
+    values = st.one_of(st.integers(-2 ** 40, 2 ** 40), st.sampled_from(EDGES), st.integers(0, 40))
+    return st.tuples(st.sampled_from(DTYPES), st.lists(values, min_size=n, max_size=n))
 
 
 def event_fields():
@@ -130,12 +139,16 @@ def event_fields():
 
 
 def _cast(spec):
-    dtype, values = spec
+    """Values as a writer of that dtype stores them: integers wrapped into its range."""
+    dtype, values = np.dtype(spec[0]), spec[1]
+    if dtype.kind in "iu":
+        bits, lo = 8 * dtype.itemsize, -(1 << 8 * dtype.itemsize - 1) if dtype.kind == "i" else 0
+        return np.array([(v - lo) % (1 << bits) + lo for v in values], dtype=dtype)
     with np.errstate(all="ignore"):
         return np.array(values, dtype=np.float64).astype(dtype)
 
 
-def write_fields(path: Path, fields) -> None:
+def field_arrays(fields) -> dict:
     """Members x, y, t, p of arbitrary dtypes (and lengths, when a field is cut)."""
     x, y, t, p, sorted_t, cut = fields
     arrays = dict(x=_cast(x), y=_cast(y), t=_cast(t), p=_cast(p))
@@ -144,6 +157,15 @@ def write_fields(path: Path, fields) -> None:
     if cut:
         key = "xytp"[cut]
         arrays[key] = arrays[key][: len(arrays[key]) // 2]
+    return arrays
+
+
+def write_fields(path: Path, arrays: dict, structured: bool) -> None:
+    if structured:  # the same fields as one structured member
+        events = np.zeros(len(arrays["t"]), dtype=[(k, v.dtype) for k, v in arrays.items()])
+        for k, v in arrays.items():
+            events[k] = v
+        arrays = {"events": events}
     if path.suffix == ".npz":
         np.savez(path, **arrays)
     else:
@@ -212,9 +234,12 @@ def _alarm(signum, frame):
     raise Hang(f"no result within {PER_EXAMPLE_S} s")
 
 
-def check_file(target: str, path: Path) -> None:
-    """Read the file; record the outcome; raise on anything but a typed error or a valid result."""
+def check_file(target: str, path: Path, record: bool = True):
+    """Read the file; record the outcome; raise on anything but a typed error or
+    a valid result. Returns the events read (empty for a .net) or the error's
+    message without the path and member."""
     signal.setitimer(signal.ITIMER_REAL, PER_EXAMPLE_S)
+    read = []
     try:
         if target == "net":
             net = read_net(path)
@@ -227,11 +252,14 @@ def check_file(target: str, path: Path) -> None:
             for i, chunk in enumerate(f.chunks(CHUNK)):
                 checked = check_events(chunk, f.sensor_size, "fuzzed")  # must already hold
                 assert len(checked) == len(chunk) <= CHUNK
+                read.append(chunk)
                 if i == MAX_CHUNKS:
                     break
-        outcomes["valid"] += 1
+        outcomes["valid"] += record
+        return np.concatenate(read) if read else np.empty(0, EVENT_DTYPE)
     except LavaMsfError as e:
-        outcomes[f"error:{type(e).__name__}"] += 1
+        outcomes[f"error:{type(e).__name__}"] += record
+        return re.sub(r"^.*?(: (member|dataset) events)?: ", "", str(e))
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -257,7 +285,17 @@ def run(target: str, examples: int) -> None:
         if kind == "bytes":
             path.write_bytes(mutate_bytes(raw, arg))
         elif kind == "fields":
-            write_fields(path, arg)
+            arrays = field_arrays(arg)
+            write_fields(path, arrays, structured=False)
+            got = check_file(target, path)
+            if not isinstance(got, str):  # exactly the values written
+                assert all(got[k].tolist() == [int(v) for v in a] for k, a in arrays.items()), (arrays, got)
+            if len({len(a) for a in arrays.values()}) == 1:
+                write_fields(path, arrays, structured=True)
+                again = check_file(target, path, record=False)
+                assert type(again) is type(got) and (np.array_equal(again, got) if isinstance(got, np.ndarray)
+                                                      else again == got), (got, again)
+            return
         elif kind == "huge":
             huge_events(path, arg)
         else:

@@ -105,7 +105,7 @@ def test_corrupt_and_hostile_files(tmp_path):
     with pytest.raises(EventFormatError, match="object arrays are refused"):
         open_events(tmp_path / "objects.npz").read()
     backwards = ev.copy()
-    backwards["t"][2000:] -= 10 ** 6
+    backwards["t"][2000:] //= 2
     with pytest.raises(EventFormatError, match="decrease|goes back"):
         write_events(tmp_path / "back.h5", backwards)
     with pytest.raises(EventFormatError, match="outside the 20x30 sensor"):

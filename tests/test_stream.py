@@ -11,12 +11,14 @@ import pytest
 from conftest import warmed_model
 from test_lava_runtime import assert_no_children
 from lava_msf.data import load_dataset
-from lava_msf.events import EventFormatError, synth, to_frames, write_events
+from lava_msf.errors import ConfigError
+from lava_msf.events import EventFormatError, open_events, synth, to_frames, write_events
 from lava_msf.export import export_network
 from lava_msf.netfile import write_net
 from lava_msf.reference import Executor, network_inputs, predictions
 from lava_msf.runtime import LavaRunner
-from lava_msf.stream import EventBinner, EventStream
+from lava_msf.events.binning import EventBinner
+from lava_msf.stream import EventStream
 
 RECORDINGS = 3
 
@@ -46,8 +48,8 @@ def test_binner_equals_offline_binning():
     offline = (to_frames(ev, (32, 32), bin_us, n_bins) > 0).astype(np.int32)
     for size in (1, 333, 10 ** 6):
         binner = EventBinner((32, 32, 2), (2, 32, 32), bin_us, t0=0)
-        frames = [f for i in range(0, len(ev), size) for f, _ in binner.push(ev[i:i + size])]
-        frames += [f for f, _ in binner.flush()]
+        frames = [f for i in range(0, len(ev), size) for _, f, _ in binner.push(ev[i:i + size])]
+        frames += [f for _, f, _ in binner.flush()]
         np.testing.assert_array_equal(np.stack(frames), offline)
     # a clock tick closes bins without events; events before them are an error
     binner = EventBinner((32, 32, 2), (2, 32, 32), 1000, t0=0)
@@ -120,3 +122,64 @@ def test_stream_cli(dvs_net, tmp_path, cli_env, python):
     bad = subprocess.run(cmd[:6] + [str(tmp_path / "bad.h5")], capture_output=True, text=True, env=cli_env,
                          timeout=300)
     assert bad.returncode == 2 and "bad.h5" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_long_silence_in_a_dat_file_is_skipped_exactly(dvs_net, tmp_path):
+    """A DAT file whose second recording comes 2**32 us after the first (its
+    32-bit timestamps wrap; the reader unwraps them): the stream skips the
+    silence in whole windows instead of running ~171,800 empty steps, says
+    so, and each window's decision is the one it has with the silence short."""
+    from expelliarmus import Wizard
+
+    net, data = dvs_net
+    window_us = net.timesteps * data.info["bin_us"]
+    a, b = concatenated(1), concatenated(1)
+    raw = np.zeros(len(a) * 2, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
+    for k in ("t", "x", "y", "p"):
+        raw[k] = np.concatenate([a[k], b[k]])  # b's timestamps restart: +2**32 us when read
+    Wizard(encoding="dat").save(tmp_path / "gap.dat", raw)
+    events = open_events(tmp_path / "gap.dat", (32, 32))
+    with EventStream(net, events.sensor_size, backend="lava-cpu-fused", t0=0) as stream:
+        got = list(stream.run(events.chunks(5000)))
+    r = stream.report()
+    # the reference: b after a with the silence cut by a whole number of windows
+    cut = (1 << 32) // window_us * window_us - window_us
+    short = np.concatenate([a, b])
+    short["t"][len(a):] += (1 << 32) - cut
+    with EventStream(net, (32, 32, 2), backend="lava-cpu-fused", t0=0, max_silence_us=None) as ref_stream:
+        ref = {d.window: d for d in ref_stream.run([short])}
+    skipped_windows = cut // window_us
+    assert r["silences_skipped"] == 1 and r["skipped_us"] > (1 << 32) - 2 * 10 ** 6
+    assert r["steps"] < 30 * net.timesteps and r["events"] == 2 * len(a)  # not 171,800 steps
+    after = [d for d in got if d.start_us > 10 ** 9]
+    assert after and after[0].skipped_us == r["skipped_us"]
+    assert all(d.skipped_us == 0 for d in got if d is not after[0])
+    for d in got:
+        if d.events:  # windows with events: the same decision as with the short silence
+            d_ref = ref[d.window - skipped_windows if d in after else d.window]
+            assert (d.scores, d.events, d.label) == (d_ref.scores, d_ref.events, d_ref.label)
+    assert sum(d.events for d in got) == 2 * len(a) and sum(1 for d in after if d.events) >= 1
+    # the silence streamed before the skip is the policy's second (default max_silence_us), rounded to windows
+    empty = [d for d in got if not d.events]
+    assert [d.window for d in empty] == list(range(1, (int(a["t"][-1]) + 10 ** 6) // window_us + 1))
+
+
+def test_stream_parameters_are_checked_not_replaced(dvs_net):
+    net, _ = dvs_net
+    for kw, message in (({"bin_us": 0}, "--bin-us must be in 1.."), ({"window": 0}, "--window must be in 1.."),
+                        ({"window": 1 << 40}, "--window"), ({"reset": 0}, "--reset must be in 1.."),
+                        ({"reset": "sometimes"}, "--reset must be an integer"), ({"t0": -10 ** 18}, "--start-us"),
+                        ({"max_silence_us": -1}, "--max-silence-us"), ({"sensor_size": (10 ** 23, 5)}, "sensor width")):
+        with pytest.raises(ConfigError, match=message):
+            EventStream(net, **{"sensor_size": (32, 32, 2), **kw})
+    meta = net.meta
+    try:
+        for data, message in (("digits", "meta 'data' must be a mapping"),
+                              ({"bin_us": 2.5e4}, "data.bin_us must be an"),
+                              ({"bin_us": 10, "classes": [1, 2]}, "classes must be a list of names")):
+            net.meta = {**meta, "data": data}
+            with pytest.raises(ConfigError, match=message):
+                EventStream(net, (32, 32, 2))
+    finally:
+        net.meta = meta
+    assert_no_children()

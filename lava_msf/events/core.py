@@ -1,15 +1,22 @@
 """The event array: one definition used by readers, writers, transforms,
-the simulator and the streaming binner."""
+the simulator and the streaming binner, and the one validation of event
+fields and sensor sizes that every reader goes through."""
 
+import functools
+import os
+import resource
 from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import LavaMsfError
+from ..errors import ConfigError, LavaMsfError
 
 # tonic's field names and order (x, y, t, p); t in microseconds, p in {0, 1} (1 = ON)
 EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i1")])
 MAX_COORD = np.iinfo(np.int16).max
+# below 2**62 us (146,000 years), so differences and bin arithmetic never overflow int64
+MAX_TIMESTAMP_US = (1 << 62) - 1
+FIELD_RANGES = {"x": (0, MAX_COORD), "y": (0, MAX_COORD), "t": (0, MAX_TIMESTAMP_US), "p": (0, 1)}
 
 
 class EventFormatError(LavaMsfError, ValueError):
@@ -24,60 +31,122 @@ class SensorSize(NamedTuple):
     polarities: int = 2
 
 
-def make_events(x, y, t, p) -> np.ndarray:
-    """Structured event array from four equally long sequences."""
-    x, y, t, p = (np.asarray(a) for a in (x, y, t, p))
-    events = np.empty(len(t), dtype=EVENT_DTYPE)
-    events["x"], events["y"], events["t"], events["p"] = x, y, t, p
+def as_sensor_size(value, where: str, error=EventFormatError) -> SensorSize:
+    """(width, height[, polarities]) as integers that event coordinates can
+    address (1..32768 each, int16 coordinates) and 1 or 2 polarities."""
+    try:
+        items = [v.item() if isinstance(v, np.generic) else v for v in value]
+    except TypeError:
+        raise error(f"{where}: sensor size must be 2 or 3 integers, got {str(value)[:80]}") from None
+    if len(items) not in (2, 3) or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise error(f"{where}: sensor size must be 2 or 3 integers, got {str(value)[:80]}")
+    size = SensorSize(*items)
+    for name, v, hi in (("width", size.width, MAX_COORD + 1), ("height", size.height, MAX_COORD + 1),
+                        ("polarities", size.polarities, 2)):
+        if not 1 <= v <= hi:
+            raise error(f"{where}: sensor {name} {str(v)[:40]} outside 1..{hi}")
+    return size
+
+
+@functools.lru_cache(maxsize=1)
+def memory_budget() -> int:
+    """Bytes one array may take: half of the machine's memory, or of the
+    address-space limit when one is set (whichever is smaller; read once)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        total = min(total, limit)
+    return total // 2
+
+
+def check_allocation(nbytes: int, what: str, error=ConfigError) -> None:
+    """Refuse, before allocating, an array larger than memory_budget()."""
+    budget = memory_budget()
+    if nbytes > budget:
+        raise error(f"{what} would take {nbytes / 2 ** 30:.3g} GiB; at most {budget / 2 ** 30:.3g} GiB "
+                    f"(half the memory this process may use) is allowed")
+
+
+def check_int(value, name: str, lo: int, hi: int | None = None, error=ConfigError) -> int:
+    """An integer parameter in lo..hi (bool and float refused), as an int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise error(f"{name} must be an integer, got {str(value)[:40]}")
+    if value < lo or (hi is not None and value > hi):
+        raise error(f"{name} must be {f'at least {lo}' if hi is None else f'in {lo}..{hi}'}, got {value}")
+    return int(value)
+
+
+def _check_fields(columns: dict, where: str) -> int:
+    """Integer (or bool), 1-D, equally long fields with values in FIELD_RANGES,
+    checked in their own dtypes before any cast, so that nothing wraps or
+    truncates. Returns the event count."""
+    for name, a in columns.items():
+        if a.dtype.kind not in "iub":
+            raise EventFormatError(f"{where}: field {name!r} must be integer, got {str(a.dtype)[:80]}")
+        if a.ndim != 1:
+            raise EventFormatError(f"{where}: field {name!r} must be one-dimensional, got shape {a.shape}")
+    lengths = {name: len(a) for name, a in columns.items()}
+    if len(set(lengths.values())) != 1:
+        counts = ", ".join(f"{k} {v}" for k, v in lengths.items())
+        raise EventFormatError(f"{where}: fields differ in length ({counts})")
+    for name, a in columns.items():
+        lo, hi = FIELD_RANGES[name]
+        if not len(a) or (a.min() >= lo and a.max() <= hi):
+            continue
+        i = int(np.flatnonzero((a < lo) | (a > hi))[0])
+        if name == "p":
+            raise EventFormatError(f"{where}: polarity {int(a[i])} at event {i}; expected 0 or 1")
+        unit = " us" if name == "t" else ""
+        raise EventFormatError(f"{where}: field {name!r} = {int(a[i])}{unit} at event {i} is outside {lo}..{hi}{unit}")
+    return next(iter(lengths.values()))
+
+
+def make_events(x, y, t, p, where: str = "events") -> np.ndarray:
+    """Structured event array from four equally long integer sequences; values
+    that do not fit EVENT_DTYPE (or FIELD_RANGES) are an EventFormatError."""
+    columns = dict(zip(EVENT_DTYPE.names, (np.asarray(a) for a in (x, y, t, p))))
+    events = np.empty(_check_fields(columns, where), dtype=EVENT_DTYPE)
+    for name, a in columns.items():
+        events[name] = a
     return events
 
 
 def as_events(array, where: str = "events") -> np.ndarray:
     """Any structured array with fields x, y, t, p (e.g. tonic's, or
-    expelliarmus' with bool/uint8 p) -> EVENT_DTYPE; a typed error otherwise."""
+    expelliarmus' with bool/uint8 p) -> EVENT_DTYPE; a typed error otherwise.
+    Field values are checked as make_events checks separate fields."""
     array = np.asarray(array)
     names = array.dtype.names or ()
     missing = [f for f in EVENT_DTYPE.names if f not in names]
     if missing:
         raise EventFormatError(f"{where}: not an event array: missing field(s) {', '.join(missing)} "
-                               f"(got dtype {array.dtype})")
+                               f"(got dtype {str(array.dtype)[:200]})")
     if array.ndim != 1:
         raise EventFormatError(f"{where}: events must be one-dimensional, got shape {array.shape}")
-    for f in EVENT_DTYPE.names:
-        kind = array.dtype[f].kind
-        if kind not in "iub":
-            raise EventFormatError(f"{where}: field {f!r} must be integer, got {array.dtype[f]}")
-    if array.dtype == EVENT_DTYPE:
-        return array
-    for f in ("x", "y"):
-        if len(array) and (array[f].min() < 0 or array[f].max() > MAX_COORD):
-            raise EventFormatError(f"{where}: field {f!r} outside 0..{MAX_COORD}")
-    return make_events(array["x"], array["y"], array["t"], array["p"])
+    if array.dtype != EVENT_DTYPE:
+        return make_events(*(array[f] for f in EVENT_DTYPE.names), where=where)
+    _check_fields({f: array[f] for f in EVENT_DTYPE.names}, where)
+    return array
 
 
 def check_events(events: np.ndarray, sensor_size=None, where: str = "events",
                  after_us: int | None = None) -> np.ndarray:
-    """Validate an event array: non-negative, non-decreasing timestamps (also
-    across chunks: none before `after_us`), p in {0, 1}, coordinates on the
-    sensor. Returns it as EVENT_DTYPE."""
+    """Validate an event array: fields in range (as_events), non-decreasing
+    timestamps (also across chunks: none before `after_us`), coordinates on
+    the sensor. Returns it as EVENT_DTYPE."""
     events = as_events(events, where)
     if not len(events):
         return events
     t = events["t"]
-    if t[0] < 0:
-        raise EventFormatError(f"{where}: negative timestamp {int(t[0])} us")
     if after_us is not None and t[0] < after_us:
         raise EventFormatError(f"{where}: timestamp {int(t[0])} us goes back before {after_us} us")
     back = np.flatnonzero(np.diff(t) < 0)
     if len(back):
         i = int(back[0])
         raise EventFormatError(f"{where}: timestamps decrease at event {i + 1} ({int(t[i])} -> {int(t[i + 1])} us)")
-    bad_p = np.flatnonzero((events["p"] != 0) & (events["p"] != 1))
-    if len(bad_p):
-        raise EventFormatError(f"{where}: polarity {int(events['p'][bad_p[0]])} at event {int(bad_p[0])}; expected 0 or 1")
     if sensor_size is not None:
-        w, h = int(sensor_size[0]), int(sensor_size[1])
-        out = np.flatnonzero((events["x"] < 0) | (events["x"] >= w) | (events["y"] < 0) | (events["y"] >= h))
+        w, h = as_sensor_size(sensor_size, where)[:2]
+        out = np.flatnonzero((events["x"] >= w) | (events["y"] >= h))
         if len(out):
             e = events[out[0]]
             raise EventFormatError(f"{where}: event {int(out[0])} at ({int(e['x'])}, {int(e['y'])}) "

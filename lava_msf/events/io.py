@@ -18,9 +18,14 @@ from xml.etree import ElementTree
 import numpy as np
 
 from ..atomic import atomic_path
-from .core import EVENT_DTYPE, EventFormatError, SensorSize, as_events, check_events, make_events
+from ..errors import ConfigError
+from .core import (EVENT_DTYPE, EventFormatError, SensorSize, as_events, as_sensor_size, check_allocation,
+                   check_events, make_events)
 
 DEFAULT_CHUNK = 1 << 16
+MAX_CHUNK = 1 << 24  # events per chunk (256 MiB as EVENT_DTYPE): a chunk is what a reader holds at once
+MAX_HEADER_LINE = 1 << 16  # bytes of one '%' header line of a Prophesee file
+MAX_H5_CHUNK_BYTES = 1 << 28  # HDF5 decompresses a whole storage chunk to read any part of it
 NMNIST_SENSOR = SensorSize(34, 34, 2)
 NMNIST_OVERFLOW = 1 << 13  # a y == 240 record advances time by 2**13 us
 
@@ -39,14 +44,18 @@ class EventFile:
                                    f"readable: {', '.join(sorted(_READERS))}")
         self.format = suffix.lstrip(".")
         self._reader = _READERS[suffix]
-        header_size = self._reader.sensor_size(self.path)
-        given = None if sensor_size is None else SensorSize(*sensor_size)
+        with _format_errors(self.path):
+            header_size = self._reader.sensor_size(self.path)
+        given = None if sensor_size is None else as_sensor_size(sensor_size, f"{self.path}: the given sensor size",
+                                                                ConfigError)
         self.sensor_size = given or header_size
 
     def chunks(self, chunk_events: int = DEFAULT_CHUNK):
         """Validated EVENT_DTYPE chunks, in time order."""
-        if chunk_events < 1:
-            raise EventFormatError(f"chunk_events must be at least 1, got {chunk_events}")
+        if isinstance(chunk_events, bool) or not isinstance(chunk_events, (int, np.integer)) \
+                or not 1 <= chunk_events <= MAX_CHUNK:
+            raise ConfigError(f"--chunk-events must be an integer in 1..{MAX_CHUNK}, got {str(chunk_events)[:40]}")
+        chunk_events = int(chunk_events)
         last = None
         with _format_errors(self.path):
             for raw in self._reader.chunks(self.path, chunk_events):
@@ -56,8 +65,14 @@ class EventFile:
                     yield events
 
     def read(self) -> np.ndarray:
-        """The whole file as one array (for files that fit in memory)."""
-        parts = list(self.chunks())
+        """The whole file as one array (refused, before it fills memory, for a
+        file that does not fit: stream those with chunks())."""
+        parts, total = [], 0
+        for chunk in self.chunks():
+            total += len(chunk)
+            check_allocation(2 * total * EVENT_DTYPE.itemsize, f"{self.path}: reading {total}+ events whole "
+                             f"(with their concatenation)", EventFormatError)
+            parts.append(chunk)
         return np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
 
 
@@ -140,14 +155,13 @@ class _Npz:
 
     @staticmethod
     def sensor_size(path):
-        with _format_errors(path), zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(path) as zf:
             if "sensor_size.npy" not in zf.namelist():
                 return None
             member = _NpyMember(zf, "sensor_size.npy")
-            size = member.read(3)
-            if member.dtype.kind not in "iu" or len(size) not in (2, 3) or (size <= 0).any():
-                raise EventFormatError(f"{path}: sensor_size must be 2 or 3 positive integers")
-            return SensorSize(*map(int, size))
+            if member.dtype.kind not in "iu" or member.remaining not in (2, 3):
+                raise EventFormatError(f"{path}: sensor_size must be 2 or 3 integers")
+            return as_sensor_size(member.read(3), f"{path}: sensor_size")
 
     @staticmethod
     def chunks(path, n):
@@ -156,7 +170,7 @@ class _Npz:
             if "events.npy" in names:
                 member = _NpyMember(zf, "events.npy")
                 while member.remaining:
-                    yield as_events(member.read(n), f"{path}")
+                    yield as_events(member.read(n), f"{path}: member events")
                 return
             fields = [f"{f}.npy" for f in EVENT_DTYPE.names]
             if not set(fields) <= names:
@@ -166,7 +180,7 @@ class _Npz:
             if len({m.remaining for m in members}) != 1:
                 raise EventFormatError(f"{path}: members x, y, t, p differ in length")
             while members[0].remaining:
-                yield make_events(*(m.read(n) for m in members))
+                yield make_events(*(m.read(n) for m in members), where=f"{path}")
 
 
 def _write_npz(tmp, events, sensor_size):
@@ -190,14 +204,24 @@ class _H5:
 
     @classmethod
     def sensor_size(cls, path):
-        with _format_errors(path), cls._open(path) as f:
+        with cls._open(path) as f:
             size = f.attrs.get("sensor_size")
             if size is None:
                 return None
             size = np.asarray(size)
-            if size.dtype.kind not in "iu" or size.shape not in ((2,), (3,)) or (size <= 0).any():
-                raise EventFormatError(f"{path}: attribute sensor_size must be 2 or 3 positive integers")
-            return SensorSize(*map(int, size))
+            if size.dtype.kind not in "iu" or size.shape not in ((2,), (3,)):
+                raise EventFormatError(f"{path}: attribute sensor_size must be 2 or 3 integers")
+            return as_sensor_size(size, f"{path}: attribute sensor_size")
+
+    @staticmethod
+    def _check(path, ds):
+        """A 1-D dataset whose storage chunks can be decompressed in memory."""
+        if ds.ndim != 1:
+            raise EventFormatError(f"{path}: dataset {ds.name} must be one-dimensional, got shape {ds.shape}")
+        if ds.chunks and ds.chunks[0] * ds.dtype.itemsize > MAX_H5_CHUNK_BYTES:
+            raise EventFormatError(f"{path}: dataset {ds.name} is stored in chunks of {ds.chunks[0]} items, "
+                                   f"over {MAX_H5_CHUNK_BYTES >> 20} MiB each")
+        return ds
 
     @classmethod
     def chunks(cls, path, n):
@@ -206,18 +230,21 @@ class _H5:
         with cls._open(path) as f:
             node = f.get("events", f)
             if isinstance(node, h5py.Dataset):
+                node = cls._check(path, node)
                 for i in range(0, len(node), n):
-                    yield as_events(node[i:i + n], f"{path}")
+                    yield as_events(node[i:i + n], f"{path}: dataset events")
                 return
+            if not isinstance(node, h5py.Group):
+                raise EventFormatError(f"{path}: 'events' is neither a dataset nor a group")
             missing = [k for k in EVENT_DTYPE.names if not isinstance(node.get(k), h5py.Dataset)]
             if missing:
                 raise EventFormatError(f"{path}: expected a dataset 'events' or datasets x, y, t, p; "
                                        f"missing {', '.join(missing)}")
-            columns = [node[k] for k in EVENT_DTYPE.names]
-            if len({c.shape for c in columns}) != 1 or columns[0].ndim != 1:
-                raise EventFormatError(f"{path}: datasets x, y, t, p must be 1-D and equally long")
+            columns = [cls._check(path, node[k]) for k in EVENT_DTYPE.names]
+            if len({c.shape for c in columns}) != 1:
+                raise EventFormatError(f"{path}: datasets x, y, t, p differ in length")
             for i in range(0, len(columns[0]), n):
-                yield make_events(*(c[i:i + n] for c in columns))
+                yield make_events(*(c[i:i + n] for c in columns), where=f"{path}")
 
 
 class H5EventWriter:
@@ -227,8 +254,9 @@ class H5EventWriter:
 
     def __init__(self, path, sensor_size=None):
         self.path = Path(path)
+        self._sensor_size = None if sensor_size is None else as_sensor_size(sensor_size, f"{self.path} (writing)",
+                                                                             ConfigError)
         self._atomic = atomic_path(self.path)
-        self._sensor_size = sensor_size
         self._last = None
 
     def __enter__(self):
@@ -285,7 +313,7 @@ class _NmnistBin:
                 offset = int(advance[-1])
                 t = ((rec[:, 2] & 127) << 16 | rec[:, 3] << 8 | rec[:, 4]) + advance
                 keep = ~overflow
-                yield make_events(rec[keep, 0], rec[keep, 1], t[keep], rec[keep, 2] >> 7)
+                yield make_events(rec[keep, 0], rec[keep, 1], t[keep], rec[keep, 2] >> 7, where=f"{path}")
 
 
 def write_nmnist_bin(path, events) -> None:
@@ -344,19 +372,19 @@ class _Aedat4:
         if not streams:
             raise EventFormatError(f"{path}: the AEDAT4 file has no event stream")
         sid = min(streams)
-        return decoder, sid, SensorSize(int(streams[sid]["width"]), int(streams[sid]["height"]), 2)
+        size = as_sensor_size((int(streams[sid]["width"]), int(streams[sid]["height"])), f"{path}: event stream")
+        return decoder, sid, size
 
     @classmethod
     def sensor_size(cls, path):
-        with _format_errors(path):
-            return cls._stream(path)[2]
+        return cls._stream(path)[2]
 
     @classmethod
     def chunks(cls, path, n):
         decoder, sid, _ = cls._stream(path)
         packets = (p["events"] for p in decoder if p["stream_id"] == sid and "events" in p)
         for a in _rechunk(packets, n):
-            yield make_events(a["x"], a["y"], a["t"].astype(np.int64), a["on"])
+            yield make_events(a["x"], a["y"], a["t"], a["on"], where=f"{path}")
 
 
 # ---------------------------------------------------------------- Prophesee
@@ -368,7 +396,9 @@ def _prophesee_header(path) -> bytes:
     lines = []
     with open(path, "rb") as f:
         while f.peek(1)[:1] == b"%" and len(lines) < 1000:
-            lines.append(f.readline())
+            lines.append(f.readline(MAX_HEADER_LINE + 1))
+            if len(lines[-1]) > MAX_HEADER_LINE:
+                raise EventFormatError(f"{path}: a '%' header line is longer than {MAX_HEADER_LINE} bytes")
     return b"".join(lines)
 
 
@@ -387,11 +417,18 @@ class _Prophesee:
     def sensor_size(path):
         header = _prophesee_header(path)
         geometry = _GEOMETRY[0].search(header)
-        if geometry:
-            return SensorSize(int(geometry.group(1)), int(geometry.group(2)), 2)
         w = _GEOMETRY[1].search(header) or _GEOMETRY[3].search(header)
         h = _GEOMETRY[2].search(header) or _GEOMETRY[4].search(header)
-        return SensorSize(int(w.group(1)), int(h.group(1)), 2) if w and h else None
+        if geometry:
+            w, h = geometry.group(1), geometry.group(2)
+        elif w and h:
+            w, h = w.group(1), h.group(1)
+        else:
+            return None
+        where = f"{path}: the '%' header's geometry"
+        if max(len(w), len(h)) > 6:  # no int() of a 10,000-digit number
+            raise EventFormatError(f"{where} {w[:12].decode()}x{h[:12].decode()}: over 6 digits")
+        return as_sensor_size((int(w), int(h)), where)
 
     @classmethod
     def chunks(cls, path, n):
@@ -431,6 +468,8 @@ def write_events(path, events, sensor_size=None) -> None:
         return
     if suffix != ".npz":
         raise EventFormatError(f"{path}: can write .h5, .hdf5 and .npz files, not {path.suffix!r}")
+    if sensor_size is not None:
+        sensor_size = as_sensor_size(sensor_size, f"{path} (writing)", ConfigError)
     events = check_events(events, sensor_size, f"{path} (writing)")
     with atomic_path(path) as tmp:
         _write_npz(tmp, events, sensor_size)

@@ -10,18 +10,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from .core import SensorSize
+from .core import MAX_TIMESTAMP_US, SensorSize, as_sensor_size, check_allocation, check_int
 
 
 def to_frames(events, sensor_size, bin_us: int, n_bins: int, t0: int = 0, polarities: int = 2) -> np.ndarray:
     """Event counts per bin, polarity channel and pixel: (n_bins, P, H, W)
     int32. Bin k holds events with t0 + k*bin_us <= t < t0 + (k+1)*bin_us;
     events outside the n_bins are ignored. polarities=1 merges ON and OFF."""
-    if bin_us < 1 or n_bins < 1:
-        raise ConfigError(f"bin_us and n_bins must be at least 1, got {bin_us}, {n_bins}")
-    if polarities not in (1, 2):
-        raise ConfigError(f"polarities must be 1 or 2, got {polarities}")
-    w, h = int(sensor_size[0]), int(sensor_size[1])
+    bin_us = check_int(bin_us, "bin_us", 1, MAX_TIMESTAMP_US)
+    n_bins = check_int(n_bins, "n_bins", 1)
+    t0 = check_int(t0, "t0", -MAX_TIMESTAMP_US, MAX_TIMESTAMP_US)  # t - t0 fits int64
+    polarities = check_int(polarities, "polarities", 1, 2)
+    w, h = as_sensor_size(tuple(sensor_size)[:2], "to_frames", ConfigError)[:2]
+    check_allocation(n_bins * polarities * h * w * 12, f"{n_bins} frames of {polarities}x{h}x{w}")  # int64 + int32
     k = (events["t"] - t0) // bin_us
     keep = (k >= 0) & (k < n_bins)
     p = events["p"][keep].astype(np.int64) if polarities == 2 else 0
@@ -41,6 +42,9 @@ class ToFrames:
     duration_us: int | None = None  # default: last - first timestamp + 1
     t0: int | None = None
     polarities: int = 2
+
+    def __post_init__(self):
+        check_int(self.n_bins, "n_bins", 1)
 
     def __call__(self, events):
         t0 = self.t0 if self.t0 is not None else (int(events["t"][0]) if len(events) else 0)
@@ -103,10 +107,10 @@ class Denoise:
     `reset()` forgets the history."""
 
     def __init__(self, sensor_size, filter_time_us: int):
-        if filter_time_us < 1:
-            raise ConfigError(f"filter_time_us must be at least 1, got {filter_time_us}")
-        self.width, self.height = int(sensor_size[0]), int(sensor_size[1])
-        self.filter_time_us = int(filter_time_us)
+        self.width, self.height = as_sensor_size(tuple(sensor_size)[:2], "Denoise", ConfigError)[:2]
+        check_allocation((self.width + 2) * (self.height + 2) * 8,
+                         f"Denoise's map of a {self.width}x{self.height} sensor")
+        self.filter_time_us = check_int(filter_time_us, "filter_time_us", 1, MAX_TIMESTAMP_US)
         self.reset()
 
     def reset(self) -> None:
@@ -141,7 +145,7 @@ def fit_to_input(events, sensor, size: int):
     """Map a sensor onto a size x size input: integer downsampling by
     min(W, H) // size, then a centred crop. Returns (events, SensorSize)."""
     w, h = int(sensor[0]), int(sensor[1])
-    factor = max(1, min(w, h) // size)
+    factor = max(1, min(w, h) // check_int(size, "the input size", 1))
     if factor > 1:
         events, (w, h) = Downsample(factor)(events), Downsample(factor).sensor((w, h, 2))[:2]
     if w < size or h < size:
