@@ -105,8 +105,15 @@ def atomic_h5(path):
     image = io.BytesIO()
     with h5py.File(image, "w") as f:
         yield f
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write(image.getbuffer())
+    write_bytes(path, image.getbuffer())
+
+
+def write_bytes(path, data) -> None:
+    """`data` (bytes-like) to `path` atomically, with plain writes: also the way
+    for writers whose own I/O fails badly on a full disk (h5py, torch.save: write
+    them to a BytesIO first)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def write_text(path, text: str) -> None:
