@@ -5,7 +5,8 @@ formats them."""
 
 import time
 
-from .errors import ConfigError
+from .atomic import same_file
+from .errors import ConfigError, OutputError
 
 
 def dataset_of(dataset: str | None, net) -> str:
@@ -63,13 +64,15 @@ def run_pipeline(args, checkpoint=None, lava_samples: int = 64) -> dict:
 
     if lava_samples < 1:
         raise ConfigError(f"lava_samples must be at least 1, got {lava_samples}")
+    net_path = f"{args.out}/model.net"
+    if checkpoint and same_file(checkpoint, net_path):
+        raise OutputError(f"cannot write {net_path}: it is the checkpoint given")
     t0 = time.time()
     if checkpoint:
         best = checkpoint
     else:
         train(args)
         best = f"{args.out}/best.pt"
-    net_path = f"{args.out}/model.net"
     deploy = evaluate_checkpoint(best, args.dataset, data_dir=args.data_dir)
     float_ref = evaluate_checkpoint(best, args.dataset, neuron="float", data_dir=args.data_dir)
     model, _ = load_model(best)

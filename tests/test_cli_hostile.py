@@ -172,6 +172,14 @@ def test_out_equal_to_the_input_by_another_name(tmp_path, monkeypatch, capsys):
     assert net.read_bytes() == before
 
 
+def test_pipeline_export_onto_its_checkpoint(tmp_path, capsys):
+    ckpt = tmp_path / "model.net"
+    ckpt.write_bytes(b"a checkpoint")
+    line = run_main(capsys, "pipeline", "--checkpoint", ckpt, "--out", tmp_path)
+    assert line == f"lava-msf: error: cannot write {ckpt}: it is the checkpoint given"
+    assert ckpt.read_bytes() == b"a checkpoint" and [p.name for p in tmp_path.iterdir()] == ["model.net"]
+
+
 def test_two_outputs_in_one_place(tmp_path, capsys):
     same = tmp_path / "r"
     line = run_main(capsys, "report", DIGITS_NET, "--out", same, "--plots", same)
@@ -227,6 +235,14 @@ def test_error_line_is_one_short_line(tmp_path, capsys):
     line = run_main(capsys, "inspect", path)
     assert str(path) in line and "unknown layer type" in line
     assert line.endswith("...") and len(line) == len("lava-msf: error: ") + ERROR_CHARS
+
+
+def test_parsing_loads_neither_torch_nor_lava():
+    code = ("import sys; from lava_msf.cli import build_parser; "
+            "build_parser().parse_args(['run', 'x.net', '--samples', '2']); "
+            "print(sorted(m for m in ('torch', 'lava', 'h5py') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
 
 
 def test_usage_errors_are_one_line(capsys):
