@@ -50,7 +50,6 @@ def integer(minimum: int = 1, maximum: int = INT32_MAX):
 
 
 positive_int = integer(1)
-nonnegative_int = integer(0)
 
 
 def positive_float(text: str) -> float:

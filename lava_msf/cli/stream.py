@@ -1,6 +1,7 @@
 """`stream`: a .net file run continuously on an event file."""
 
 from ..errors import ConfigError
+from ..events.core import MAX_COORD
 from .options import add_command, add_json, integer, positive_int, print_result, reset_policy
 
 
@@ -60,7 +61,7 @@ def register(sub) -> None:
     s.add_argument("--reset", type=reset_policy, default="window",
                    help="reset neuron state every window (default), every N steps, or never")
     s.add_argument("--backend", default="lava-cpu", help="a Lava backend (`lava-msf backends`)")
-    s.add_argument("--sensor", type=positive_int, nargs=2, default=None, metavar=("W", "H"),
+    s.add_argument("--sensor", type=integer(1, MAX_COORD + 1), nargs=2, default=None, metavar=("W", "H"),
                    help="sensor size when the file does not state it")
     s.add_argument("--start-us", type=integer(0, (1 << 63) - 1), default=None,
                    help="time of the first bin (default: first event)")

@@ -9,7 +9,7 @@ from .options import (DIRECTORY, add_command, add_dataset_options, add_json, che
 def _add_train_options(s, d) -> None:
     s.add_argument("--model", default=d.model)
     add_dataset_options(s, d.dataset)
-    s.add_argument("--out", default=d.out, help=f"folder for checkpoints and the log (default {d.out})")
+    s.add_argument("--out", default=d.out, help="folder for checkpoints and the log (default %(default)s)")
     s.add_argument("--timesteps", type=positive_int, default=d.timesteps)
     s.add_argument("--epochs", type=positive_int, default=d.epochs)
     s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
