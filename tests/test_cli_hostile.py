@@ -183,7 +183,8 @@ def test_pipeline_export_onto_its_checkpoint(tmp_path, capsys):
 def test_two_outputs_in_one_place(tmp_path, capsys):
     same = tmp_path / "r"
     line = run_main(capsys, "report", DIGITS_NET, "--out", same, "--plots", same)
-    assert "it is also an input or output" in line and not same.exists()
+    assert line == f"lava-msf: error: cannot write {same}: it is also another output of this command"
+    assert not same.exists()
 
 
 # --- options: never silently replaced, refused before any work -----------------

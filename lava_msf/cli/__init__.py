@@ -33,9 +33,10 @@ def check_outputs(ns) -> None:
     inputs = [getattr(ns, name) for name in spec.inputs if getattr(ns, name, None)]
     outputs = [(getattr(ns, name), kind) for name, kind in spec.outputs.items() if getattr(ns, name, None)]
     for i, (out, kind) in enumerate(outputs):
-        for other in inputs + [o for o, _ in outputs[:i]]:
-            if same_file(out, other):
-                raise OutputError(f"cannot write {out}: it is also an input or output of this command ({other})")
+        if any(same_file(out, source) for source in inputs):
+            raise OutputError(f"cannot write {out}: it is also an input of this command")
+        if any(same_file(out, other) for other, _ in outputs[:i]):
+            raise OutputError(f"cannot write {out}: it is also another output of this command")
         check_destination(out, directory=kind == DIRECTORY)
 
 
