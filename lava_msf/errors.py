@@ -16,3 +16,7 @@ class ShapeError(LavaMsfError, ValueError):
 
 class CheckpointError(LavaMsfError):
     """A checkpoint file is missing, unreadable, or not a lava-msf checkpoint."""
+
+
+class OutputError(LavaMsfError):
+    """An output cannot be written: `cannot write PATH: reason`."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import atomic_h5
 from .errors import LavaMsfError
 from .fixedpoint import DECAY_UNITY, LifParams
 from .graph import LAYER_TYPES, GraphError, Layer, Network
@@ -41,7 +41,7 @@ def write_net(net: Network, path) -> None:
     """Write `net` atomically; the file is readable by lava-dl NetX when the
     network is sequential and uses only NetX's layer types."""
     net.validate(str(path))
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_h5(path) as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["timesteps"] = int(net.timesteps)

@@ -1,0 +1,145 @@
+"""What every command shares: the one-line parser, option validators (every
+numeric option is checked at parse time, naming the option), common options,
+the command spec (its handler, input and output paths) and result printing."""
+
+import argparse
+import json
+import math
+import re
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+ERROR_CHARS = 300  # longest error line printed (a file can put megabytes into a message)
+INT32_MAX = (1 << 31) - 1
+
+
+def error_line(message) -> str:
+    """`lava-msf: error: MESSAGE` on one line, at most ERROR_CHARS characters of message."""
+    text = " ".join(str(message).split())
+    if len(text) > ERROR_CHARS:
+        text = text[:ERROR_CHARS - 3] + "..."
+    return f"lava-msf: error: {text}"
+
+
+class UsageError(ConfigError):
+    """A command line argparse refuses (unknown option, bad value)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a UsageError (main prints it on one line,
+    exit 2) instead of the usage text and SystemExit."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def integer(minimum: int = 1, maximum: int = INT32_MAX):
+    """An argparse type: an integer in [minimum, maximum]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be an integer from {minimum} to {maximum}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = integer(1)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def device(text: str) -> str:
+    """cpu, cuda or cuda:N (whether that GPU exists is checked when torch is loaded: check_device)."""
+    if not re.fullmatch(r"cpu|cuda(:\d{1,3})?", text):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+def check_device(name: str | None) -> None:
+    """Refuse a CUDA device torch cannot use, before any work (loads torch)."""
+    if name is None or not name.startswith("cuda"):
+        return
+    import torch
+
+    index = int(name.partition(":")[2] or 0)
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA GPU is available to torch")
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+
+
+def reset_policy(text: str):
+    """stream --reset: 'window', 'never' (None) or a positive number of steps."""
+    if text in ("window", "never"):
+        return None if text == "never" else text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a positive number of steps, 'window' or 'never'; got {text!r}")
+
+
+FILE, DIRECTORY = "file", "directory"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its handler, the attributes of the namespace naming input
+    files, and those naming outputs with their kind (FILE or DIRECTORY), checked
+    by main before the handler runs."""
+
+    handle: object
+    inputs: tuple = ()
+    outputs: dict = field(default_factory=dict)
+
+
+def add_command(sub, name: str, handle, help: str, inputs=(), outputs=None) -> Parser:
+    s = sub.add_parser(name, help=help, description=(handle.__doc__ or help).strip())
+    s.set_defaults(command_spec=Command(handle, tuple(inputs), dict(outputs or {})))
+    return s
+
+
+def add_json(s) -> None:
+    s.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def add_dataset_options(s, default) -> None:
+    """default None: the dataset named in the .net file (else digits)."""
+    from ..data import DATASETS
+
+    s.add_argument("--dataset", default=default, help=f"one of {', '.join(DATASETS)} (default: "
+                   f"{default or 'the one the .net file was exported with, else digits'})")
+    add_data_dir(s)
+
+
+def add_data_dir(s) -> None:
+    s.add_argument("--data-dir", default=None, help="folder holding nmnist / dvsgesture (tonic's layout)")
+
+
+def print_result(result: dict, as_json: bool, text: str) -> None:
+    print(json.dumps(result, indent=2, sort_keys=True) if as_json else text)
+
+
+def write_json(path, result: dict) -> None:
+    """--out: the result as JSON, written atomically (an interrupted run leaves the old file)."""
+    if path:
+        from ..atomic import write_text
+
+        write_text(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
+
+
+def progress_of(ns) -> bool:
+    return not (getattr(ns, "json", False) or getattr(ns, "no_progress", False))

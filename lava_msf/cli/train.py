@@ -1,0 +1,111 @@
+"""`train`, `eval` and `pipeline`: the torch side (torch is loaded by the handlers)."""
+
+import time
+
+from .options import (DIRECTORY, add_command, add_dataset_options, add_json, check_device, device, integer,
+                      positive_float, positive_int, print_result, progress_of)
+
+
+def _add_train_options(s, d) -> None:
+    s.add_argument("--model", default=d.model)
+    add_dataset_options(s, d.dataset)
+    s.add_argument("--out", default=d.out, help="folder for checkpoints and the log (default %(default)s)")
+    s.add_argument("--timesteps", type=positive_int, default=d.timesteps)
+    s.add_argument("--epochs", type=positive_int, default=d.epochs)
+    s.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    s.add_argument("--lr", type=positive_float, default=d.lr)
+    s.add_argument("--seed", type=integer(0, (1 << 32) - 1), default=d.seed)
+    s.add_argument("--sdsa", default=None, help="v2 (default), v1_kv or v1_qk")
+    s.add_argument("--neuron", default=None, help="deploy (default) or float")
+    s.add_argument("--img-size", type=positive_int, default=None)
+    s.add_argument("--limit-train", type=positive_int, default=None, help="use the first N training samples")
+    s.add_argument("--limit-test", type=positive_int, default=None, help="use the first N test samples")
+    s.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    s.add_argument("--init", default=None, help="fine-tune: start from this checkpoint's model and weights "
+                   "(e.g. from import-sdt); --neuron/--timesteps/--sdsa override, a new head if classes differ")
+    s.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
+    s.add_argument("--no-progress", action="store_true")
+    add_json(s)
+
+
+def _train_args(ns):
+    from ..train import TrainArgs
+
+    check_device(ns.device)
+    return TrainArgs(model=ns.model, dataset=ns.dataset, out=ns.out, timesteps=ns.timesteps,
+                     epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr, seed=ns.seed,
+                     sdsa=ns.sdsa, neuron=ns.neuron, img_size=ns.img_size, data_dir=ns.data_dir,
+                     limit_train=ns.limit_train, limit_test=ns.limit_test, resume=ns.resume, init=ns.init,
+                     device=ns.device, progress=progress_of(ns))
+
+
+def handle_train(ns) -> int:
+    """Train a model; checkpoints (best.pt, last.pt) and the log go to --out."""
+    from ..train import train
+
+    t0 = time.time()
+    metrics = train(_train_args(ns))
+    metrics["wall_seconds"] = time.time() - t0
+    metrics["out"] = ns.out
+    print_result(metrics, ns.json,
+                 f"trained {ns.model} on {ns.dataset}: test accuracy {metrics['test_accuracy']:.4f} "
+                 f"(best {metrics['best_accuracy']:.4f}) after epoch {metrics['epoch']}; "
+                 f"checkpoints in {ns.out}")
+    return 0
+
+
+def handle_eval(ns) -> int:
+    """Evaluate a checkpoint on a test split."""
+    from ..train import evaluate_checkpoint
+
+    r = evaluate_checkpoint(ns.checkpoint, ns.dataset, ns.neuron, ns.data_dir)
+    print_result(r, ns.json,
+                 f"{r['model']} ({r['neuron']} neurons) on {ns.dataset} test: accuracy {r['accuracy']:.4f}, "
+                 f"loss {r['loss']:.4f}, firing rate {r['firing_rate']:.4f} ({r['samples']} samples)")
+    return 0
+
+
+def handle_pipeline(ns) -> int:
+    """The main job on bundled data: train (default msf_tiny on digits; or take
+    --checkpoint), evaluate, export to OUT/model.net, check the integer network,
+    run it on Lava's CPU simulator and compare Lava, the reference executor and torch."""
+    from ..pipeline import run_pipeline
+
+    r = run_pipeline(_train_args(ns), ns.checkpoint, ns.lava_samples)
+    lava = r["lava"]
+    print_result(r, ns.json,
+                 f"pipeline: {r['model']} on {r['dataset']} (T={r['timesteps']}), "
+                 f"{'trained ' + str(ns.epochs) + ' epochs' if r['trained'] else 'from ' + r['checkpoint']}, "
+                 f"{r['wall_seconds']:.0f} s\n"
+                 f"  test accuracy, torch, deployable neurons: {r['test_accuracy']:.4f} (epoch {r['best_epoch']})\n"
+                 f"  test accuracy, torch, float reference neurons: {r['float_neuron_test_accuracy']:.4f}\n"
+                 f"  test accuracy, exported integer network: {r['quantized_test_accuracy']:.4f}\n"
+                 f"  Lava CPU simulator (fixed_pt) on {lava['samples']} test samples: accuracy "
+                 f"{lava['accuracy']:.4f} (reference executor {lava['reference_accuracy']:.4f}, "
+                 f"torch {lava['torch_accuracy']:.4f}); identical to the reference executor on "
+                 f"{100 * lava['reference_agreement']:.1f}% of samples; {lava['steps_per_second']:.1f} steps/s\n"
+                 f"  mean firing rate: {r['test_firing_rate']:.4f}\n"
+                 f"  checkpoint: {r['checkpoint']}\n  export: {r['net']}")
+    return 0
+
+
+def register(sub) -> None:
+    from ..train import TrainArgs
+
+    d = TrainArgs()
+    s = add_command(sub, "train", handle_train, "train a model", inputs=("init",), outputs={"out": DIRECTORY})
+    _add_train_options(s, d)
+
+    s = add_command(sub, "eval", handle_eval, "evaluate a checkpoint on a test split", inputs=("checkpoint",))
+    s.add_argument("checkpoint")
+    add_dataset_options(s, "digits")
+    s.add_argument("--neuron", default=None, help="override the neuron mode (deploy or float)")
+    add_json(s)
+
+    s = add_command(sub, "pipeline", handle_pipeline, "main job on bundled data: train (msf_tiny on digits), "
+                    "evaluate, export, run on Lava, compare", inputs=("checkpoint", "init"),
+                    outputs={"out": DIRECTORY})
+    _add_train_options(s, d)
+    s.add_argument("--checkpoint", default=None, help="skip training: start from this checkpoint")
+    s.add_argument("--lava-samples", type=positive_int, default=64, help="test samples run on Lava (default 64)")
+    s.set_defaults(out="runs/pipeline")
