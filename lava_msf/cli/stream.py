@@ -1,8 +1,14 @@
 """`stream`: a .net file run continuously on an event file."""
 
 from ..errors import ConfigError
+from ..events.binning import DEFAULT_MAX_SILENCE_US
 from ..events.core import MAX_COORD
 from .options import add_command, add_json, integer, positive_int, print_result, reset_policy
+
+
+def silence_limit(text: str):
+    """--max-silence-us: microseconds >= 0, or 'none' (never skip)."""
+    return None if text == "none" else integer(0, (1 << 62) - 1)(text)
 
 
 def handle_stream(ns) -> int:
@@ -21,14 +27,17 @@ def handle_stream(ns) -> int:
     events = open_events(ns.events, ns.sensor)
     if events.sensor_size is None:
         raise ConfigError(f"{ns.events}: the file does not state its sensor size: give --sensor W H")
-    stream = EventStream(net, events.sensor_size, ns.bin_us, ns.window, ns.reset, ns.backend, ns.start_us)
+    stream = EventStream(net, events.sensor_size, ns.bin_us, ns.window, ns.reset, ns.backend, ns.start_us,
+                         max_silence_us=ns.max_silence_us)
     decisions, interrupted = [], False
     try:
         for d in stream.run(events.chunks(ns.chunk_events)):
             decisions.append(asdict(d))
             if not ns.json and not ns.quiet:
+                skipped = f"  (after {d.skipped_us / 1e6:.3f} s of silence, skipped)" if d.skipped_us else ""
                 print(f"window {d.window:6d}  {d.start_us / 1e6:10.3f}-{d.end_us / 1e6:.3f} s  "
-                      f"{d.name:16s} events {d.events:7d}  latency {d.latency_ms or float('nan'):8.1f} ms", flush=True)
+                      f"{d.name:16s} events {d.events:7d}  latency {d.latency_ms or float('nan'):8.1f} ms{skipped}",
+                      flush=True)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -42,7 +51,8 @@ def handle_stream(ns) -> int:
         f"{len(decisions)} decisions (window {r['window_steps']} steps, reset every "
         f"{'never' if ns.reset is None else r['reset_interval']})",
         f"  throughput {r['steps_per_second']:.1f} steps/s, {r['events_per_second']:.0f} events/s "
-        f"({r['events']} events, {r['late_events']} late); compile {r['compile_seconds']:.1f} s",
+        f"({r['events']} events, {r['late_events']} late); compile {r['compile_seconds']:.1f} s; "
+        f"{r['silences_skipped']} silences skipped ({r['skipped_us'] / 1e6:.3f} s)",
         f"  step time ms: mean {st.get('mean', 0):.2f}, p50 {st.get('p50', 0):.2f}, p95 {st.get('p95', 0):.2f}, "
         f"max {st.get('max', 0):.2f}; pipeline latency {r['pipeline_latency_steps']} steps, "
         f"decision latency p50 {lat.get('p50', float('nan')):.1f} ms"]))
@@ -65,6 +75,9 @@ def register(sub) -> None:
                    help="sensor size when the file does not state it")
     s.add_argument("--start-us", type=integer(0, (1 << 63) - 1), default=None,
                    help="time of the first bin (default: first event)")
+    s.add_argument("--max-silence-us", type=silence_limit, default=DEFAULT_MAX_SILENCE_US,
+                   help="past this much time without events, skip to the next event at a reset boundary "
+                   f"(default {DEFAULT_MAX_SILENCE_US}; 'none' streams every empty bin; docs/events.md)")
     s.add_argument("--chunk-events", type=positive_int, default=1 << 16, help="events read per chunk")
     s.add_argument("--quiet", action="store_true", help="no line per decision")
     add_json(s)
