@@ -16,3 +16,11 @@ class ShapeError(LavaMsfError, ValueError):
 
 class CheckpointError(LavaMsfError):
     """A checkpoint file is missing, unreadable, or not a lava-msf checkpoint."""
+
+
+class GraphError(LavaMsfError, ValueError):
+    """A layer graph is inconsistent (shapes, edges, parameters)."""
+
+
+class NetFileError(LavaMsfError):
+    """A .net file is unreadable, inconsistent or of an unsupported version."""
