@@ -166,3 +166,35 @@ def test_mean_at_its_largest_scale_is_exact_on_the_reference():
     out = Executor(net).run(frames)
     assert int(out.max()) == (hw * fx.SYNAPSE_MAX * ((16 << 24) // hw)) >> 24
     assert abs(int(out.max())) < 1 << 31  # what Lava's int32 ports carry
+
+
+def test_attention_counts_are_bounded_by_the_decomposition_accumulator():
+    big = (2, 1024, 1024)  # 2**20 tokens: scale x d x N over 24 bits (nothing is allocated)
+    spikes = [Layer(n, "conv", big, (0,), neuron=fx.LifParams(), weight=np.full((2, 1, 1, 1), 2)) for n in "qkv"]
+    layers = [Layer("in", "input", (1, *big[1:])), *spikes,
+              Layer("attn", "sdsa", big, (1, 2, 3), neuron=fx.LifParams(), attrs={"variant": "v2", "heads": 1,
+                                                                                  "scale": 4})]
+    with pytest.raises(GraphError, match=r"layer 4 \(attn\): attention current up to 8388608 .* 24-bit"):
+        Network(layers, timesteps=1).validate()
+
+
+@pytest.mark.slow
+def test_largest_mean_scale_is_equal_on_every_backend():
+    """The largest accepted mean scale (16 / tokens at shift 24) on large currents: the
+    reference, lava-cpu and the fused backend agree bit for bit."""
+    from lava_msf.runtime import LavaRunner
+
+    hw = 36
+    rng = np.random.default_rng(3)
+    layers = [Layer("in", "input", (1, 6, 6)),
+              Layer("c", "conv", (2, 6, 6), (0,), weight=rng.integers(100, 127, (2, 1, 3, 3)) * 2, weight_exp=7,
+                    attrs={"padding": 1}),
+              Layer("m", "mean", (2, 1, 1), (1,), attrs={"scale_mant": (16 << 24) // hw, "scale_shift": 24})]
+    net = Network(layers, timesteps=2).validate()
+    frames = rng.integers(0, 2, (2, 1, 6, 6, 2))
+    ref = Executor(net).run(frames)
+    assert int(np.abs(ref).max()) > 1 << 20  # beyond any current of the conv (9 x 252 x 2**7): the gain shows
+    for backend in ("lava-cpu", "lava-cpu-fused"):
+        with LavaRunner(net, backend, batch_samples=2) as runner:
+            out, _ = runner.run(frames)
+        np.testing.assert_array_equal(out, ref, err_msg=backend)

@@ -1,12 +1,21 @@
 """Layer types, one module each (numpy only; Lava processes are imported when
 built): what a type is in the file, in the graph, in the reference executor,
 on Lava, in `inspect` and in `report` (lava_msf.layers.base.LayerType).
-Adding one: docs/adding-a-layer-type.md."""
+Every module of this package that defines `TYPE` is a layer type, found as
+Lava finds the models in a process's directory. Adding one:
+docs/adding-a-layer-type.md."""
 
-from . import conv, dense, hdf5, input, mean, merge, neuron, sdsa
+import importlib
+import pkgutil
+
+from . import hdf5
 from .base import LayerType
 
-TYPES = {m.TYPE.name: m.TYPE for m in (input, conv, dense, neuron, merge, sdsa, mean)}
+TYPES = {}
+for _module in pkgutil.iter_modules(__path__):
+    _type = getattr(importlib.import_module(f"{__name__}.{_module.name}"), "TYPE", None)
+    if _type is not None:
+        TYPES[_type.name] = _type
 # NetX layer types lava-msf does not read yet (named in the error)
 NETX_UNSUPPORTED = ("pool", "convT", "unpool", "average", "concat", "dense_rec", "dense_comp")
 

@@ -62,7 +62,9 @@ class LayerType:
     def lava(self, b, i: int, layer, ports: list):
         """Create the layer's process(es) through builder `b` (lava_msf.runtime.builder.Build),
         fed by `ports`; return its output port."""
-        raise NotImplementedError(self.name)
+        from ..runtime.builder import BuildError
+
+        raise BuildError(f"layer {i} ({layer.name}): a {self.name} layer has no Lava process")
 
     # --- inspect, report --------------------------------------------------
     def resources(self, r, i: int, layer, row: dict) -> int:

@@ -9,6 +9,7 @@ On Lava the project's SDSA process; decomposed: stock processes
 
 from numbers import Integral
 
+from .. import fixedpoint as fx
 from ..chip.loihi2 import signed_bits
 from ..chip.mapping import sdsa_decomposition
 from . import hdf5
@@ -43,6 +44,13 @@ def output(attrs: dict, spikes, q, v):
     return (v.reshape(n, heads, c // heads, h, w) * spikes.reshape(n, heads, 1, h, w)).reshape(n, c, h, w)
 
 
+def max_count(layer) -> int:
+    """The most coincidences one attention neuron counts in a step."""
+    c, h, w = layer.shape
+    return {"v2": c // int(layer.attrs["heads"]) * h * w, "v1_kv": h * w,
+            "v1_qk": c // int(layer.attrs["heads"])}[layer.attrs["variant"]]
+
+
 def _decomposition(layer, delays=(0, 0, 0)):
     return sdsa_decomposition(layer.lava_shape, layer.attrs["variant"], int(layer.attrs["heads"]),
                               int(layer.attrs["scale"]), delays)
@@ -73,6 +81,9 @@ class SDSA(LayerType):
         need(isinstance(heads, Integral) and heads >= 1 and layer.shape[0] % heads == 0, at,
              f"heads={heads} must divide {layer.shape[0]} channels")
         need(isinstance(scale, Integral) and 1 <= scale <= SCALE_MAX, at, f"scale {scale} outside 1..{SCALE_MAX}")
+        # the decomposition sums the counts in Lava's 24-bit synaptic accumulators
+        need(scale * max_count(layer) <= fx.SYNAPSE_MAX, at, f"attention current up to {scale * max_count(layer)} "
+             f"(scale x {max_count(layer)} coincidences) over the 24-bit synaptic accumulator")
 
     def neuron_shape(self, layer):
         """The attention neuron of V1 forms is per channel (v1_kv) or per head and token (v1_qk)."""
@@ -105,14 +116,13 @@ class SDSA(LayerType):
         return sdsa.s_out
 
     def resources(self, r, i, layer, row):
-        c, h, w = layer.shape
-        heads, scale, variant = int(layer.attrs["heads"]), int(layer.attrs["scale"]), layer.attrs["variant"]
+        scale = int(layer.attrs["scale"])
         dec = _decomposition(layer)
         row.update(dec.counts(layer.size), weight_bits=signed_bits(scale) - 1, weight_exp=0)
-        if variant == "v2":
+        if layer.attrs["variant"] == "v2":
             r.notes.append(f"layer {i} ({layer.name}): V2 SDSA needs graded ProdNeurons (Q gates the K^T V "
                            f"counts): {dec.population('prod').size} of them")
-        return scale * {"v2": c // heads * h * w, "v1_kv": h * w, "v1_qk": c // heads}[variant]
+        return scale * max_count(layer)
 
     def flops(self, net, i):
         layer = net.layers[i]

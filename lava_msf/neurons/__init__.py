@@ -4,12 +4,18 @@ exactly, its reference step and the stock Lava process it maps to; layers
 hold its parameters (`Layer.neuron`), and `model_of` finds the model.
 Adding one: docs/adding-a-layer-type.md."""
 
+import importlib
+import pkgutil
+
 import h5py
 
 from ..errors import NetFileError
-from . import lif
 
-MODELS = {m.params: m for m in (lif.MODEL,)}  # parameter class -> model
+MODELS = {}  # parameter class -> model: every module of this package that defines MODEL
+for _module in pkgutil.iter_modules(__path__):
+    _model = getattr(importlib.import_module(f"{__name__}.{_module.name}"), "MODEL", None)
+    if _model is not None:
+        MODELS[_model.params] = _model
 NETX_TYPES = {t: m for m in MODELS.values() for t in m.netx_types}
 
 
