@@ -20,3 +20,11 @@ class CheckpointError(LavaMsfError):
 
 class OutputError(LavaMsfError):
     """An output cannot be written: `cannot write PATH: reason`."""
+
+
+class GraphError(LavaMsfError, ValueError):
+    """A layer graph is inconsistent (shapes, edges, parameters)."""
+
+
+class NetFileError(LavaMsfError):
+    """A .net file is unreadable, inconsistent or of an unsupported version."""

@@ -28,7 +28,6 @@ ATTENTION_SCALE = 0.125  # SDSA's fixed scale s
 
 WEIGHT_SCALE = 64  # float weight 1.0 == mantissa 64 (SLAYER w_scale)
 ACT_SHIFT = 6  # synaptic input is MSB-aligned by 6 bits in the compartment
-STATE_SCALE = WEIGHT_SCALE << ACT_SHIFT  # 4096 state units == float 1.0
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT
 STATE_BITS = 24
@@ -96,6 +95,11 @@ def _wrap_current(u):
     """Lava's 24-bit current overflow: one wrap-around, not a full modulo."""
     w = _where(u > _WRAP, u - 2 * _WRAP, u)
     return _where(w <= -_WRAP, u + 2 * _WRAP, w)
+
+
+def shift(x, k: int):
+    """x << k for k >= 0, else x >> -k (floor): a weight exponent's scaling."""
+    return x << k if k >= 0 else x >> -k
 
 
 def saturate_synapse(a):

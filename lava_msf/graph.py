@@ -10,33 +10,54 @@ maps it to processes. All values are integers; per model time step:
   input X/tau), the output of a layer without a neuron;
 - input: integer frames (image pixels quantized to 8 bits, or event counts).
 
-Layer types (semantics in lava_msf.reference):
-  input   frames                                  -> values
-  conv    2-D conv of one source (+bias)          -> current, or spikes with a neuron
-  dense   fully connected on the flattened source -> current, or spikes with a neuron
-  neuron  a deployable SN on one current          -> spikes
-  merge   sum of currents (membrane shortcut)     -> current
-  sdsa    spike-driven self-attention on Q, K, V  -> spikes
-  mean    token mean of a current, (sum * m) >> k -> current (C, 1, 1)
+Layer types (input, conv, dense, neuron, merge, sdsa, mean) are defined in
+lava_msf.layers, one module each; this module holds what belongs to the graph:
+edges, latencies, layouts, names and the limits of the whole network.
 """
 
+import math
+from numbers import Integral
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import LavaMsfError
-from .fixedpoint import LifParams
+from .errors import GraphError
+from .layers import TYPES, spec
+from .layers.base import need
+from .neurons import MODELS, model_of
 
-LAYER_TYPES = ("input", "conv", "dense", "neuron", "merge", "sdsa", "mean")
-SDSA_VARIANTS = ("v2", "v1_kv", "v1_qk")
-# Loihi/Lava synapses with mixed-sign 8-bit weights keep even values only
-# (Lava truncates the LSB): effective integer weights are even, in [-256, 254].
-WEIGHT_MIN, WEIGHT_MAX = -256, 254
-WEIGHT_EXP_RANGE = (-8, 7)
+MAX_TIMESTEPS = 1 << 16
+MEMORY_FRACTION = 4  # a network may take a quarter of the machine's memory
+WEIGHT_BYTES = 20  # per weight: int64, plus float32 and float64 copies for BLAS (lava_msf.intconv)
 
 
-class GraphError(LavaMsfError, ValueError):
-    """A layer graph is inconsistent (shapes, edges, parameters)."""
+def memory_budget() -> int:
+    """Bytes one network may take (weights, state and values of one sample)."""
+    import psutil
+
+    return psutil.virtual_memory().total // MEMORY_FRACTION
+
+
+def memory_need(net: "Network") -> int:
+    """Bytes the reference executor allocates for one sample: each layer's value,
+    neuron state (u, v) and scratch (int64), and the weights."""
+    elements, weights = 0, 0
+    for layer in net.layers:
+        src = [net.layers[j] for j in layer.inputs]
+        elements += layer.size + spec(layer).state_elements(layer, src)
+        if layer.neuron is not None:
+            elements += 2 * math.prod(layer.neuron_shape)
+        weights += 0 if layer.weight is None else int(layer.weight.size)
+    return 8 * elements + WEIGHT_BYTES * weights
+
+
+def flip_layout(x, axis: int = 0):
+    """(C, H, W) <-> Lava's (W, H, C): reverses the three axes of array `x`
+    that start at `axis` (the one conversion; it is its own inverse)."""
+    axis = axis % np.ndim(x)
+    order = list(range(np.ndim(x)))
+    order[axis:axis + 3] = order[axis:axis + 3][::-1]
+    return np.transpose(x, order)
 
 
 @dataclass
@@ -45,7 +66,7 @@ class Layer:
     type: str
     shape: tuple  # output (C, H, W)
     inputs: tuple = ()
-    neuron: LifParams | None = None
+    neuron: object = None  # a lava_msf.neurons model's parameters (fixedpoint.LifParams)
     weight: np.ndarray | None = None  # even ints: conv (out, in/groups, kH, kW), dense (out, in)
     weight_exp: int = 0  # float weight = weight * 2**weight_exp / 64 (Lava's weight_exp)
     bias: np.ndarray | None = None  # int, current units, per output channel
@@ -54,12 +75,27 @@ class Layer:
     @property
     def spiking(self) -> bool:
         """True when the layer emits spikes, False when it emits integer values."""
-        return self.neuron is not None or self.type == "sdsa"
+        return self.neuron is not None or spec(self).spiking
 
     @property
-    def conv_geometry(self) -> tuple:
-        """(stride, padding, groups) of a conv layer (square, defaults 1, 0, 1)."""
-        return tuple(int(self.attrs.get(k, d)) for k, d in (("stride", 1), ("padding", 0), ("groups", 1)))
+    def value_shift(self) -> int:
+        """Right shift a synapse applies to what the layer emits: 0 for spikes, 6
+        for currents (1/64 units), the input layer's own shift for frames."""
+        return spec(self).value_shift(self)
+
+    @property
+    def neuron_shape(self) -> tuple:
+        """Shape of the layer's neuron state."""
+        return spec(self).neuron_shape(self)
+
+    @property
+    def lava_shape(self) -> tuple:
+        """The output shape in Lava's (W, H, C) layout."""
+        return tuple(int(d) for d in reversed(self.shape))
+
+    @property
+    def size(self) -> int:
+        return math.prod(int(d) for d in self.shape)
 
 
 @dataclass
@@ -72,74 +108,61 @@ class Network:
     def output(self) -> Layer:
         return self.layers[-1]
 
+    def latencies(self, decomposed: bool = False) -> list:
+        """Lava steps from the input to each layer's value: one per synapse hop,
+        plus a decomposed layer's own depth."""
+        lat = []
+        for layer in self.layers:
+            lat.append(max((lat[j] for j in layer.inputs), default=0) + spec(layer).latency(layer, decomposed))
+        return lat
+
+    def input_delays(self, i: int, lat: list) -> list:
+        """Per input of layer i, the steps it must wait for the latest one."""
+        arrival = max(lat[j] for j in self.layers[i].inputs)
+        return [arrival - lat[j] for j in self.layers[i].inputs]
+
     def validate(self, where: str = "network") -> "Network":
-        """Check types, edges and shapes; raise GraphError naming the layer."""
-        if not self.layers or self.layers[0].type != "input":
+        """Check types, edges, names, shapes and parameter ranges; raise GraphError naming the layer."""
+        if not isinstance(self.timesteps, Integral) or not 0 <= self.timesteps <= MAX_TIMESTEPS:
+            raise GraphError(f"{where}: timesteps {self.timesteps!r} outside 0..{MAX_TIMESTEPS}")
+        if not self.layers or self.layers[0].type not in TYPES or spec(self.layers[0]).arity[1] != 0:
             raise GraphError(f"{where}: the first layer must be of type 'input'")
+        seen = {}
         for i, layer in enumerate(self.layers):
-            _check_layer(self, i, layer, f"{where}: layer {i} ({layer.name})")
+            at = f"{where}: layer {i} ({layer.name})"
+            if layer.name in seen:
+                raise GraphError(f"{at}: name {layer.name!r} is also layer {seen[layer.name]}'s (names must be unique)")
+            seen[layer.name] = i
+            _check_layer(self, i, layer, at)
+        need_bytes, budget = memory_need(self), memory_budget()
+        if need_bytes > budget:
+            raise GraphError(f"{where}: the network needs {need_bytes / 2**30:.1f} GiB per sample, more than "
+                             f"{budget / 2**30:.1f} GiB (1/{MEMORY_FRACTION} of this machine's memory)")
         return self
 
 
 def _check_layer(net: Network, i: int, layer: Layer, at: str) -> None:
-    if layer.type not in LAYER_TYPES:
+    if layer.type not in TYPES:
         raise GraphError(f"{at}: unknown layer type {layer.type!r}")
-    if len(layer.shape) != 3 or any(int(d) < 1 for d in layer.shape):
-        raise GraphError(f"{at}: shape must be 3 positive ints (C, H, W), got {layer.shape}")
+    kind = spec(layer)
+    need(len(layer.shape) == 3 and all(int(d) >= 1 for d in layer.shape), at,
+         f"shape must be 3 positive ints (C, H, W), got {layer.shape}")
+    need((kind.arity[1] == 0) == (i == 0), at, "only the first layer reads no other layer")
     for j in layer.inputs:
-        if not 0 <= j < i:
-            raise GraphError(f"{at}: input {j} is not an earlier layer (edges must point backwards; cycle?)")
+        need(0 <= j < i, at, f"input {j} is not an earlier layer (edges must point backwards; cycle?)")
     src = [net.layers[j] for j in layer.inputs]
-    arity = {"input": (0, 0), "conv": (1, 1), "dense": (1, 1), "neuron": (1, 1), "merge": (2, 64),
-             "sdsa": (3, 3), "mean": (1, 1)}[layer.type]
-    if not arity[0] <= len(src) <= arity[1]:
-        raise GraphError(f"{at}: a {layer.type} layer takes {arity[0]}..{arity[1]} inputs, has {len(src)}")
-    c, h, w = layer.shape
-    if layer.type in ("conv", "dense"):
-        _check_weights(layer, src[0], at)
-    elif layer.type == "neuron":
-        _need(src[0].shape == layer.shape and not src[0].spiking, at, "reads one current of its own shape")
-        _need(layer.neuron is not None, at, "has no neuron parameters")
-    elif layer.type == "merge":
-        for s in src:
-            _need(s.shape == layer.shape and not s.spiking, at, f"merges currents of shape {layer.shape}; "
-                  f"input {s.name} is {'spikes' if s.spiking else 'current'} {s.shape}")
-    elif layer.type == "sdsa":
-        _need(all(s.shape == layer.shape and s.spiking for s in src), at, "reads Q, K, V spikes of its own shape")
-        _need(layer.attrs.get("variant") in SDSA_VARIANTS, at, f"variant must be one of {SDSA_VARIANTS}")
-        heads = int(layer.attrs.get("heads", 0))
-        _need(heads >= 1 and c % heads == 0, at, f"heads={heads} must divide {c} channels")
-        _need(layer.neuron is not None, at, "has no attention neuron parameters")
-    elif layer.type == "mean":
-        _need(not src[0].spiking and layer.shape == (src[0].shape[0], 1, 1), at,
-              "reads a current (C, H, W) and gives (C, 1, 1)")
-
-
-def _check_weights(layer: Layer, src: Layer, at: str) -> None:
-    w = layer.weight
-    _need(w is not None and np.issubdtype(w.dtype, np.integer), at, "needs an integer weight")
-    _need(int(w.min()) >= WEIGHT_MIN and int(w.max()) <= WEIGHT_MAX and not (w % 2).any(), at,
-          f"weights must be even integers in [{WEIGHT_MIN}, {WEIGHT_MAX}] (8-bit mixed-sign Loihi weights)")
-    _need(WEIGHT_EXP_RANGE[0] <= layer.weight_exp <= WEIGHT_EXP_RANGE[1], at,
-          f"weight exponent {layer.weight_exp} outside {WEIGHT_EXP_RANGE}")
-    c_out = layer.shape[0]
+    lo, hi = kind.arity
+    need(lo <= len(src) <= hi, at, f"a {layer.type} layer takes {lo}..{hi} inputs, has {len(src)}")
+    if kind.neuron == "never":
+        need(layer.neuron is None, at, f"a {layer.type} layer has no neuron")
+    elif kind.neuron == "required":
+        need(layer.neuron is not None, at, "has no neuron parameters")
+    if layer.neuron is not None:
+        need(type(layer.neuron) in MODELS, at, f"unknown neuron model {type(layer.neuron).__name__}")
     if layer.bias is not None:
-        _need(layer.bias.shape == (c_out,) and np.issubdtype(layer.bias.dtype, np.integer), at,
-              f"bias must be {c_out} integers")
-    if layer.type == "dense":
-        _need(w.shape == (c_out, int(np.prod(src.shape))) and layer.shape[1:] == (1, 1), at,
-              f"dense weight must be ({c_out}, {int(np.prod(src.shape))}) with output (C, 1, 1)")
-        return
-    stride, padding, groups = layer.conv_geometry
-    _need(w.ndim == 4 and w.shape[0] == c_out and src.shape[0] % groups == 0 and c_out % groups == 0
-          and w.shape[1] == src.shape[0] // groups, at,
-          f"conv weight {w.shape} does not fit {src.shape[0]} -> {c_out} channels in {groups} groups")
-    for axis in (1, 2):
-        size = (src.shape[axis] + 2 * padding - w.shape[axis + 1]) // stride + 1
-        _need(size == layer.shape[axis], at, f"output size {layer.shape} does not follow from input "
-              f"{src.shape}, kernel {w.shape[2:]}, stride {stride}, padding {padding}")
-
-
-def _need(ok: bool, at: str, what: str) -> None:
-    if not ok:
-        raise GraphError(f"{at}: {what}")
+        need("bias" in kind.keys, at, f"a {layer.type} layer has no bias")
+        need(layer.bias.shape == (layer.shape[0],) and np.issubdtype(layer.bias.dtype, np.integer), at,
+             f"bias must be {layer.shape[0]} integers")
+    kind.check(net, layer, src, at)
+    if layer.neuron is not None:
+        model_of(layer.neuron).check(layer.neuron, layer.bias, at)

@@ -59,12 +59,13 @@ def base_net() -> Network:
               Layer("c1", "conv", (4, 6, 6), (0,), neuron=fx.LifParams(), weight=w(4, 2, 3, 3),
                     bias=rng.integers(-9, 9, 4), attrs={"padding": 1}),
               Layer("c2", "conv", (4, 6, 6), (1,), weight=w(4, 4, 1, 1)),
-              Layer("merge", "merge", (4, 6, 6), (2, 2)),
-              Layer("sn", "neuron", (4, 6, 6), (3,), neuron=fx.LifParams()),
-              Layer("attn", "sdsa", (4, 6, 6), (4, 4, 4), neuron=fx.LifParams(vth_mant=16),
+              Layer("c3", "conv", (4, 6, 6), (1,), weight=w(4, 4, 1, 1)),
+              Layer("merge", "merge", (4, 6, 6), (2, 3)),
+              Layer("sn", "neuron", (4, 6, 6), (4,), neuron=fx.LifParams()),
+              Layer("attn", "sdsa", (4, 6, 6), (5, 5, 5), neuron=fx.LifParams(vth_mant=16),
                     attrs={"variant": "v2", "heads": 2, "scale": 4}),
-              Layer("mean", "mean", (4, 1, 1), (3,), attrs={"scale_mant": 7, "scale_shift": 8}),
-              Layer("fc", "dense", (3, 1, 1), (6,), weight=w(3, 4))]
+              Layer("mean", "mean", (4, 1, 1), (4,), attrs={"scale_mant": 7, "scale_shift": 8}),
+              Layer("fc", "dense", (3, 1, 1), (7,), weight=w(3, 4))]
     return Network(layers, timesteps=4, meta={"input": "frames"}).validate()
 
 

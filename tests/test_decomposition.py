@@ -11,7 +11,7 @@ from lava_msf.cli import main
 from lava_msf.export import export_network
 from lava_msf.graph import Layer, Network
 from lava_msf.reference import Executor
-from lava_msf.runtime import BackendUnavailable, LavaRunner, get_backend, latencies
+from lava_msf.runtime import BackendUnavailable, LavaRunner, get_backend
 
 from conftest import warmed_model
 from test_lava_runtime import _spiking_conv, assert_no_children, digits_frames
@@ -21,7 +21,7 @@ CHIP_PROCESSES = {"Sparse", "DelaySparse", "Dense", "LIF", "LIFReset", "GradedVe
 
 def _sdsa_graph(variant, qkv, delays, steps):
     from lava_msf.runtime.proc.frame_source.process import FrameSource
-    from lava_msf.runtime.proc.recorder.process import Recorder
+    from lava_procs.recorder.process import Recorder
     from lava_msf.runtime.proc.sdsa.process import SDSA
 
     shape = qkv[0].shape[1:]
@@ -78,7 +78,7 @@ def test_merge_aligns_branches_of_unequal_length(backend):
               Layer("sn", "neuron", (4, 6, 6), (4,), neuron=fx.LifParams())]
     net = Network(layers, timesteps=5).validate()
     merge_latency = {"lava-cpu": 0, "lava-cpu-decomposed": 1}[backend]
-    assert latencies(net, get_backend(backend).decomposed) == [0, 1, 2, 1, 2 + merge_latency, 2 + merge_latency]
+    assert net.latencies(get_backend(backend).decomposed) == [0, 1, 2, 1, 2 + merge_latency, 2 + merge_latency]
     frames = (rng.random((3, 2, 6, 6, 5)) < 0.4).astype(np.int64)
     probes = {}
     ref = Executor(net).run(frames, probes)

@@ -7,7 +7,7 @@ import torch
 
 from lava_msf.data import load_dataset
 from lava_msf.export import TorchBackend, export_network, quantize_weight
-from lava_msf.graph import WEIGHT_MAX, WEIGHT_MIN
+from lava_msf.layers.synapse import WEIGHT_MAX, WEIGHT_MIN
 from lava_msf.model.neuron import SpikingNeuron
 from lava_msf.netfile import read_net, write_net
 from lava_msf.reference import Executor, NumpyBackend, network_inputs

@@ -4,11 +4,13 @@ violations, the CLI on a .net file and on a registry model."""
 import json
 
 import numpy as np
+import pytest
 
 from lava_msf import fixedpoint as fx
 from lava_msf.chip.loihi2 import LOIHI2
 from lava_msf.chip.report import inspect_network
 from lava_msf.cli import main
+from lava_msf.errors import GraphError
 from lava_msf.graph import Layer, Network
 from lava_msf.netfile import write_net
 
@@ -72,12 +74,14 @@ def test_sdsa_counts_match_hand_counts():
 def test_violations_name_the_layer():
     layers = [Layer("in", "input", (1, 64, 65)),
               Layer("fc", "dense", (2, 1, 1), (0,), neuron=fx.LifParams(), weight=np.full((2, 64 * 65), 254),
-                    bias=np.array([5000, 0]))]
+                    bias=np.array([4000, 0]))]
     r = inspect_network(Network(layers, timesteps=1).validate(), LOIHI2)
     text = "\n".join(r["violations"])
     assert "layer 1 (fc): fan-in 4160 over 4096" in text
-    assert "layer 1 (fc): bias up to 5000 over 13 bits" in text
     assert "layer 1 (fc): overflow risk" not in text  # 4160 * 254 fits 24 bits
+    layers[1].bias = np.array([5000, 0])  # over 13 bits: refused by the one neuron check, as by read_net and Lava
+    with pytest.raises(GraphError, match=r"layer 1 \(fc\): bias up to 5000 does not fit Lava's 13-bit"):
+        inspect_network(Network(layers, timesteps=1), LOIHI2)
 
 
 def test_inspect_cli_on_a_file_and_a_registry_model(tmp_path, capsys):

@@ -12,8 +12,8 @@ from lava_msf.data import load_dataset
 from lava_msf.export import export_network
 from lava_msf.graph import Layer, Network
 from lava_msf.reference import Executor, network_inputs
-from lava_msf.runtime import BuildError, LavaRunError, LavaRunner
-from lava_msf.errors import ShapeError
+from lava_msf.runtime import LavaRunError, LavaRunner
+from lava_msf.errors import GraphError, ShapeError
 
 from conftest import warmed_model
 
@@ -93,7 +93,7 @@ def test_sdsa_process_equals_naive_formula(variant):
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     from lava_msf.runtime.proc.frame_source.process import FrameSource
-    from lava_msf.runtime.proc.recorder.process import Recorder
+    from lava_procs.recorder.process import Recorder
     from lava_msf.runtime.proc.sdsa.process import SDSA
 
     rng = np.random.default_rng(7)
@@ -128,7 +128,7 @@ def test_conv_model_equals_lava_stock_conv(graded):
 
     from lava_msf.runtime.proc.conv.process import Conv
     from lava_msf.runtime.proc.frame_source.process import FrameSource
-    from lava_msf.runtime.proc.recorder.process import Recorder
+    from lava_procs.recorder.process import Recorder
 
     rng = np.random.default_rng(11)
     steps, shape = 4, (9, 8, 6)
@@ -197,9 +197,10 @@ def test_a_failing_process_model_stops_the_runtime(monkeypatch):
     assert_no_children()
 
 
-def test_unmappable_neuron_is_a_build_error_naming_the_layer():
+def test_unmappable_neuron_is_refused_before_building_naming_the_layer():
     layers = [Layer("in", "input", (1, 2, 2)),
               Layer("big-bias", "conv", (2, 2, 2), (0,), neuron=fx.LifParams(), weight=np.full((2, 1, 1, 1), 2),
                     bias=np.array([5000, 0]))]
-    with pytest.raises(BuildError, match=r"layer 1 \(big-bias\).*13-bit"):
-        LavaRunner(Network(layers, timesteps=2).validate())
+    with pytest.raises(GraphError, match=r"layer 1 \(big-bias\).*13-bit"):
+        LavaRunner(Network(layers, timesteps=2))  # the one neuron check of validation (as read_net's)
+    assert_no_children()

@@ -14,37 +14,24 @@ import numpy as np
 from tqdm import tqdm
 
 from ..graph import Network
+from ..layers import spec
 from ..reference import Executor, network_inputs
 
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
-OPERATOR_TYPES = ("conv", "dense", "sdsa")
 
 
 def layer_flops(net: Network, i: int) -> int:
     """Multiply-accumulates of layer i per time step (0 for layers the method does not count)."""
-    layer = net.layers[i]
-    if layer.type == "conv":
-        c_in = net.layers[layer.inputs[0]].shape[0]
-        _, _, groups = layer.conv_geometry
-        k = layer.weight.shape[2] * layer.weight.shape[3]
-        return int(np.prod(layer.shape)) * (c_in // groups) * k
-    if layer.type == "dense":
-        return int(layer.weight.shape[0]) * int(np.prod(net.layers[layer.inputs[0]].shape))
-    if layer.type == "sdsa":
-        c, h, w = layer.shape
-        tokens, d = h * w, c // int(layer.attrs["heads"])
-        # v2: K^T V then Q (K^T V), N d^2 each per head; v1: AND + token/channel sum, then the mask
-        return 2 * tokens * c * d if layer.attrs["variant"] == "v2" else 2 * tokens * c
-    return 0
+    return spec(net.layers[i]).flops(net, i)
 
 
 def drivers(net: Network, i: int) -> list[int]:
     """The spiking layers (or the input) whose spikes drive layer i: found by
-    walking back through neuron-less conv/dense layers."""
+    walking back through neuron-less synapse (conv, dense) layers."""
     out = []
     for j in net.layers[i].inputs:
-        while net.layers[j].type in ("conv", "dense") and not net.layers[j].spiking:
+        while spec(net.layers[j]).synaptic and not net.layers[j].spiking:
             j = net.layers[j].inputs[0]
         out.append(j)
     return out
@@ -89,7 +76,7 @@ def energy(net: Network, rates: dict, timesteps: int | None = None) -> dict:
     t = timesteps or net.timesteps
     rows, first = [], True
     for i, layer in enumerate(net.layers):
-        if layer.type not in OPERATOR_TYPES:
+        if not spec(layer).operator:
             continue
         flops = layer_flops(net, i)
         src = drivers(net, i)

@@ -49,6 +49,11 @@ LOIHI2 = Target("loihi2", {
     "neuron_bytes": Limit(8, "bytes per neuron: u, v (24 bits each) + config", ASSUMED),
 })
 
+def signed_bits(x: int) -> int:
+    """Bits of a signed integer range holding -x..x."""
+    return int(x).bit_length() + 1
+
+
 TARGETS = {t.name: t for t in (LOIHI2,)}
 
 

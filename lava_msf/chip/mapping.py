@@ -24,7 +24,6 @@ from typing import Callable
 
 import numpy as np
 
-NEURON_KINDS = ("coincidence", "attention", "graded", "product")
 OUTPUT = "out"  # a projection into OUTPUT is the decomposition's output synapse
 
 
@@ -96,28 +95,15 @@ class Decomposition:
     def neurons(self) -> int:
         return sum(p.size for p in self.populations)
 
-
-def latencies(net, decomposed: bool = False) -> list:
-    """Lava steps from the input to each layer's value: one per synapse hop
-    (conv, dense); the decomposed SDSA and merge add their graph's depth, the
-    direct processes none."""
-    lat = []
-    for layer in net.layers:
-        own = 1 if layer.type in ("conv", "dense") else 0
-        if decomposed and layer.type == "merge":
-            own = merge_decomposition(layer.shape, (0,)).latency
-        elif decomposed and layer.type == "sdsa":
-            c, h, w = layer.shape
-            own = sdsa_decomposition((w, h, c), layer.attrs["variant"], int(layer.attrs["heads"]),
-                                     int(layer.attrs["scale"])).latency
-        lat.append(max((lat[j] for j in layer.inputs), default=0) + own)
-    return lat
-
-
-def input_delays(net, i: int, lat: list) -> list:
-    """Per input of layer i, the steps it must wait for the latest one."""
-    arrival = max(lat[j] for j in net.layers[i].inputs)
-    return [arrival - lat[j] for j in net.layers[i].inputs]
+    def counts(self, out_size: int) -> dict:
+        """What `inspect` counts of it: neurons, synapses, largest fan-in and fan-out,
+        populations and latency; `out_size` is the parent's output size."""
+        return {"neurons": self.neurons,
+                "synapses": sum(p.synapses(self.size(p.dst, out_size)) for p in self.projections),
+                "fan_in": max((p.fan_in for p in self.projections), default=1),
+                "fan_out": max((p.fan_out for p in self.projections), default=1),
+                "decomposition": {"populations": {p.name: [p.kind, p.size] for p in self.populations},
+                                  "latency_steps": self.latency}}
 
 
 def _identity(n: int):

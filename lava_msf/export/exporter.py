@@ -17,7 +17,8 @@ import torch
 
 from .. import fixedpoint as fx
 from ..errors import ConfigError
-from ..graph import WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIGHT_MIN, Layer, Network
+from ..graph import Layer, Network
+from ..layers.synapse import WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIGHT_MIN
 from ..model.layers import SDSA, ConvBlock, Downsample, RepConv, SepConv, TransformerBlock, bn_scale_shift
 from ..model.metaspikeformer import MetaSpikeFormer
 from ..reference import Executor, network_inputs, predictions

@@ -17,9 +17,8 @@ if "lava.magma.runtime.message_infrastructure.multiprocessing" not in _sys.modul
     import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401,E402
 
 from .backends import BACKENDS, Backend, BackendUnavailable, get_backend
-from ..chip.mapping import latencies
 from .builder import BuildError, LavaGraph, build
 from .runner import LavaRunError, LavaRunner
 
-__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "get_backend", "BuildError", "LavaGraph", "build", "latencies",
-           "LavaRunError", "LavaRunner"]
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "get_backend", "BuildError", "LavaGraph", "build", "LavaRunError",
+           "LavaRunner"]

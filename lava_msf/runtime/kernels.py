@@ -1,25 +1,27 @@
 """Numpy kernels shared by the project's Lava process models (no torch, no Lava).
 
 Lava ports carry arrays in Lava's (x, y, f) = (W, H, C) layout; the layer
-semantics live in lava_msf.reference in (C, H, W). These helpers convert
+semantics live in lava_msf.layers in (C, H, W). These helpers convert
 between the two and keep the per-step arithmetic in one place.
 """
 
 import numpy as np
 
 from .. import fixedpoint as fx
+from ..graph import flip_layout
 from ..intconv import Conv2d
-from ..reference import NumpyBackend, sdsa_current, sdsa_output, shift
+from ..layers import sdsa
+from ..reference import NumpyBackend
 
 
 def to_chw(x_whc: np.ndarray) -> np.ndarray:
     """(W, H, C) -> (1, C, H, W)."""
-    return x_whc.transpose(2, 1, 0)[None]
+    return flip_layout(x_whc)[None]
 
 
 def to_whc(x_nchw: np.ndarray) -> np.ndarray:
     """(1, C, H, W) -> (W, H, C)."""
-    return x_nchw[0].transpose(2, 1, 0)
+    return flip_layout(x_nchw[0])
 
 
 def input_frame(frame: np.ndarray, graded: bool) -> np.ndarray:
@@ -42,7 +44,7 @@ def correlation_kernel(w_lava: np.ndarray) -> np.ndarray:
 def conv_fixed(conv: Conv2d, x_whc, weight_exp, bias):
     """Integer conv in Lava layout: sat24(shift(x * W, weight_exp) + bias), as the reference."""
     acc = conv(to_chw(x_whc))
-    return to_whc(fx.saturate_synapse(shift(acc, weight_exp) + bias.reshape(1, -1, 1, 1)))
+    return to_whc(fx.saturate_synapse(fx.shift(acc, weight_exp) + bias.reshape(1, -1, 1, 1)))
 
 
 def conv_float(conv: Conv2d, x_whc, weight_exp, bias):
@@ -101,5 +103,5 @@ def sdsa_step(attrs: dict, q, k, v, lif):
     """One SDSA step in Lava layout. `lif(current (1, C', H', W')) -> spikes` runs the
     attention neuron; returns the output spikes (W, H, C)."""
     q, k, v = (to_chw(z.astype(np.int64)) for z in (q, k, v))
-    spikes = lif(sdsa_current(attrs, q, k, v, NumpyBackend))
-    return to_whc(sdsa_output(attrs, spikes.astype(np.int64), q, v))
+    spikes = lif(sdsa.current(attrs, q, k, v, NumpyBackend))
+    return to_whc(sdsa.output(attrs, spikes.astype(np.int64), q, v))

@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import ConfigError, LavaMsfError, ShapeError
-from ..graph import Network
+from ..graph import Network, flip_layout
 from .backends import Backend, get_backend
 from .builder import LavaGraph, build
 
@@ -217,9 +217,9 @@ class LavaRunner(LavaSession):
                   for i in read}
         for start in tqdm(range(0, n, b), desc=f"Lava {self.backend.name}", disable=not progress, unit="batch"):
             batch = frames[start:start + b]
-            pushed = np.zeros((g.period, *reversed(net.layers[0].shape)), dtype=self._dtype)
+            pushed = np.zeros((g.period, *net.layers[0].lava_shape), dtype=self._dtype)
             # sample s, step t is pushed at Lava step s*T + t, in Lava's (W, H, C)
-            pushed[:len(batch) * t_steps] = batch.transpose(0, 4, 3, 2, 1).reshape(-1, *pushed.shape[1:])
+            pushed[:len(batch) * t_steps] = flip_layout(np.moveaxis(batch, -1, 1), 2).reshape(-1, *pushed.shape[1:])
             with self._guarded():
                 if not self._runtime_live:
                     self._start()
@@ -229,7 +229,7 @@ class LavaRunner(LavaSession):
             for (i, into), got in zip(values.items(), received):
                 lat = g.latency[i]
                 steps = got[lat:lat + len(batch) * t_steps].reshape(len(batch), t_steps, *got.shape[1:])
-                into[start:start + len(batch)] = steps.transpose(0, 4, 3, 2, 1)
+                into[start:start + len(batch)] = np.moveaxis(flip_layout(steps, 2), 1, -1)
         return values[len(net.layers) - 1], {name: values[index[name]] for name in g.probes}
 
     def _exchange(self, pushed: np.ndarray, sinks: list) -> list:

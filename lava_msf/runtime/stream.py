@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from ..errors import ShapeError
-from ..graph import Network
+from ..graph import Network, flip_layout
 from .backends import Backend
 from .builder import StreamGraph, build_stream
 from .runner import LavaSession
@@ -58,9 +58,9 @@ class StreamRunner(LavaSession):
             source, sink = self.graph.source.input_pipe(), self.graph.sink.output_pipe()
             t0 = time.perf_counter()
             self._wait_for(source.probe)
-            source.send(frame.transpose(2, 1, 0).astype(self._dtype))
+            source.send(flip_layout(frame).astype(self._dtype))
             self._wait_for(sink.probe)
-            out = sink.recv().transpose(2, 1, 0)
+            out = flip_layout(sink.recv())
             self.step_seconds = time.perf_counter() - t0
             self._in_segment += 1
             if self._in_segment == self.segment:

@@ -12,12 +12,10 @@ class FusedNetwork(AbstractProcess):
     (t - 1) % reset_interval == 0."""
 
     def __init__(self, *, net, reset_interval: int, graded: bool, buffer_size: int, name: str | None = None):
-        c, h, w = net.layers[0].shape
-        oc, oh, ow = net.output.shape
         super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded))
-        self.frame_in = InPort(shape=(w, h, c))
+        self.frame_in = InPort(shape=net.layers[0].lava_shape)
         self.frame_in.flag_external_pipe(buffer_size=int(buffer_size))
-        self.out = OutPort(shape=(ow, oh, oc))
+        self.out = OutPort(shape=net.output.lava_shape)
         self.out.flag_external_pipe(buffer_size=int(buffer_size))
 
     def input_pipe(self):

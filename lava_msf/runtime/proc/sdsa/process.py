@@ -1,7 +1,7 @@
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
-VARIANTS = ("v2", "v1_kv", "v1_qk")
+from lava_msf.layers.sdsa import VARIANTS
 
 
 class SDSA(AbstractProcess):

@@ -6,7 +6,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lava_msf.runtime.proc.recorder.process import Recorder
+from lava_procs.recorder.process import Recorder
 
 
 class _RecorderModel(PyLoihiProcessModel):

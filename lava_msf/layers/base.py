@@ -1,0 +1,77 @@
+"""The contract of a layer type (docs/adding-a-layer-type.md). A type is one
+module of lava_msf.layers defining a LayerType subclass; every consumer (file
+reader and writer, graph validation, reference executor, Lava builder,
+`inspect`, `report`) asks it, none switches on type names."""
+
+from .. import fixedpoint as fx
+from ..errors import GraphError
+
+
+def need(ok: bool, at: str, what: str) -> None:
+    if not ok:
+        raise GraphError(f"{at}: {what}")
+
+
+class LayerType:
+    name = ""
+    arity = (1, 1)  # (fewest, most) inputs
+    keys = frozenset()  # HDF5 datasets of its group besides type, shape, inputs (the name is an attribute)
+    neuron = "never"  # "never", "optional" or "required": a `neuron/` group (its spikes are the output)
+    spiking = False  # emits spikes even without a neuron of its own
+    synaptic = False  # a weighted sum of one source, one Lava step per hop
+    operator = False  # its operations count in `report`'s energy
+    netx_flatten = False  # NetX wants a 'flatten' group before it when it reads the previous layer
+
+    # --- file -------------------------------------------------------------
+    def read(self, g, layer, at: str) -> None:
+        """Fill `layer` (weight, attrs) from its HDF5 group; NetFileError naming `at` and the key."""
+
+    def write(self, g, layer, net) -> None:
+        """Write what read() reads (plus NetX's redundant keys)."""
+
+    # --- graph ------------------------------------------------------------
+    def check(self, net, layer, src: list, at: str) -> None:
+        """Shape rule and parameter ranges (every backend computes them exactly); GraphError."""
+
+    def value_shift(self, layer) -> int:
+        """Right shift a synapse applies to this layer's output: 0 for spikes, 6 for currents."""
+        return 0 if layer.spiking else fx.ACT_SHIFT
+
+    def neuron_shape(self, layer) -> tuple:
+        return tuple(layer.shape)
+
+    def latency(self, layer, decomposed: bool) -> int:
+        """Lava steps the layer adds after its latest input (decomposed: stock processes)."""
+        return 0
+
+    def state_elements(self, layer, src: list) -> int:
+        """Integers a step holds for this layer beyond its output (the memory budget)."""
+        return 0
+
+    # --- reference (integer semantics) ------------------------------------
+    def reference(self, net, i: int, be):
+        """A function of the inputs' values (N, C, H, W) giving the layer's value
+        before its neuron (its current), in the array backend `be`."""
+        raise NotImplementedError(self.name)
+
+    def emit(self, layer, spikes, src: list):
+        """The layer's output from its neuron's spikes (0/1 values)."""
+        return spikes
+
+    # --- Lava -------------------------------------------------------------
+    def lava(self, b, i: int, layer, ports: list):
+        """Create the layer's process(es) through builder `b` (lava_msf.runtime.builder.Build),
+        fed by `ports`; return its output port."""
+        from ..runtime.builder import BuildError
+
+        raise BuildError(f"layer {i} ({layer.name}): a {self.name} layer has no Lava process")
+
+    # --- inspect, report --------------------------------------------------
+    def resources(self, r, i: int, layer, row: dict) -> int:
+        """Fill `row` (neurons, synapses, fan-in/out, weight bits...) through inspect's
+        context `r` (lava_msf.chip.report); return the bound on |output|."""
+        return 0
+
+    def flops(self, net, i: int) -> int:
+        """Multiply-accumulates per time step, as the SDT energy method counts them."""
+        return 0

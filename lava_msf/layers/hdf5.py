@@ -1,0 +1,74 @@
+"""Typed reads of one HDF5 key for the layer and neuron modules: each check
+raises NetFileError naming the file, the layer and the key."""
+
+import h5py
+import numpy as np
+
+from ..errors import NetFileError
+
+MAX_ELEMENTS = 1 << 26  # elements of one dataset: refused before it is read (int64: 512 MiB)
+EXACT = 1 << 53  # integers beyond this are not exact in the float64 a key may be stored as
+
+
+def dataset(g, key, at):
+    if key not in g or not isinstance(g[key], h5py.Dataset):
+        raise NetFileError(f"{at}: missing key {key!r}")
+    return g[key]
+
+
+def string(g, key, at) -> str:
+    ds = dataset(g, key, at)
+    if ds.size != 1:
+        raise NetFileError(f"{at}: key {key!r} must be one string")
+    value = ds[()]
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0]
+    if not isinstance(value, (bytes, str)):
+        raise NetFileError(f"{at}: key {key!r} must be a string")
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else value
+
+
+def ints(g, key, at) -> np.ndarray:
+    """The key's integers (int64), its size bounded before it is read."""
+    ds = dataset(g, key, at)
+    if ds.size > MAX_ELEMENTS:
+        raise NetFileError(f"{at}: key {key!r} has {ds.size} elements, more than {MAX_ELEMENTS}")
+    value = np.asarray(ds[()])
+    if value.dtype.kind == "b":
+        return value.astype(np.int64)
+    if value.dtype.kind == "f":
+        if not np.isfinite(value).all() or (value != np.rint(value)).any():
+            raise NetFileError(f"{at}: key {key!r} must hold integers (found non-integer or NaN values)")
+    elif value.dtype.kind not in "iu":
+        raise NetFileError(f"{at}: key {key!r} must be numeric, got {value.dtype}")
+    if value.size and np.abs(value.astype(np.float64)).max() >= EXACT:
+        raise NetFileError(f"{at}: key {key!r} is out of range")
+    return value.astype(np.int64)
+
+
+def integer(g, key, at, lo: int, hi: int, default: int | None = None) -> int:
+    """One integer in lo..hi (`default` when the key is absent and a default is given)."""
+    if default is not None and key not in g:
+        return default
+    value = ints(g, key, at).reshape(-1)
+    if value.size != 1:
+        raise NetFileError(f"{at}: key {key!r} must be one integer, got {value.size} values")
+    if not lo <= int(value[0]) <= hi:
+        raise NetFileError(f"{at}: key {key!r} = {int(value[0])} outside {lo}..{hi}")
+    return int(value[0])
+
+
+def square(g, key, at, lo: int, hi: int, default: int) -> int:
+    """One value or two equal ones (NetX's (y, x) pairs), in lo..hi."""
+    if key not in g:
+        return default
+    v = ints(g, key, at).reshape(-1)
+    if v.size not in (1, 2) or (v.size == 2 and v[0] != v[1]):
+        raise NetFileError(f"{at}: key {key!r} must be one value or two equal ones, got {v.tolist()}")
+    if not lo <= int(v[0]) <= hi:
+        raise NetFileError(f"{at}: key {key!r} = {int(v[0])} outside {lo}..{hi}")
+    return int(v[0])
+
+
+def write_string(g, key, value: str) -> None:
+    g.create_dataset(key, (1,), "S16", [value.encode("ascii")])

@@ -1,0 +1,112 @@
+"""What conv and dense share: an 8-bit mixed-sign weight with one exponent, an
+optional bias and an optional neuron; one Lava step per hop; on Lava the
+project's Conv process (a dense layer is a conv whose kernel is its input)."""
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..chip.loihi2 import signed_bits
+from . import hdf5
+from .base import LayerType, need
+
+# Loihi/Lava synapses with mixed-sign 8-bit weights keep even values only
+# (Lava truncates the LSB): effective integer weights are even, in [-256, 254].
+WEIGHT_MIN, WEIGHT_MAX = -256, 254
+WEIGHT_EXP_RANGE = (-8, 7)
+ROW_SUM_MAX = 1 << 22  # sum |W| per output: 32-bit inputs keep every partial sum exact in float64 (BLAS)
+
+
+class Synapse(LayerType):
+    keys = frozenset({"neuron", "bias", "weight", "wgtExp"})
+    neuron = "optional"
+    synaptic = operator = True
+
+    def read(self, g, layer, at):
+        layer.weight = hdf5.ints(g, "weight", at)
+        layer.weight_exp = hdf5.integer(g, "wgtExp", at, *WEIGHT_EXP_RANGE, default=0)
+
+    def write(self, g, layer, net):
+        g.create_dataset("weight", data=layer.weight.astype(np.int16), compression="gzip")
+        g.create_dataset("wgtExp", data=int(layer.weight_exp))
+
+    def check(self, net, layer, src, at):
+        w = layer.weight
+        need(w is not None and np.issubdtype(w.dtype, np.integer) and w.size > 0, at, "needs an integer weight")
+        need(int(w.min()) >= WEIGHT_MIN and int(w.max()) <= WEIGHT_MAX and not (w % 2).any(), at,
+             f"weights must be even integers in [{WEIGHT_MIN}, {WEIGHT_MAX}] (8-bit mixed-sign Loihi weights)")
+        need(WEIGHT_EXP_RANGE[0] <= layer.weight_exp <= WEIGHT_EXP_RANGE[1], at,
+             f"weight exponent {layer.weight_exp} outside {WEIGHT_EXP_RANGE}")
+        if layer.bias is not None and layer.neuron is None:  # a neuron's bias: its model checks it
+            need(fx.SYNAPSE_MIN <= int(layer.bias.min()) and int(layer.bias.max()) <= fx.SYNAPSE_MAX, at,
+                 "bias must fit the 24-bit synaptic accumulator")
+        self.check_weight(layer, src[0], at)
+        row = int(np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1).max())
+        need(row <= ROW_SUM_MAX, at, f"sum of |weights| into one output {row} over {ROW_SUM_MAX} "
+             f"(integer products would not stay exact)")
+
+    def latency(self, layer, decomposed):
+        return 1
+
+    def synapse(self, layer, weight, be):
+        """The weighted sum as a function of the input (N, C, H, W)."""
+        raise NotImplementedError
+
+    def reference(self, net, i, be):
+        layer = net.layers[i]
+        src = net.layers[layer.inputs[0]]
+        synapse = self.synapse(layer, be.asint(layer.weight), be)
+        # as in NetX/Lava, a neuron's bias enters the voltage (lava_msf.reference), else the sum
+        bias = 0 if layer.bias is None or layer.neuron is not None else be.asint(layer.bias).reshape(1, -1, 1, 1)
+        k = layer.weight_exp - src.value_shift
+        return lambda x: fx.saturate_synapse(fx.shift(synapse(x[0]), k) + bias)
+
+    def lava_conv(self, layer, src):
+        """(weight (out, in/groups, kH, kW), stride, padding, groups) of the layer as a Conv."""
+        raise NotImplementedError
+
+    def lava(self, b, i, layer, ports):
+        from ..runtime.kernels import lava_kernel
+        from ..runtime.proc.conv.process import Conv
+        from ..runtime.proc.stock import GRADED_BITS
+
+        src = b.net.layers[layer.inputs[0]]
+        neuron = None
+        if layer.neuron is not None and not b.backend.decomposed:  # synapse and neuron in one process
+            neuron = dict(neuron=layer.neuron, neuron_bias=layer.bias, reset_interval=b.reset_interval,
+                          reset_offset=(b.lat[i] + 1) % b.reset_interval)
+        weight, stride, padding, groups = self.lava_conv(layer, src)
+        syn = b.add(Conv(weight=lava_kernel(weight), input_shape=src.lava_shape,
+                         weight_exp=layer.weight_exp - src.value_shift,
+                         bias=layer.bias if layer.neuron is None else None, stride=stride, padding=padding,
+                         groups=groups, num_message_bits=0 if src.spiking else GRADED_BITS,
+                         name=f"{i}:{layer.name}", **(neuron or {})))
+        ports[0].connect(syn.s_in)
+        out = syn.a_out
+        if layer.neuron is not None and neuron is None:  # chip-mappable: Lava's stock LIF after it
+            lif = b.add(b.lif(i, f"{i}:{layer.name}/neuron"))
+            out.connect(lif.a_in)
+            out = lif.s_out
+        return out
+
+    def counts(self, layer, src):
+        """(synapses, max fan-in, max fan-out), padding taps excluded."""
+        raise NotImplementedError
+
+    def resources(self, r, i, layer, row):
+        src = r.net.layers[layer.inputs[0]]
+        row["synapses"], row["fan_in"], row["fan_out"] = self.counts(layer, src)
+        row["weight_bits"], row["weight_exp"] = _weight_bits(layer.weight), int(layer.weight_exp)
+        row["weights"] = int(layer.weight.size)
+        if layer.bias is not None and layer.neuron is None:
+            r.synapse_bias.append(layer.name)
+        # per output channel the sum of |w| times the largest input, shifted as the synapse shifts, plus |bias|
+        w = np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1).sum(axis=1)
+        acc = fx.shift(w * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
+        bias = 0 if layer.bias is None or layer.neuron is not None else np.abs(layer.bias.astype(np.int64))
+        return int((acc + bias).max())
+
+
+def _weight_bits(weight: np.ndarray) -> int:
+    """Mantissa bits Lava stores: mixed-sign weights keep even values, w/2 in 8 bits."""
+    m = int(np.abs(weight).max())
+    return signed_bits(m) - 1 if not (weight % 2).any() else signed_bits(m)
