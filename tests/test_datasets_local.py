@@ -14,6 +14,7 @@ from lava_msf.data import load_dataset
 from lava_msf.data.common import DatasetNotFound
 from lava_msf.data.events import TRAIN_FRACTION
 from lava_msf.events import make_events
+from lava_msf.events.io import write_nmnist_bin
 
 
 def write_imagefolder(root, classes=("cat", "dog"), per_class=3):
@@ -209,7 +210,7 @@ def test_ncaltech101_ignores_annotations_and_splits(tmp_path):
         load_dataset("ncaltech101", "train", 32, 2, data_dir=tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("dataset", ["imagefolder", "cifar10", "cifar10dvs"])
+@pytest.mark.parametrize("dataset", ["imagefolder", "cifar10", "cifar10dvs", "nmnist", "dvsgesture"])
 def test_train_one_epoch_from_a_local_folder(tmp_path, dataset, capsys, cifar10dvs_dir):
     data_dir = cifar10dvs_dir if dataset == "cifar10dvs" else tmp_path / "data"
     if dataset == "imagefolder":
@@ -219,9 +220,22 @@ def test_train_one_epoch_from_a_local_folder(tmp_path, dataset, capsys, cifar10d
         folder.mkdir(parents=True)
         for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
             cifar_records(2, 1, len(name))[0].tofile(folder / name)
+    elif dataset == "nmnist":
+        for split in ("Train", "Test"):
+            for digit in range(3):
+                (data_dir / "NMNIST" / split / str(digit)).mkdir(parents=True)
+                write_nmnist_bin(data_dir / "NMNIST" / split / str(digit) / "00001.bin", spread_events(digit, w=34, h=34))
+    elif dataset == "dvsgesture":
+        for split in ("ibmGestureTrain", "ibmGestureTest"):
+            (data_dir / "DVSGesture" / split / "user01_led").mkdir(parents=True)
+            for label in range(3):
+                ev = spread_events(label, w=128, h=128)  # tonic's .npy: x, y, p, t in ms
+                np.save(data_dir / "DVSGesture" / split / "user01_led" / f"{label}.npy",
+                        np.stack([ev["x"], ev["y"], ev["p"], ev["t"] // 1000], 1))
     out = tmp_path / "run"
     args = ["train", "--model", "msf_micro", "--dataset", dataset, "--data-dir", str(data_dir), "--img-size", "32",
-            "--timesteps", "2", "--epochs", "1", "--batch-size", "4", "--out", str(out), "--no-progress", "--json"]
+            "--timesteps", "2", "--epochs", "1", "--batch-size", "4", "--limit-train", "8", "--limit-test", "4",
+            "--out", str(out), "--no-progress", "--json"]
     assert main(args) == 0, capsys.readouterr().err
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and np.isfinite(log[0]["train_loss"]) and 0 <= log[0]["test_accuracy"] <= 1
