@@ -33,7 +33,8 @@ def _train_args(ns):
                      epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr, seed=ns.seed,
                      sdsa=ns.sdsa, neuron=ns.neuron, img_size=ns.img_size, data_dir=ns.data_dir,
                      limit_train=ns.limit_train, limit_test=ns.limit_test, resume=ns.resume, init=ns.init,
-                     device=ns.device, progress=not ns.no_progress)
+                     device=ns.device, progress=not ns.no_progress,
+                     **{name: getattr(ns, name) for name in RECIPE_OPTIONS})
 
 
 def cmd_models(ns) -> int:
@@ -393,6 +394,10 @@ def _add_dataset_options(s, default) -> None:
     s.add_argument("--data-dir", default=None, help="folder holding nmnist / dvsgesture (tonic's layout)")
 
 
+RECIPE_OPTIONS = ("weight_decay", "warmup_epochs", "label_smoothing", "max_shift", "mixup", "cutmix",
+                  "randaugment", "ema", "teacher", "distill", "distill_alpha", "distill_tau")
+
+
 def _add_train_options(s, d) -> None:
     s.add_argument("--model", default=d.model)
     _add_dataset_options(s, d.dataset)
@@ -411,6 +416,20 @@ def _add_train_options(s, d) -> None:
     s.add_argument("--init", default=None, help="fine-tune: start from this checkpoint's model and weights "
                    "(e.g. from import-sdt); --neuron/--timesteps/--sdsa override, a new head if classes differ")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    # the paper's recipe (docs/training.md)
+    s.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    s.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs)
+    s.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    s.add_argument("--max-shift", type=int, default=d.max_shift, help="random translation in pixels")
+    s.add_argument("--mixup", type=float, default=d.mixup, help="mixup alpha (paper: 0.8; 0 = off)")
+    s.add_argument("--cutmix", type=float, default=d.cutmix, help="CutMix alpha (paper: 1.0; 0 = off)")
+    s.add_argument("--randaugment", type=int, default=d.randaugment, help="RandAugment magnitude, 2 ops "
+                   "(paper: 9; images only)")
+    s.add_argument("--ema", type=float, default=d.ema, help="EMA decay of the weights, e.g. 0.9999 (0 = off)")
+    s.add_argument("--teacher", default=d.teacher, help="distil from this checkpoint (the paper's 55M_kd)")
+    s.add_argument("--distill", default=d.distill, help="soft (default) or hard")
+    s.add_argument("--distill-alpha", type=float, default=d.distill_alpha)
+    s.add_argument("--distill-tau", type=float, default=d.distill_tau)
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
 
