@@ -47,14 +47,17 @@ class BatchRecipe:
     """Per-batch augmentation and loss of a training run."""
 
     def __init__(self, args, num_classes: int, device):
-        from torchvision.transforms import v2
-
         self.args = args
-        self.randaugment = None if args.randaugment is None else v2.RandAugment(RANDAUGMENT_OPS, args.randaugment)
-        mixes = ([v2.MixUp(alpha=args.mixup, num_classes=num_classes)] if args.mixup > 0 else []) + \
-            ([v2.CutMix(alpha=args.cutmix, num_classes=num_classes)] if args.cutmix > 0 else [])
-        # both: one of the two per batch, with equal odds (timm's switch_prob 0.5)
-        self.mix = v2.RandomChoice(mixes) if len(mixes) == 2 else (mixes[0] if mixes else None)
+        self.randaugment = self.mix = None
+        if args.randaugment is not None or args.mixup > 0 or args.cutmix > 0:
+            from torchvision.transforms import v2  # only when asked for: its import takes a while
+
+            if args.randaugment is not None:
+                self.randaugment = v2.RandAugment(RANDAUGMENT_OPS, args.randaugment)
+            mixes = ([v2.MixUp(alpha=args.mixup, num_classes=num_classes)] if args.mixup > 0 else []) + \
+                ([v2.CutMix(alpha=args.cutmix, num_classes=num_classes)] if args.cutmix > 0 else [])
+            # both: one of the two per batch, with equal odds (timm's switch_prob 0.5)
+            self.mix = v2.RandomChoice(mixes) if len(mixes) == 2 else (mixes[0] if mixes else None)
         self.teacher = None
         if args.teacher is not None:
             self.teacher, _ = load_model(args.teacher)
