@@ -56,3 +56,35 @@ def test_conv_synapse_equals_slayer_conv(kernel, stride, padding, groups, bias):
         ref.bias = torch.nn.Parameter(ours.bias.data.clone())
     x = (torch.rand(2, 6, 9, 9, 3) < 0.3).float()
     assert torch.allclose(ours(x), ref(x), atol=1e-5)
+
+
+def slayer_sn(sn, x):
+    """The deployable SN computed by SLAYER's own leaky integrator and Spike function."""
+    from lava_msf.model.slayer import leaky_integrator, quantize
+
+    c = sn.cuba
+    flat = x.reshape(x.shape[0], -1, x.shape[-1]) / 2.0
+    voltage = leaky_integrator.dynamics(flat, quantize(c.voltage_decay), torch.zeros(1), c.s_scale,
+                                        c.threshold + c.threshold_eps)
+    return c.spike(voltage).reshape(x.shape)
+
+
+@pytest.mark.parametrize("threshold", [1.0, 0.5])
+def test_fused_deploy_neuron_equals_slayer_bit_for_bit(threshold):
+    """Spikes and input gradients of the fused SN equal SLAYER's exactly."""
+    from lava_msf.model.neuron import SpikingNeuron
+
+    torch.manual_seed(1)
+    sn = SpikingNeuron(threshold, "deploy")
+    base = torch.randn(6, 5, 3, 3, 7) * 2
+    base[0, 0, 0, 0] = torch.tensor([2.0, 2.0, 1.0, 0.0, -3.0, 2.0, 2.0]) * threshold  # exactly at threshold
+    weights = torch.randn(base.shape)  # a loss that weighs every spike differently
+    grads = []
+    for fn in (sn, lambda x: slayer_sn(sn, x)):
+        x = base.clone().requires_grad_(True)
+        s = fn(x)
+        (s * weights).sum().backward()
+        grads.append((s.detach(), x.grad))
+    (s_fast, g_fast), (s_ref, g_ref) = grads
+    assert torch.equal(s_fast, s_ref) and 0.05 < float(s_ref.mean()) < 0.95
+    assert torch.equal(g_fast, g_ref) and float(g_ref.abs().max()) > 0

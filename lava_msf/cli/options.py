@@ -52,14 +52,26 @@ def integer(minimum: int = 1, maximum: int = INT32_MAX):
 positive_int = integer(1)
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value
+def real(minimum: float = 0.0, maximum: float = math.inf, open_minimum: bool = False, open_maximum: bool = False):
+    """An argparse type: a finite number in the interval (bounds open or closed)."""
+    lo, hi = "(" if open_minimum else "[", ")" if open_maximum else "]"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        inside = (value > minimum if open_minimum else value >= minimum) and (
+            value < maximum if open_maximum else value <= maximum)
+        if not (math.isfinite(value) and inside):
+            raise argparse.ArgumentTypeError(f"must be a finite number in {lo}{minimum:g}, {maximum:g}{hi}, "
+                                             f"got {text!r}")
+        return value
+
+    return parse
+
+
+positive_float = real(0.0, open_minimum=True)
 
 
 def device(text: str) -> str:
@@ -126,7 +138,8 @@ def add_dataset_options(s, default) -> None:
 
 
 def add_data_dir(s) -> None:
-    s.add_argument("--data-dir", default=None, help="folder holding nmnist / dvsgesture (tonic's layout)")
+    s.add_argument("--data-dir", default=None,
+                   help="folder of a dataset read from disk (docs/training.md gives each layout)")
 
 
 def print_result(result: dict, as_json: bool, text: str) -> None:

@@ -3,7 +3,11 @@
 import time
 
 from .options import (DIRECTORY, add_command, add_dataset_options, add_json, check_device, device, integer,
-                      positive_float, positive_int, print_result, progress_of)
+                      positive_float, positive_int, print_result, progress_of, real)
+
+
+RECIPE_OPTIONS = ("weight_decay", "warmup_epochs", "label_smoothing", "max_shift", "mixup", "cutmix",
+                  "randaugment", "ema", "teacher", "distill", "distill_alpha", "distill_tau")
 
 
 def _add_train_options(s, d) -> None:
@@ -24,6 +28,21 @@ def _add_train_options(s, d) -> None:
     s.add_argument("--init", default=None, help="fine-tune: start from this checkpoint's model and weights "
                    "(e.g. from import-sdt); --neuron/--timesteps/--sdsa override, a new head if classes differ")
     s.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
+    # the paper's recipe (docs/training.md)
+    s.add_argument("--weight-decay", type=real(0.0), default=d.weight_decay)
+    s.add_argument("--warmup-epochs", type=integer(0), default=d.warmup_epochs)
+    s.add_argument("--label-smoothing", type=real(0.0, 1.0, open_maximum=True), default=d.label_smoothing)
+    s.add_argument("--max-shift", type=integer(0, 1024), default=d.max_shift, help="random translation in pixels")
+    s.add_argument("--mixup", type=real(0.0), default=d.mixup, help="mixup alpha (paper: 0.8; 0 = off)")
+    s.add_argument("--cutmix", type=real(0.0), default=d.cutmix, help="CutMix alpha (paper: 1.0; 0 = off)")
+    s.add_argument("--randaugment", type=integer(0, 30), default=d.randaugment,
+                   help="RandAugment magnitude, 2 ops (paper: 9; images only; 0 = off)")
+    s.add_argument("--ema", type=real(0.0, 1.0, open_maximum=True), default=d.ema,
+                   help="EMA decay of the weights, e.g. 0.9999 (0 = off)")
+    s.add_argument("--teacher", default=d.teacher, help="distil from this checkpoint (the paper's 55M_kd)")
+    s.add_argument("--distill", choices=("soft", "hard"), default=d.distill, help="soft (default) or hard")
+    s.add_argument("--distill-alpha", type=real(0.0, 1.0), default=d.distill_alpha)
+    s.add_argument("--distill-tau", type=positive_float, default=d.distill_tau)
     s.add_argument("--no-progress", action="store_true")
     add_json(s)
 
@@ -36,7 +55,8 @@ def _train_args(ns):
                      epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr, seed=ns.seed,
                      sdsa=ns.sdsa, neuron=ns.neuron, img_size=ns.img_size, data_dir=ns.data_dir,
                      limit_train=ns.limit_train, limit_test=ns.limit_test, resume=ns.resume, init=ns.init,
-                     device=ns.device, progress=progress_of(ns))
+                     device=ns.device, progress=progress_of(ns),
+                     **{name: getattr(ns, name) for name in RECIPE_OPTIONS})
 
 
 def handle_train(ns) -> int:
@@ -93,7 +113,7 @@ def register(sub) -> None:
     from ..train import TrainArgs
 
     d = TrainArgs()
-    s = add_command(sub, "train", handle_train, "train a model", inputs=("init",), outputs={"out": DIRECTORY})
+    s = add_command(sub, "train", handle_train, "train a model", inputs=("init", "teacher"), outputs={"out": DIRECTORY})
     _add_train_options(s, d)
 
     s = add_command(sub, "eval", handle_eval, "evaluate a checkpoint on a test split", inputs=("checkpoint",))
@@ -103,7 +123,7 @@ def register(sub) -> None:
     add_json(s)
 
     s = add_command(sub, "pipeline", handle_pipeline, "main job on bundled data: train (msf_tiny on digits), "
-                    "evaluate, export, run on Lava, compare", inputs=("checkpoint", "init"),
+                    "evaluate, export, run on Lava, compare", inputs=("checkpoint", "init", "teacher"),
                     outputs={"out": DIRECTORY})
     _add_train_options(s, d)
     s.add_argument("--checkpoint", default=None, help="skip training: start from this checkpoint")

@@ -9,7 +9,8 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class Dataset:
-    """One split: inputs x (N, C, H, W) float32 images in [0, 1] or (N, C, H, W, T)
+    """One split: inputs x (N, C, H, W) float32 images in [0, 1] (for image
+    folders and CIFAR a LazyImages, decoded when indexed) or (N, C, H, W, T)
     spike frames, labels y (N,) int64. `info`: class names and, for event
     data, the bin length in microseconds and the sensor size."""
 
@@ -49,8 +50,24 @@ def _events(loader):
     return load
 
 
+def _imagefolder(split, img_size, timesteps, limit, data_dir):
+    from .images import load_imagefolder
+
+    return load_imagefolder(split, img_size, timesteps, limit, data_dir)
+
+
+def _cifar(name):
+    def load(split, img_size, timesteps, limit, data_dir):
+        from .images import load_cifar
+
+        return load_cifar(name, split, img_size, limit, data_dir)
+    return load
+
+
 DATASETS = {"digits": _digits, "dvs-synth": _events("load_dvs_synth"), "nmnist": _events("load_nmnist"),
-            "dvsgesture": _events("load_dvsgesture")}
+            "dvsgesture": _events("load_dvsgesture"), "cifar10dvs": _events("load_cifar10dvs"),
+            "ncaltech101": _events("load_ncaltech101"), "imagefolder": _imagefolder,
+            "cifar10": _cifar("cifar10"), "cifar100": _cifar("cifar100")}
 SPLITS = ("train", "test")
 
 
@@ -58,8 +75,8 @@ def load_dataset(name: str, split: str, img_size: int, timesteps: int = 4, limit
                  data_dir=None) -> Dataset:
     """A split at the model's input size; event datasets are binned into
     `timesteps` frames. `limit`: at most that many samples, all classes
-    represented (digits is shuffled, dvs-synth interleaves classes, the tonic
-    datasets are subsampled evenly)."""
+    represented (digits is shuffled, dvs-synth interleaves classes, the
+    datasets read from disk are subsampled evenly)."""
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
     if split not in SPLITS:

@@ -10,7 +10,7 @@ switches every SN of a model at once.
 """
 
 import torch
-from .slayer import cuba, leaky_integrator, quantize
+from .slayer import CUBA_RHO, cuba, quantize
 
 from .. import fixedpoint as fx
 from ..errors import ConfigError
@@ -35,15 +35,62 @@ class _SigmoidSpike(torch.autograd.Function):
 
 
 def float_lif(x: torch.Tensor, threshold: float, tau: float = fx.TAU) -> torch.Tensor:
-    """Reference multi-step LIF over the last axis."""
-    v = torch.zeros_like(x[..., 0])
+    """Reference multi-step LIF over the last axis (stepped over contiguous
+    time-first slices: strided per-step slices cost more than the one copy)."""
+    steps = x.movedim(-1, 0).contiguous()
+    v = torch.zeros_like(steps[0])
     spikes = []
-    for t in range(x.shape[-1]):
-        h = v + (x[..., t] - v) / tau
+    for xt in steps:
+        h = v + (xt - v) / tau
         s = _SigmoidSpike.apply(h - threshold)
         v = h * (1 - s.detach())
         spikes.append(s)
     return torch.stack(spikes, dim=-1)
+
+
+class _CubaSpikes(torch.autograd.Function):
+    """SLAYER's CUBA neuron on X / tau. With full current decay CUBA's current
+    stage is the identity on input quantized to 1/4096, which the voltage stage
+    quantizes again anyway; so only the voltage stage and the spike function
+    run (equal to cuba.Neuron.forward, tested), fused here: the leaky-integrator
+    dynamics (int64 voltage, decay by a toward-zero shift, reset on the scaled
+    threshold) and Spike function (Laplace surrogate), stepped over contiguous
+    time-first slices and with the same float32 expressions, so spikes and
+    gradients equal SLAYER's bit for bit (tested) at a fraction of the cost.
+    x: (N, F, T) SN input (before the 1/tau)."""
+
+    @staticmethod
+    def forward(ctx, x, neuron):
+        c = neuron.cuba
+        w_scale, decay = c.s_scale, int(quantize(c.voltage_decay))
+        reset = (c.threshold + c.threshold_eps) * w_scale
+        steps = (w_scale * (x / fx.TAU)).movedim(-1, 0).to(torch.int64).contiguous()
+        voltage = torch.empty(steps.shape, dtype=x.dtype, device=x.device)
+        v = torch.zeros_like(steps[0])
+        for t in range(len(steps)):
+            # SLAYER: right_shift_to_zero(v * (4096 - decay), 12), i.e. division truncating to zero
+            v = torch.div(v * ((1 << 12) - decay), 1 << 12, rounding_mode="trunc") + steps[t]
+            voltage[t] = v / w_scale
+            v = v * (v < reset)
+        threshold = c.threshold + c.threshold_eps
+        ctx.save_for_backward(voltage)
+        ctx.neuron = neuron
+        return (voltage >= threshold).to(x.dtype).movedim(0, -1).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (voltage,) = ctx.saved_tensors
+        c = ctx.neuron.cuba
+        f32 = dict(dtype=voltage.dtype, device=voltage.device)
+        threshold = torch.tensor(c.threshold + c.threshold_eps, **f32)
+        tau_rho = torch.tensor(c.tau_rho * CUBA_RHO[0], **f32)
+        scale_rho = torch.tensor(c.scale_rho * CUBA_RHO[1], **f32)
+        surrogate = scale_rho / 2 / tau_rho * torch.exp(-torch.abs(voltage - threshold) / tau_rho)
+        g = surrogate * grad.movedim(-1, 0)
+        decay = 1 - quantize(c.voltage_decay).to(**f32) / (1 << 12)
+        for t in range(len(g) - 2, -1, -1):  # the leaky integrator's adjoint, back in time
+            g[t] = decay * g[t + 1] + g[t]
+        return g.movedim(0, -1) / fx.TAU, None
 
 
 def _cuba_neuron(threshold: float) -> cuba.Neuron:
@@ -74,23 +121,9 @@ class SpikingNeuron(torch.nn.Module):
         if self.mode == "float":
             s = float_lif(x, self.threshold)
         else:
-            s = self._cuba_spikes(x.reshape(x.shape[0], -1, x.shape[-1]) / fx.TAU).reshape(x.shape)
+            s = _CubaSpikes.apply(x.reshape(x.shape[0], -1, x.shape[-1]), self).reshape(x.shape)
         self.last_rate = float(s.detach().mean())
         return s
-
-    def _cuba_spikes(self, x: torch.Tensor) -> torch.Tensor:
-        """SLAYER CUBA response to (N, features, T) input.
-
-        With full current decay CUBA's current stage is the identity on input
-        quantized to 1/4096, which the voltage stage quantizes again anyway;
-        so only the voltage stage and SLAYER's spike function run. Equal to
-        cuba.Neuron.forward (tested), at half the cost.
-        """
-        c = self.cuba
-        voltage = leaky_integrator.dynamics(
-            x, quantize(c.voltage_decay), torch.zeros(1, device=x.device), c.s_scale,
-            c.threshold + c.threshold_eps)
-        return c.spike(voltage)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, mode={self.mode}"

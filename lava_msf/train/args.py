@@ -26,4 +26,13 @@ class TrainArgs:
     resume: bool = False
     init: str | None = None  # fine-tune from this checkpoint's model and weights
     device: str | None = None  # default: cuda if available else cpu
+    # The paper's recipe (docs/training.md); off by default.
+    mixup: float = 0.0  # alpha of mixup's Beta(alpha, alpha); 0: off
+    cutmix: float = 0.0  # alpha of CutMix; with mixup too, one of the two per batch
+    randaugment: int | None = None  # magnitude of RandAugment, 2 ops per image (the paper: 9); images only
+    ema: float = 0.0  # decay of an exponential moving average of the weights (e.g. 0.9999); 0: off
+    teacher: str | None = None  # knowledge distillation from this lava-msf checkpoint
+    distill: str = "soft"  # soft (KL at temperature distill_tau) or hard (the teacher's class as label)
+    distill_alpha: float = 0.5  # loss = (1 - alpha) CE + alpha KD
+    distill_tau: float = 1.0
     progress: bool = True

@@ -17,7 +17,9 @@ VERSION = 1
 
 
 def save_checkpoint(path, model, epoch: int, metrics: dict, train_args: dict | None = None,
-                    optimizer=None, scheduler=None) -> None:
+                    optimizer=None, scheduler=None, train_model=None) -> None:
+    """`train_model`: the weights being trained when `model` is their moving
+    average (EMA), kept for resuming."""
     state = {
         "format": FORMAT,
         "version": VERSION,
@@ -31,6 +33,8 @@ def save_checkpoint(path, model, epoch: int, metrics: dict, train_args: dict | N
         state["optimizer"] = optimizer.state_dict()
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
+    if train_model is not None:
+        state["train_state_dict"] = {k: v.detach().cpu() for k, v in train_model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

@@ -27,6 +27,7 @@ from ..model.layers import Head
 from ..model.neuron import set_neuron_mode, spiking_neurons
 from .args import TrainArgs
 from .checkpoint import load_model, read_checkpoint, save_checkpoint
+from .recipe import BatchRecipe, as_images, check_recipe, make_ema
 
 LOG_NAME = "log.jsonl"
 LAST = "last.pt"
@@ -49,17 +50,12 @@ def _augment(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Ten
     """Random translation of (N, C, H, W[, T]) inputs by up to max_shift pixels, zero fill."""
     if max_shift <= 0:
         return x
-    shape = x.shape
-    if x.dim() == 5:  # frames: shift every step alike
-        x = x.permute(0, 1, 4, 2, 3).reshape(shape[0], -1, shape[2], shape[3])
+    x, undo = as_images(x)  # frames: shift every step alike
     n, h, w = x.shape[0], x.shape[2], x.shape[3]
     pad = torch.nn.functional.pad(x, (max_shift,) * 4)
     dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
     dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=gen)
-    out = torch.stack([pad[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
-    if len(shape) == 5:
-        out = out.reshape(shape[0], shape[1], shape[4], h, w).permute(0, 1, 3, 4, 2)
-    return out.contiguous()
+    return undo(torch.stack([pad[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)]).contiguous())
 
 
 def _lr_factor(step: int, steps_per_epoch: int, args: TrainArgs) -> float:
@@ -153,6 +149,7 @@ def train(args: TrainArgs) -> dict:
         raise ConfigError(f"learning rate must be positive, got {args.lr}")
     if any(n is not None and n < 1 for n in (args.limit_train, args.limit_test)):
         raise ConfigError("--limit-train and --limit-test must be at least 1")
+    check_recipe(args)
 
     start_epoch, best_acc, resumed = 1, -1.0, None
     if args.resume:
@@ -160,6 +157,8 @@ def train(args: TrainArgs) -> dict:
             raise CheckpointError(f"--resume: no checkpoint {out / LAST} to resume from")
         resumed = read_checkpoint(out / LAST)
         model, _ = load_model(out / LAST)
+        if "train_state_dict" in resumed:  # with EMA, state_dict holds the average
+            model.load_state_dict(resumed["train_state_dict"])
         start_epoch = resumed["epoch"] + 1
         best_acc = resumed["metrics"].get("best_accuracy", -1.0)
     else:
@@ -177,8 +176,14 @@ def train(args: TrainArgs) -> dict:
                              img_size=args.img_size, num_classes=train_set.num_classes,
                              in_channels=train_set.channels)
     check_input(model, train_set)
+    recipe = BatchRecipe(args, model.config["num_classes"], device)
+    if recipe.teacher is not None:
+        check_input(recipe.teacher, train_set)
 
     model.to(device)
+    ema = make_ema(model, args.ema, None if resumed is None or "train_state_dict" not in resumed
+                   else resumed["state_dict"])
+    evaluated = model if ema is None else ema.module  # what is tested and saved as the result
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -190,6 +195,11 @@ def train(args: TrainArgs) -> dict:
     if resumed is not None:
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
+        # The schedule is in epochs: steps per epoch change with the world size
+        # (a run saved under torchrun may resume in one process, or the reverse).
+        scheduler.last_epoch = (start_epoch - 1) * steps_per_epoch
+        for group, base in zip(optimizer.param_groups, scheduler.base_lrs):
+            group["lr"] = base * _lr_factor(scheduler.last_epoch, steps_per_epoch, args)
 
     log_path = out / LOG_NAME
     log_lines = _read_log(log_path, start_epoch - 1) if resumed is not None else []
@@ -198,17 +208,20 @@ def train(args: TrainArgs) -> dict:
     metrics = resumed["metrics"] if resumed is not None else {}
     for epoch in range(start_epoch, args.epochs + 1):
         gen = torch.Generator().manual_seed(args.seed * 100003 + epoch)
+        torch.manual_seed(args.seed * 100003 + epoch + 7919 * rank)  # torchvision's transforms
         order = torch.randperm(len(train_set), generator=gen)
         # Every rank gets the same number of batches (DDP steps in lockstep).
         order = torch.cat([order, order[:per_rank * world - len(order)]])[rank::world]
         t0 = time.time()
-        totals = _train_epoch(net, model, train_set, order, gen, optimizer, scheduler, args, device,
+        totals = _train_epoch(net, model, ema, recipe, train_set, order, gen, optimizer, scheduler, args, device,
                               desc=f"epoch {epoch}/{args.epochs}", show=args.progress and rank == 0)
         if world > 1:
             dist.all_reduce(totals)
             _average_buffers(model, world)
+            if ema is not None:
+                _average_buffers(ema.module, world)
         elapsed = time.time() - t0
-        test = evaluate(model, test_set, device=device)
+        test = evaluate(evaluated, test_set, device=device)
         best_acc = max(best_acc, test["accuracy"])
         metrics = {
             "epoch": epoch,
@@ -229,8 +242,9 @@ def train(args: TrainArgs) -> dict:
             log_lines.append(json.dumps(metrics))
             write_text(log_path, "\n".join(log_lines) + "\n")
             if test["accuracy"] >= best_acc:
-                save_checkpoint(out / BEST, model, epoch, metrics, asdict(args))
-            save_checkpoint(out / LAST, model, epoch, metrics, asdict(args), optimizer, scheduler)
+                save_checkpoint(out / BEST, evaluated, epoch, metrics, asdict(args))
+            save_checkpoint(out / LAST, evaluated, epoch, metrics, asdict(args), optimizer, scheduler,
+                            train_model=None if ema is None else model)
             tqdm.write(f"epoch {epoch}: loss {metrics['train_loss']:.4f} "
                        f"train acc {metrics['train_accuracy']:.4f} test acc {test['accuracy']:.4f} "
                        f"rate {test['firing_rate']:.4f} ({metrics['samples_per_second']:.1f} samples/s)",
@@ -276,7 +290,8 @@ def _optimizer(model, args: TrainArgs, steps_per_epoch: int):
     return optimizer, scheduler
 
 
-def _train_epoch(net, model, data: Dataset, order, gen, optimizer, scheduler, args, device, desc, show):
+def _train_epoch(net, model, ema, recipe, data: Dataset, order, gen, optimizer, scheduler, args, device, desc,
+                 show):
     """One pass over `order`; returns float64 [loss sum, correct, samples, firing-rate sum]."""
     model.train()
     neurons = spiking_neurons(model)
@@ -287,12 +302,15 @@ def _train_epoch(net, model, data: Dataset, order, gen, optimizer, scheduler, ar
         idx = order[i:i + args.batch_size].numpy()
         x = _augment(torch.from_numpy(data.x[idx]).float(), args.max_shift, gen).to(device)
         y = torch.from_numpy(data.y[idx]).to(device)
+        x, target = recipe.augment(x, y)
         logits = net(x)
-        loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+        loss = recipe.loss(logits, target, x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         rate = float(np.mean([n.last_rate for n in neurons]))
         totals += torch.tensor([float(loss) * len(idx), int((logits.argmax(1) == y).sum()), len(idx),
                                 rate * len(idx)], dtype=torch.float64)
