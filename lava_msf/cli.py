@@ -9,6 +9,7 @@ import json
 import sys
 import time
 
+from . import signals
 from .errors import ConfigError, LavaMsfError
 
 EXIT_USAGE = 2
@@ -297,15 +298,15 @@ def cmd_stream(ns) -> int:
         raise ConfigError(f"{ns.events}: the file does not state its sensor size: give --sensor W H")
     reset = None if ns.reset == "never" else ("window" if ns.reset == "window" else _positive_int(ns.reset, "--reset"))
     stream = EventStream(net, events.sensor_size, ns.bin_us, ns.window, reset, ns.backend, ns.start_us)
-    decisions, interrupted = [], False
+    decisions, interrupted, status = [], False, 0
     try:
         for d in stream.run(events.chunks(ns.chunk_events)):
             decisions.append(asdict(d))
             if not ns.json and not ns.quiet:
                 print(f"window {d.window:6d}  {d.start_us / 1e6:10.3f}-{d.end_us / 1e6:.3f} s  "
                       f"{d.name:16s} events {d.events:7d}  latency {d.latency_ms or float('nan'):8.1f} ms", flush=True)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as e:
+        interrupted, status = True, signals.exit_status(e)
     finally:
         stream.close()
     r = {**stream.report(), "net": ns.net, "events_file": ns.events, "interrupted": interrupted,
@@ -321,7 +322,7 @@ def cmd_stream(ns) -> int:
         f"  step time ms: mean {st.get('mean', 0):.2f}, p50 {st.get('p50', 0):.2f}, p95 {st.get('p95', 0):.2f}, "
         f"max {st.get('max', 0):.2f}; pipeline latency {r['pipeline_latency_steps']} steps, "
         f"decision latency p50 {lat.get('p50', float('nan')):.1f} ms"]))
-    return 130 if interrupted else 0
+    return status
 
 
 def cmd_report(ns) -> int:
@@ -537,11 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
+    signals.install_sigterm_handler()
     try:
         return ns.func(ns)
     except LavaMsfError as e:
         print(f"lava-msf: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (signals.Terminated)
         print("lava-msf: interrupted", file=sys.stderr)
-        return 130
+        return signals.exit_status(e)
