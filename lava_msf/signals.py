@@ -54,11 +54,11 @@ def _in_child() -> None:
     _forking.parent = None  # the child's own forks are not ours
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
-    if _forking.main_thread and sys.platform.startswith("linux"):
-        # the kernel kills the child when the forking thread ends: here the
-        # main thread, which lives as long as the process
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    else:
+    # PR_SET_PDEATHSIG: the kernel kills the child when the thread that forked
+    # it ends, so only for forks on the main thread (it lives as long as the
+    # process); elsewhere a thread of the child watches its parent
+    if not (_forking.main_thread and sys.platform.startswith("linux")
+            and ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0):
         threading.Thread(target=_watch_parent, args=(parent,), name="lava-msf-parent-watch", daemon=True).start()
     if os.getppid() != parent:  # the parent died before the child was tied to it
         os._exit(1)
