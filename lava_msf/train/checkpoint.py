@@ -71,11 +71,12 @@ def load_tensor_file(path, inert_pickle=None):
 
 def _check_tensor_zip(f, path) -> None:
     if f.read(4) != b"PK\x03\x04":  # what torch.load takes for a zip; else it reads legacy formats
-        raise CheckpointError(f"{path}: not a torch zip checkpoint (legacy torch formats are not read)")
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a torch zip; legacy torch formats "
+                              f"are not read)")
     try:
         names = zipfile.ZipFile(f).namelist()
     except Exception as e:  # zipfile raises several types for crafted directories
-        raise CheckpointError(f"{path}: not a readable zip checkpoint ({_summary(e)})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_summary(e)})") from None
     folder = names[0].partition("/")[0] if names else ""
     records = [name.partition("/")[2] if name.partition("/")[0] == folder else name for name in names]
     if any(r == "constants.pkl" or r.startswith("code/") for r in records):
@@ -85,7 +86,7 @@ def _check_tensor_zip(f, path) -> None:
     if odd is not None:
         raise CheckpointError(f"{path}: not a plain tensor checkpoint (member {odd[:80]!r}); refused")
     if "data.pkl" not in records:
-        raise CheckpointError(f"{path}: not a torch checkpoint (no data.pkl)")
+        raise CheckpointError(f"{path}: not a readable checkpoint (no data.pkl)")
     f.seek(0)
 
 
