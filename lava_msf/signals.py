@@ -88,6 +88,6 @@ def forking():
     finally:
         _forking.parent = None
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
         for s in dict.fromkeys(held):
             signal.raise_signal(s)
