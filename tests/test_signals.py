@@ -63,6 +63,10 @@ def test_workers_ignore_signals_and_die_with_their_parent(cli_env):
     try:
         workers = [psutil.Process(int(pid)) for pid in parent.stdout.readline().split()]
         assert len(workers) == 2
+        deadline = time.time() + 10  # a worker may not have run its after-fork hook yet
+        while not all(_ignores(w.pid, signal.SIGTERM) and _ignores(w.pid, signal.SIGINT) for w in workers):
+            assert time.time() < deadline
+            time.sleep(0.01)
         for w in workers:
             w.send_signal(signal.SIGTERM)
             w.send_signal(signal.SIGINT)
@@ -80,6 +84,12 @@ def test_workers_ignore_signals_and_die_with_their_parent(cli_env):
         for w in workers:
             if _alive(w):
                 w.kill()
+
+
+def _ignores(pid, signum) -> bool:
+    with open(f"/proc/{pid}/status") as status:
+        mask = next(int(line.split()[1], 16) for line in status if line.startswith("SigIgn:"))
+    return bool(mask >> (signum - 1) & 1)
 
 
 def _alive(p) -> bool:
