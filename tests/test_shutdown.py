@@ -1,7 +1,8 @@
 """Clean shutdown: an error or a KeyboardInterrupt at any phase of a Lava run
 (compile, run, readout, stop) leaves no child process, no thread and no
 shared-memory segment behind, checked on the process table; an interrupted
-CLI run leaves its output file as it was."""
+CLI run (Ctrl-C or SIGTERM) leaves its output file as it was; Lava's workers
+die with a killed parent."""
 
 import os
 import signal
@@ -150,41 +151,181 @@ def _run_cli(args):
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def _wait_for_members(proc, wanted):
+    deadline = time.time() + 120
+    while len(_group_members(proc.pid)) < wanted:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.02)
+
+
+def _descendants(pid) -> list:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def _segments(pids) -> set:
+    """The /dev/shm segments these processes map (a check that other runs on
+    the machine do not disturb)."""
+    names = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as maps:
+                names |= {line.split("/dev/shm/")[1].strip() for line in maps if "/dev/shm/psm_" in line}
+        except OSError:
+            pass
+    return names
+
+
+def assert_unlinked(segments, timeout=15) -> None:
+    def left():
+        return {name for name in segments if os.path.exists(f"/dev/shm/{name}")}
+
+    deadline = time.time() + timeout
+    while left() and time.time() < deadline:
+        time.sleep(0.1)
+    assert left() == set()
+
+
+def assert_gone(processes, timeout=15) -> None:
+    """Every one of `processes` ended (a zombie has: only its exit status is left)."""
+    def alive():
+        return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+    deadline = time.time() + timeout
+    while alive() and time.time() < deadline:
+        time.sleep(0.1)
+    assert alive() == [], [(p.pid, _cmdline(p)) for p in alive()]
+
+
+SIGNALS = {"ctrl-c": (signal.SIGINT, 130), "sigterm": (signal.SIGTERM, 143)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["compile", "run"])
-def test_ctrl_c_leaves_no_process_and_the_old_output(micro, tmp_path, when):
-    """SIGINT to the process group (a terminal's Ctrl-C) while Lava forks its
-    process models, or mid-run: exit 130, the process table holds none of the
-    run's processes, and --out still holds the previous result."""
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_group_signal_leaves_no_process_and_the_old_output(micro, tmp_path, when, sig):
+    """SIGINT (a terminal's Ctrl-C) or SIGTERM (a service manager) to the
+    process group while Lava forks its process models, or mid-run: exit 130 or
+    143, the process table holds none of the run's processes, none of its
+    shared-memory segments is left, and --out still holds the previous result."""
+    signum, status = SIGNALS[sig]
     net, out = tmp_path / "micro.net", tmp_path / "result.json"
     write_net(micro, net)
     out.write_text('{"previous": true}\n')
     proc = _run_cli(["run", str(net), "--samples", "300", "--batch", "4", "--no-progress", "--out", str(out)])
     try:
-        deadline = time.time() + 120
         # compile: the first process models are forking; run: all of them are up
-        wanted = 2 if when == "compile" else 20
-        while len(_group_members(proc.pid)) < wanted:
-            assert proc.poll() is None and time.time() < deadline, proc.communicate()
-            time.sleep(0.02)
+        _wait_for_members(proc, 2 if when == "compile" else 20)
         if when == "run":
             time.sleep(2)
-        members = _group_members(proc.pid)
-        os.killpg(proc.pid, signal.SIGINT)
+        members = _descendants(proc.pid)
+        segments = _segments([proc.pid, *(p.pid for p in members)])
+        os.killpg(proc.pid, signum)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, err[-3000:]
+    assert proc.returncode == status, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
+    assert_gone(members)
     deadline = time.time() + 15
-    while _group_members(proc.pid) and time.time() < deadline:
+    while _group_members(proc.pid) and time.time() < deadline:  # those forked after `members` was taken
         time.sleep(0.2)
-    assert _group_members(proc.pid) == [] and not any(psutil.pid_exists(p) and
-                                                       psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-                                                       for p in members)
+    assert _group_members(proc.pid) == []
+    assert segments or when == "compile"
+    assert_unlinked(segments)
     assert out.read_text() == '{"previous": true}\n'
     assert [p.name for p in tmp_path.iterdir()] and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_cli_alone_mid_run(micro, tmp_path):
+    """SIGTERM to the CLI process only (as `timeout` sends it): exit 143, its
+    Lava workers stopped, /dev/shm as it was, --out untouched."""
+    net, out = tmp_path / "micro.net", tmp_path / "result.json"
+    write_net(micro, net)
+    out.write_text('{"previous": true}\n')
+    proc = _run_cli(["run", str(net), "--samples", "300", "--batch", "4", "--no-progress", "--out", str(out)])
+    try:
+        _wait_for_members(proc, 20)
+        time.sleep(2)
+        members = _descendants(proc.pid)
+        segments = _segments([proc.pid, *(p.pid for p in members)])
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, err[-3000:]
+    assert "interrupted" in err and "Traceback" not in err
+    assert_gone(members)
+    assert segments
+    assert_unlinked(segments)
+    assert out.read_text() == '{"previous": true}\n'
+
+
+@pytest.mark.slow
+def test_workers_die_with_a_killed_cli(micro, tmp_path):
+    """SIGKILL to the CLI mid-run: it cannot clean up, its Lava workers end by
+    themselves (PR_SET_PDEATHSIG), and multiprocessing's resource tracker,
+    once they are gone, unlinks the shared memory they left."""
+    net = tmp_path / "micro.net"
+    write_net(micro, net)
+    proc = _run_cli(["run", str(net), "--samples", "300", "--batch", "4", "--no-progress"])
+    try:
+        _wait_for_members(proc, 20)
+        time.sleep(2)
+        members = _descendants(proc.pid)
+        segments = _segments([proc.pid, *(p.pid for p in members)])
+        proc.kill()
+        proc.wait(timeout=60)
+        assert_gone(members)
+    finally:
+        for pid in _group_members(proc.pid):  # what is left, should the test fail
+            os.kill(pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(members) >= 20
+    assert segments
+    assert_unlinked(segments)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_stream(tmp_path):
+    """SIGTERM to `lava-msf stream` once decisions come out: the stream ends as
+    on Ctrl-C (what was decided so far is reported), exit 143, no process and
+    no shared memory left."""
+    from lava_msf import create_model
+    from lava_msf.events import synth, write_events
+
+    net, events = tmp_path / "dvs.net", tmp_path / "events.h5"
+    write_net(export_network(create_model("msf_micro", in_channels=2, timesteps=2)), net)
+    recordings = [ev for ev, _ in synth.split_recordings("test", 32, limit=1)]
+    write_events(events, np.concatenate([_shifted(recordings[0], i * synth.DURATION_US) for i in range(200)]),
+                 (32, 32, 2))
+    proc = _run_cli(["stream", str(net), "--events", str(events), "--bin-us", "10000", "--backend", "lava-cpu"])
+    try:
+        first = proc.stdout.readline()  # the first decision: the runtime is up and streaming
+        assert first.startswith("window"), proc.communicate()
+        members = _descendants(proc.pid)
+        segments = _segments([proc.pid, *(p.pid for p in members)])
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, err[-3000:]
+    assert "(interrupted)" in out and "Traceback" not in err
+    assert len(members) >= 20
+    assert_gone(members)
+    assert segments
+    assert_unlinked(segments)
+
+
+def _shifted(events, dt):
+    events = events.copy()
+    events["t"] += dt
+    return events
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ by the handlers that need them, so parsing stays fast.
 
 import sys
 
+from .. import signals
 from ..errors import LavaMsfError
 from . import export, info, inspect, report, run, stream, train
 from .options import DIRECTORY, Parser, error_line
@@ -43,11 +44,12 @@ def check_outputs(ns) -> None:
 def main(argv=None) -> int:
     try:
         ns = build_parser().parse_args(argv)
+        signals.install_sigterm_handler()
         check_outputs(ns)
         return ns.command_spec.handle(ns)
     except LavaMsfError as e:
         print(error_line(e), file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (signals.Terminated)
         print("lava-msf: interrupted", file=sys.stderr)
-        return 130
+        return signals.exit_status(e)

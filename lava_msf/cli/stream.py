@@ -1,6 +1,7 @@
 """`stream`: a .net file run continuously on an event file."""
 
 from ..errors import ConfigError
+from .. import signals
 from ..events.binning import DEFAULT_MAX_SILENCE_US
 from ..events.core import MAX_COORD
 from .options import add_command, add_json, integer, positive_int, print_result, reset_policy
@@ -29,7 +30,7 @@ def handle_stream(ns) -> int:
         raise ConfigError(f"{ns.events}: the file does not state its sensor size: give --sensor W H")
     stream = EventStream(net, events.sensor_size, ns.bin_us, ns.window, ns.reset, ns.backend, ns.start_us,
                          max_silence_us=ns.max_silence_us)
-    decisions, interrupted = [], False
+    decisions, interrupted, status = [], False, 0
     try:
         for d in stream.run(events.chunks(ns.chunk_events)):
             decisions.append(asdict(d))
@@ -38,8 +39,8 @@ def handle_stream(ns) -> int:
                 print(f"window {d.window:6d}  {d.start_us / 1e6:10.3f}-{d.end_us / 1e6:.3f} s  "
                       f"{d.name:16s} events {d.events:7d}  latency {d.latency_ms or float('nan'):8.1f} ms{skipped}",
                       flush=True)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: report what was decided so far
+        interrupted, status = True, signals.exit_status(e)
     finally:
         stream.close()
     r = {**stream.report(), "net": ns.net, "events_file": ns.events, "interrupted": interrupted,
@@ -56,7 +57,7 @@ def handle_stream(ns) -> int:
         f"  step time ms: mean {st.get('mean', 0):.2f}, p50 {st.get('p50', 0):.2f}, p95 {st.get('p95', 0):.2f}, "
         f"max {st.get('max', 0):.2f}; pipeline latency {r['pipeline_latency_steps']} steps, "
         f"decision latency p50 {lat.get('p50', float('nan')):.1f} ms"]))
-    return 130 if interrupted else 0
+    return status
 
 
 def register(sub) -> None:

@@ -10,9 +10,7 @@ is folded into the head, as the official eval forward averages the two.
 
 import pickle
 import types
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -126,26 +124,15 @@ _INERT_PICKLE.Unpickler = _InertUnpickler
 def load_official_checkpoint(path) -> tuple[dict, dict]:
     """(state_dict, other entries) of an official checkpoint file.
 
-    Tried with torch.load(weights_only=True) first. The official save_model()
-    also pickles its argparse.Namespace, which the weights-only loader refuses;
-    such files are read with the same allowlist, every other global replaced by
-    an inert stand-in, so no code from the file runs either way.
+    Read by lava-msf's one checkpoint reader (plain torch zips only, with the
+    weights-only loader). The official save_model() also pickles its
+    argparse.Namespace, which that loader refuses; such files are read with the
+    same allowlist, every other global replaced by an inert stand-in, so no
+    code from the file runs either way.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a torch zip checkpoint (the legacy pickle format is not read)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        try:
-            obj = torch.load(path, map_location="cpu", pickle_module=_INERT_PICKLE, weights_only=False)
-        except Exception as e:
-            raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
-    except Exception as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
-    return _split_checkpoint(obj, str(path))
+    from ..train.checkpoint import load_tensor_file
+
+    return _split_checkpoint(load_tensor_file(path, inert_pickle=_INERT_PICKLE), str(path))
 
 
 def _split_checkpoint(obj, source: str) -> tuple[dict, dict]:

@@ -2,8 +2,6 @@
 runtime, outputs realigned to model time steps, the runtime always stopped."""
 
 import contextlib
-import os
-import signal
 import time
 
 import numpy as np
@@ -11,6 +9,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError, LavaMsfError, ShapeError
 from ..graph import Network, flip_layout
+from ..signals import forking
 from .backends import Backend, get_backend
 from .builder import LavaGraph, build
 
@@ -22,34 +21,13 @@ class LavaRunError(LavaMsfError):
     """The Lava runtime failed (names the phase)."""
 
 
-@contextlib.contextmanager
-def _sigint_only_in_host():
-    """Lava forks its process models; they must not take Ctrl-C themselves (a
-    half-dead runtime cannot be stopped), the host does and stops them. While
-    forking, SIGINT goes to a handler the children inherit: in a child it does
-    nothing, in the host it remembers the Ctrl-C, raised once forking is done."""
-    host, interrupted = os.getpid(), []
-
-    def handler(signum, frame):
-        if os.getpid() == host:
-            interrupted.append(signum)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if interrupted:
-        raise KeyboardInterrupt
-
-
 def _abort(runtime) -> None:
     """End a runtime Lava cannot stop itself (never started, a dead process
     model, interrupted mid-run): kill its actors, free the shared memory."""
     infrastructure = runtime._messaging_infrastructure
     for actor in infrastructure.actors:
         if actor.is_alive():
-            actor.terminate()
+            actor.kill()  # they ignore SIGTERM (signals.forking)
     infrastructure.stop()  # joins the actors, shuts the shared-memory manager down
     for port in (*runtime.runtime_to_service, *runtime.service_to_runtime):
         port.join()  # their listener threads, as Runtime.stop() does
@@ -86,10 +64,11 @@ class LavaSession:
         try:
             if self._runtime_live:
                 runtime = self._root.runtime
-                if runtime is not None and runtime._is_started and not runtime._is_running:
+                if runtime is not None and runtime._is_started and not runtime._is_running and \
+                        all(a.is_alive() for a in runtime._messaging_infrastructure.actors):
                     self._runtime_live = False
                     self._root.stop()
-                else:  # never run, or mid-run: Lava's stop() would wait for actors that cannot answer
+                else:  # never run, mid-run, or a process model killed: Lava's stop() would wait for it
                     self._abort()
         finally:
             self._join_host_pipes()
@@ -134,7 +113,7 @@ class LavaSession:
         cfg = self.backend.run_config()
         t0 = time.time()
         try:
-            with _sigint_only_in_host():
+            with forking():  # the process models die with this process, take no SIGINT or SIGTERM
                 self._runtime_live = True
                 self._root.create_runtime(run_cfg=cfg)  # forks the process models
         except LavaMsfError:

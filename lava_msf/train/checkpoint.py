@@ -1,9 +1,14 @@
 """Checkpoints: weights, model config and (for resuming) optimizer state only.
 
-Written with torch.save atomically; read with torch.load(weights_only=True), so
-nothing is ever unpickled beyond tensors and plain containers.
+Written with torch.save atomically. Every torch file lava-msf reads goes
+through load_tensor_file: only a plain torch.save zip, unpickled with
+torch.load(weights_only=True), so nothing beyond tensors and plain containers
+is ever built and no code from the file runs.
 """
 
+import pickle
+import re
+import zipfile
 from pathlib import Path
 
 import torch
@@ -39,15 +44,60 @@ def save_checkpoint(path, model, epoch: int, metrics: dict, train_args: dict | N
         torch.save(state, tmp)
 
 
-def read_checkpoint(path) -> dict:
-    """Load and validate a checkpoint dict (tensors on CPU)."""
+# The records of a torch.save zip, below its one top-level folder. A TorchScript
+# archive also has code/ and constants.pkl, and torch.load hands it to
+# torch.jit.load, which runs its code, even with weights_only=True.
+_TENSOR_ZIP_RECORDS = re.compile(r"data\.pkl|byteorder|version|\.data/version|\.data/serialization_id|data/\d+")
+
+
+def load_tensor_file(path, inert_pickle=None):
+    """The one reader of torch files (checkpoints): refuses anything but a
+    plain torch.save zip of tensors and containers before torch sees it, and
+    unpickles that with the weights-only loader. A file that loader refuses is
+    read with `inert_pickle` instead when given (a pickle module whose
+    Unpickler builds inert stand-ins: official.py's, for argparse.Namespace)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:  # one open file: checked and loaded are the same bytes
+        _check_tensor_zip(f, path)
+        try:
+            try:
+                return torch.load(f, map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError:
+                if inert_pickle is None:
+                    raise
+                f.seek(0)
+                return torch.load(f, map_location="cpu", weights_only=False, pickle_module=inert_pickle)
+        except Exception as e:  # torch raises many types for corrupt files
+            raise CheckpointError(f"{path}: not a readable checkpoint ({_summary(e)})") from None
+
+
+def _check_tensor_zip(f, path) -> None:
+    if f.read(4) != b"PK\x03\x04":  # what torch.load takes for a zip; else it reads legacy formats
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a torch zip; legacy torch formats "
+                              f"are not read)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for corrupt files
+        names = zipfile.ZipFile(f).namelist()
+    except Exception as e:  # zipfile raises several types for crafted directories
         raise CheckpointError(f"{path}: not a readable checkpoint ({_summary(e)})") from None
+    folder = names[0].partition("/")[0] if names else ""
+    records = [name.partition("/")[2] if name.partition("/")[0] == folder else name for name in names]
+    if any(r == "constants.pkl" or r.startswith("code/") for r in records):
+        raise CheckpointError(f"{path}: a TorchScript archive, not a tensor checkpoint (loading it would run "
+                              f"its code); refused")
+    odd = next((r for r in records if not _TENSOR_ZIP_RECORDS.fullmatch(r)), None)
+    if odd is not None:
+        raise CheckpointError(f"{path}: not a plain tensor checkpoint (member {odd[:80]!r}); refused")
+    if "data.pkl" not in records:
+        raise CheckpointError(f"{path}: not a readable checkpoint (no data.pkl)")
+    f.seek(0)
+
+
+def read_checkpoint(path) -> dict:
+    """Load and validate a checkpoint dict (tensors on CPU)."""
+    path = Path(path)
+    state = load_tensor_file(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a lava-msf checkpoint (no format={FORMAT!r} entry)")
     if state.get("version", 0) > VERSION:
