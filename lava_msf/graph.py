@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import GraphError
 from .layers import TYPES, spec
+from .memory import usable_memory
 from .layers.base import need
 from .neurons import MODELS, model_of
 
@@ -33,9 +34,7 @@ WEIGHT_BYTES = 20  # per weight: int64, plus float32 and float64 copies for BLAS
 
 def memory_budget() -> int:
     """Bytes one network may take (weights, state and values of one sample)."""
-    import psutil
-
-    return psutil.virtual_memory().total // MEMORY_FRACTION
+    return usable_memory() // MEMORY_FRACTION
 
 
 def memory_need(net: "Network") -> int:

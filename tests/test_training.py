@@ -95,8 +95,7 @@ def test_failed_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
     before = (tmp_path / "last.pt").read_bytes()
 
     def broken_save(obj, f):
-        with open(f, "wb") as fh:
-            fh.write(b"partial")
+        f.write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)

@@ -2,14 +2,12 @@
 the simulator and the streaming binner, and the one validation of event
 fields and sensor sizes that every reader goes through."""
 
-import functools
-import os
-import resource
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import ConfigError, LavaMsfError
+from ..memory import usable_memory
 
 # tonic's field names and order (x, y, t, p); t in microseconds, p in {0, 1} (1 = ON)
 EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i1")])
@@ -48,15 +46,9 @@ def as_sensor_size(value, where: str, error=EventFormatError) -> SensorSize:
     return size
 
 
-@functools.lru_cache(maxsize=1)
 def memory_budget() -> int:
-    """Bytes one array may take: half of the machine's memory, or of the
-    address-space limit when one is set (whichever is smaller; read once)."""
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-    if limit != resource.RLIM_INFINITY:
-        total = min(total, limit)
-    return total // 2
+    """Bytes one array may take: half of what this process may use."""
+    return usable_memory() // 2
 
 
 def check_allocation(nbytes: int, what: str, error=ConfigError) -> None:

@@ -1,8 +1,7 @@
 """Named Meta-SpikeFormer configurations and create_model(name, ...)."""
 
-import psutil
-
 from ..errors import ConfigError
+from ..memory import usable_memory
 from .layers import SDSA_VARIANTS
 from .metaspikeformer import MetaSpikeFormer
 from .neuron import check_mode
@@ -66,10 +65,10 @@ def _validate(c: dict) -> None:
                           f"got {c['embed_dim']}, {c['depths']}")
     if any(dim % c["heads"] for dim in c["embed_dim"][2:]):
         raise ConfigError(f"{c['name']}: stage 3/4 widths {c['embed_dim'][2:]} must divide into {c['heads']} heads")
-    need, have = _estimated_bytes(c), psutil.virtual_memory().total
+    need, have = _estimated_bytes(c), usable_memory()
     if need > have:
         raise ConfigError(f"{c['name']}: this configuration needs about {need / 2**30:.0f} GiB (weights, optimizer "
-                          f"state and one sample's activations), more than this machine's {have / 2**30:.0f} GiB")
+                          f"state and one sample's activations), more than the {have / 2**30:.0f} GiB this process may use")
 
 
 def _estimated_bytes(c: dict) -> int:

@@ -1,11 +1,12 @@
 """Checkpoints: weights, model config and (for resuming) optimizer state only.
 
-Written with torch.save atomically. Every torch file lava-msf reads goes
+Written with torch.save, atomically. Every torch file lava-msf reads goes
 through load_tensor_file: only a plain torch.save zip, unpickled with
 torch.load(weights_only=True), so nothing beyond tensors and plain containers
 is ever built and no code from the file runs.
 """
 
+import io
 import pickle
 import re
 import zipfile
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
+from ..atomic import write_bytes
 from ..errors import CheckpointError, LavaMsfError
 from ..model import model_from_config
 
@@ -40,8 +41,9 @@ def save_checkpoint(path, model, epoch: int, metrics: dict, train_args: dict | N
         state["scheduler"] = scheduler.state_dict()
     if train_model is not None:
         state["train_state_dict"] = {k: v.detach().cpu() for k, v in train_model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()  # torch.save's own file I/O fails with a RuntimeError on a full disk
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getbuffer())
 
 
 # The records of a torch.save zip, below its one top-level folder. A TorchScript
