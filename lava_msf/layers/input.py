@@ -2,8 +2,6 @@
 bits, or event counts); `value_shift` is the right shift a synapse applies to
 them (the stem reads 8-bit pixels as x / 256, like NetX's spike_exp)."""
 
-import numpy as np
-
 from . import hdf5
 from .base import LayerType
 
