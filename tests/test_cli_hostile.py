@@ -236,6 +236,15 @@ def test_error_line_is_one_short_line(tmp_path, capsys):
         f["layer/1/type"] = "conv\n" + "x" * (1 << 20)
     line = run_main(capsys, "inspect", path)
     assert str(path) in line and "unknown layer type" in line
+    assert len(line) <= len("lava-msf: error: ") + ERROR_CHARS
+
+
+def test_a_long_error_is_cut_at_the_line_limit(tmp_path, capsys):
+    """The reader already shortens what a file says; a message long for another
+    reason (here a deep path) is cut by the CLI at ERROR_CHARS."""
+    deep = tmp_path.joinpath(*["d" * 200] * 4)
+    deep.mkdir(parents=True)
+    line = run_main(capsys, "inspect", deep / "missing.net")
     assert line.endswith("...") and len(line) == len("lava-msf: error: ") + ERROR_CHARS
 
 

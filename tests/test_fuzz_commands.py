@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO
 
-CASES = 16
+CASES = 8
 
 
 @pytest.mark.slow

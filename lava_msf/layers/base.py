@@ -3,6 +3,8 @@ module of lava_msf.layers defining a LayerType subclass; every consumer (file
 reader and writer, graph validation, reference executor, Lava builder,
 `inspect`, `report`) asks it, none switches on type names."""
 
+import abc
+
 from .. import fixedpoint as fx
 from ..errors import GraphError
 
@@ -12,7 +14,7 @@ def need(ok: bool, at: str, what: str) -> None:
         raise GraphError(f"{at}: {what}")
 
 
-class LayerType:
+class LayerType(abc.ABC):
     name = ""
     arity = (1, 1)  # (fewest, most) inputs
     keys = frozenset()  # HDF5 datasets of its group besides type, shape, inputs (the name is an attribute)
@@ -49,10 +51,10 @@ class LayerType:
         return 0
 
     # --- reference (integer semantics) ------------------------------------
+    @abc.abstractmethod
     def reference(self, net, i: int, be):
         """A function of the inputs' values (N, C, H, W) giving the layer's value
         before its neuron (its current), in the array backend `be`."""
-        raise NotImplementedError(self.name)
 
     def emit(self, layer, spikes, src: list):
         """The layer's output from its neuron's spikes (0/1 values)."""

@@ -2,6 +2,8 @@
 optional bias and an optional neuron; one Lava step per hop; on Lava the
 project's Conv process (a dense layer is a conv whose kernel is its input)."""
 
+import abc
+
 import numpy as np
 
 from .. import fixedpoint as fx
@@ -47,9 +49,9 @@ class Synapse(LayerType):
     def latency(self, layer, decomposed):
         return 1
 
+    @abc.abstractmethod
     def synapse(self, layer, weight, be):
         """The weighted sum as a function of the input (N, C, H, W)."""
-        raise NotImplementedError
 
     def reference(self, net, i, be):
         layer = net.layers[i]
@@ -60,9 +62,9 @@ class Synapse(LayerType):
         k = layer.weight_exp - src.value_shift
         return lambda x: fx.saturate_synapse(fx.shift(synapse(x[0]), k) + bias)
 
+    @abc.abstractmethod
     def lava_conv(self, layer, src):
         """(weight (out, in/groups, kH, kW), stride, padding, groups) of the layer as a Conv."""
-        raise NotImplementedError
 
     def lava(self, b, i, layer, ports):
         from ..runtime.kernels import lava_kernel
@@ -88,9 +90,9 @@ class Synapse(LayerType):
             out = lif.s_out
         return out
 
+    @abc.abstractmethod
     def counts(self, layer, src):
         """(synapses, max fan-in, max fan-out), padding taps excluded."""
-        raise NotImplementedError
 
     def resources(self, r, i, layer, row):
         src = r.net.layers[layer.inputs[0]]
