@@ -1,6 +1,6 @@
 """Fuzzing past the reader: every command on mutated .net files (tests/test_fuzz_commands.py).
 
-    python tests/fuzz_commands.py CASES [SEED] [--table]
+    python tests/fuzz_commands.py CASES [SEED]
 
 Each case changes one key of a small valid network file (a dataset of a layer
 or its neuron group, or a top-level attribute, or a field of `meta`) to a
@@ -165,8 +165,12 @@ def _session_alive(sid: int) -> bool:
 
 def main() -> int:
     cases = int(sys.argv[1])
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 0
-    work = Path(tempfile.mkdtemp(prefix="lava-msf-cmdfuzz-"))
+    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    with tempfile.TemporaryDirectory(prefix="lava-msf-cmdfuzz-") as tmp:
+        return fuzz(cases, seed, Path(tmp))
+
+
+def fuzz(cases: int, seed: int, work: Path) -> int:
     base = work / "base.net"
     write_net(base_net(), base)
     events = work / "rec.npz"
