@@ -33,8 +33,11 @@ class ConvT(Synapse):
         super().write(g, layer, net)
         g.create_dataset("inChannels", data=int(layer.weight.shape[0]))
         g.create_dataset("outChannels", data=int(layer.shape[0]))
-        write_window(g, layer)
+        write_window(g, layer, self.window(layer))
         g.create_dataset("groups", data=int(layer.attrs.get("groups", 1)))
+
+    def window(self, layer) -> tuple:
+        return window(layer, 1)
 
     def transposed(self, layer) -> tuple:
         """(weight (in, out/groups, k, k), groups): the layer as a transposed conv."""
@@ -44,12 +47,12 @@ class ConvT(Synapse):
         w, groups = self.transposed(layer)
         need(w.ndim == 4 and w.shape[2] == w.shape[3], at,
              f"{self.name} weight must be (in, out/groups, k, k), got {w.shape}")
-        check_window(layer, w.shape[2], at)
+        check_window(self.window(layer), w.shape[2], at)
         need(groups >= 1 and w.shape[0] == src.shape[0] and src.shape[0] % groups == 0
              and layer.shape[0] == w.shape[1] * groups, at,
              f"{self.name} weight {w.shape} does not fit {src.shape[0]} -> {layer.shape[0]} channels in "
              f"{groups} groups")
-        stride, padding, dilation = window(layer)
+        stride, padding, dilation = self.window(layer)
         for axis in (1, 2):
             size = (src.shape[axis] - 1) * stride - 2 * padding + dilation * (w.shape[2] - 1) + 1
             need(size == layer.shape[axis], at, f"output size {layer.shape} does not follow from input "
@@ -62,7 +65,7 @@ class ConvT(Synapse):
 
     def state_elements(self, layer, src):
         """The upsampled, padded input, the conv's kernel and its im2col matrix (lava_msf.intconv)."""
-        stride, padding, dilation = window(layer)
+        stride, padding, dilation = self.window(layer)
         c, h, w = src[0].shape
         k = dilation * (layer.weight.shape[2] - 1) + 1
         q = 2 * (k - 1 - padding)
@@ -71,7 +74,7 @@ class ConvT(Synapse):
 
     def synapse(self, layer, weight, be):
         w, groups = self.transposed(layer)
-        return be.conv_transpose(be.asint(w), *window(layer), groups)
+        return be.conv_transpose(be.asint(w), *self.window(layer), groups)
 
     def lava_process(self):
         from ..runtime.proc.conv_t.process import ConvT as ConvTProcess
@@ -80,13 +83,13 @@ class ConvT(Synapse):
 
     def lava_conv(self, layer, src):
         """The ConvT process's Conv: the transposed conv's kernel, upsampling `stride`, padding k' - 1 - p."""
-        stride, padding, dilation = window(layer)
+        stride, padding, dilation = self.window(layer)
         w, groups = self.transposed(layer)
         k = transposed_kernel(w.astype(np.int64), dilation, groups)
         return k, stride, k.shape[-1] - 1 - padding, groups
 
     def counts(self, layer, src):
-        stride, pad, dilation = window(layer)
+        stride, pad, dilation = self.window(layer)
         w, groups = self.transposed(layer)
         c_in, c_out_g, k = w.shape[0], w.shape[1], w.shape[2]
         ty, ry = connections(src.shape[1], layer.shape[1], k, stride, pad, dilation, True)

@@ -21,9 +21,9 @@ STRIDE_MAX = 1 << 16
 WINDOW = ("stride", "padding", "dilation")
 
 
-def window(layer) -> tuple:
-    """(stride, padding, dilation) of a pool, convT or unpool layer."""
-    return tuple(int(layer.attrs.get(k, d)) for k, d in zip(WINDOW, (1, 0, 1)))
+def window(layer, stride: int) -> tuple:
+    """(stride, padding, dilation) of a pool, convT or unpool layer; `stride` when not given."""
+    return tuple(int(layer.attrs.get(k, d)) for k, d in zip(WINDOW, (stride, 0, 1)))
 
 
 def square_kernel(layer, at: str) -> int:
@@ -46,14 +46,14 @@ def read_window(g, layer, at: str, stride_default: int) -> dict:
             "padding": hdf5.square(g, "padding", at, 0, dilation * (k - 1), 0), "dilation": dilation}
 
 
-def write_window(g, layer) -> None:
+def write_window(g, layer, geometry: tuple) -> None:
     g.create_dataset("kernelSize", data=np.array(layer.weight.shape[2:], dtype=np.int64))
-    for key, v in zip(WINDOW, window(layer)):
+    for key, v in zip(WINDOW, geometry):
         g.create_dataset(key, data=np.array([v, v], dtype=np.int64))
 
 
-def check_window(layer, k: int, at: str) -> None:
-    stride, padding, dilation = window(layer)
+def check_window(geometry: tuple, k: int, at: str) -> None:
+    stride, padding, dilation = geometry
     need(1 <= stride <= STRIDE_MAX and 1 <= dilation <= DILATION_MAX and 0 <= padding <= dilation * (k - 1), at,
          f"stride {stride} must be in 1..{STRIDE_MAX}, dilation {dilation} in 1..{DILATION_MAX}, padding "
          f"{padding} in 0..dilation * (kernel - 1)")
@@ -85,14 +85,14 @@ class Pool(Synapse):
 
     def write(self, g, layer, net):
         super().write(g, layer, net)
-        write_window(g, layer)
+        write_window(g, layer, self.window(layer))
 
     def check_weight(self, layer, src, at):
         w = layer.weight
         need(w.ndim == 4 and w.shape[:2] == (1, 1) and w.shape[2] == w.shape[3], at,
              f"pool weight must be (1, 1, k, k), one kernel for every channel, got {w.shape}")
-        check_window(layer, w.shape[2], at)
-        stride, padding, dilation = window(layer)
+        check_window(self.window(layer), w.shape[2], at)
+        stride, padding, dilation = self.window(layer)
         span = dilation * (w.shape[2] - 1) + 1
         need(layer.shape[0] == src.shape[0], at, f"pools each of {src.shape[0]} channels: output must have as many")
         for axis in (1, 2):
@@ -100,9 +100,12 @@ class Pool(Synapse):
             need(size == layer.shape[axis], at, f"output size {layer.shape} does not follow from input "
                  f"{src.shape}, kernel {w.shape[2]}, stride {stride}, padding {padding}, dilation {dilation}")
 
+    def window(self, layer) -> tuple:
+        return window(layer, int(layer.weight.shape[-1]))  # SLAYER's default stride: the kernel
+
     def kernel(self, layer) -> np.ndarray:
         """The depthwise conv kernel (C, 1, kH', kW'): the shared kernel, dilated, on every channel."""
-        w = dilate(layer.weight.astype(np.int64), window(layer)[2])
+        w = dilate(layer.weight.astype(np.int64), self.window(layer)[2])
         return np.ascontiguousarray(np.broadcast_to(w, (layer.shape[0], *w.shape[1:])))
 
     def state_elements(self, layer, src):
@@ -111,18 +114,18 @@ class Pool(Synapse):
         return layer.shape[0] * k * k * (1 + layer.shape[1] * layer.shape[2])
 
     def kernel_span(self, layer) -> int:
-        return window(layer)[2] * (layer.weight.shape[2] - 1) + 1
+        return self.window(layer)[2] * (layer.weight.shape[2] - 1) + 1
 
     def synapse(self, layer, weight, be):
-        stride, padding, _ = window(layer)
+        stride, padding, _ = self.window(layer)
         return be.conv(be.asint(self.kernel(layer)), stride, padding, layer.shape[0])
 
     def lava_conv(self, layer, src):
-        stride, padding, _ = window(layer)
+        stride, padding, _ = self.window(layer)
         return self.kernel(layer), stride, padding, layer.shape[0]
 
     def counts(self, layer, src):
-        stride, pad, dilation = window(layer)
+        stride, pad, dilation = self.window(layer)
         k = layer.weight.shape[2]
         ty, ry = connections(src.shape[1], layer.shape[1], k, stride, pad, dilation, False)
         tx, rx = connections(src.shape[2], layer.shape[2], k, stride, pad, dilation, False)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .base import need
 from .convT import ConvT
-from .pool import read_window, square_kernel, write_window
+from .pool import read_window, square_kernel, window, write_window
 from .synapse import Synapse
 
 
@@ -24,7 +24,10 @@ class Unpool(ConvT):
 
     def write(self, g, layer, net):
         Synapse.write(self, g, layer, net)
-        write_window(g, layer)
+        write_window(g, layer, self.window(layer))
+
+    def window(self, layer):
+        return window(layer, int(layer.weight.shape[-1]))  # SLAYER's default stride: the kernel
 
     def transposed(self, layer):
         c = layer.shape[0]
