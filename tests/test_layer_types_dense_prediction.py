@@ -180,8 +180,9 @@ def test_float_backend_equals_reference_where_nothing_rounds():
               Layer("up", "convT", (3, 6, 6), (1,), neuron=plain, weight=even(2, 3, 2, 2, lo=-10),
                     attrs={"stride": 2}),
               Layer("unpool", "unpool", (2, 6, 6), (1,), neuron=plain, weight=np.full((1, 1, 2, 2), 70)),
-              Layer("cat", "concat", (5, 6, 6), (2, 3)),
-              Layer("out", "convT", (2, 7, 7), (4,), weight=even(5, 2, 2, 2), bias=RNG.integers(-5, 5, 2))]
+              Layer("c", "conv", (2, 6, 6), (0,), neuron=plain, weight=even(2, 2, 1, 1, lo=10)),
+              Layer("cat", "concat", (7, 6, 6), (2, 3, 4)),  # c arrives a step early: DelaySparse
+              Layer("out", "convT", (2, 7, 7), (5,), weight=even(7, 2, 2, 2), bias=RNG.integers(-5, 5, 2))]
     net = Network(layers, timesteps=4).validate()
     frames = (RNG.random((2, 2, 6, 6, 4)) < 0.5).astype(np.int64)
     ref, probes = run_reference(net, frames)
