@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lava_msf import fixedpoint as fx
-from lava_msf.analysis.energy import layer_flops
+from lava_msf.analysis.energy import energy, layer_flops, measure_rates
 from lava_msf.chip.loihi2 import LOIHI2
 from lava_msf.chip.report import inspect_network
 from lava_msf.export.torch_backend import TorchBackend
@@ -321,3 +321,8 @@ def test_inspect_and_report_count_by_hand():
     flops = {layer.name: layer_flops(net, i) for i, layer in enumerate(net.layers)}
     assert (flops["pool"], flops["up"], flops["unpool"], flops["cat"]) == (64 * 4, 16 * 6 * 4 * 4, 64 * 4, 0)
     assert flops["out"] == 64 * 12 * 2 * 9 and net.latencies() == [0, 1, 2, 3, 4, 3, 5, 6, 7]
+    frames = (RNG.random((2, 2, 8, 8, 4)) < 0.4).astype(np.int64)
+    rows = {r["name"]: r for r in energy(net, measure_rates(net, frames, progress=False)["rates"])["layers"]}
+    assert list(rows) == ["stem", "pool", "lateral", "up", "unpool", "pool2", "out"]  # concat does no operation
+    assert rows["up"]["driven_by"] == ["pool"] and rows["out"]["driven_by"] == ["cat"]
+    assert rows["pool2"]["flops"] == flops["pool2"] and 0 < rows["pool2"]["input_rate"] < 1
