@@ -80,13 +80,14 @@ class Synapse(LayerType):
         from ..runtime.kernels import lava_kernel
         from ..runtime.proc.stock import GRADED_BITS
 
+        Conv = self.lava_process()
         src = b.net.layers[layer.inputs[0]]
         neuron = None
         if layer.neuron is not None and not b.backend.decomposed:  # synapse and neuron in one process
             neuron = dict(neuron=layer.neuron, neuron_bias=layer.bias, reset_interval=b.reset_interval,
                           reset_offset=(b.lat[i] + 1) % b.reset_interval)
         weight, stride, padding, groups = self.lava_conv(layer, src)
-        syn = b.add(self.lava_process()(weight=lava_kernel(weight), input_shape=src.lava_shape,
+        syn = b.add(Conv(weight=lava_kernel(weight), input_shape=src.lava_shape,
                          weight_exp=layer.weight_exp - src.value_shift,
                          bias=layer.bias if layer.neuron is None else None, stride=stride, padding=padding,
                          groups=groups, num_message_bits=0 if src.spiking else GRADED_BITS,
