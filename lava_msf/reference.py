@@ -10,13 +10,14 @@ int64.
 
 Per step and layer, the layer's type (lava_msf.layers.<type>, its docstring
 states the formula) computes `a` from its inputs' values; a layer with a
-neuron feeds `a` to its model (lava_msf.neurons: the LIF of lava_msf.fixedpoint),
-its bias entering the voltage as b << 6 (as NetX's), and emits spikes.
+neuron feeds `a` to its model (lava_msf.neurons: the LIF of lava_msf.fixedpoint,
+sigma-delta), its bias entering the neuron shifted as the model says (b << 6
+into a LIF's voltage, as NetX's), and emits the model's output (spikes or
+graded values).
 """
 
 import numpy as np
 
-from . import fixedpoint as fx
 from . import intconv
 from .graph import Network
 from .layers import spec
@@ -88,10 +89,10 @@ class Executor:
         self.net = net
         self.be = backend
         self.ops = [spec(layer).reference(net, i, backend) for i, layer in enumerate(net.layers)]
-        # as in NetX/Lava, a neuron's bias enters the voltage (<< 6); a synapse's bias is its type's
+        # as in NetX/Lava, a neuron's bias enters the neuron (a LIF's voltage, << 6); a synapse's is its type's
         self.voltage_biases = [0 if layer.neuron is None or layer.bias is None else
-                               backend.asint(layer.bias).reshape(1, -1, 1, 1) << fx.ACT_SHIFT
-                               for layer in net.layers]
+                               backend.asint(layer.bias).reshape(1, -1, 1, 1)
+                               << model_of(layer.neuron).bias_shift(layer.neuron) for layer in net.layers]
         self.state = None
 
     def reset(self, batch: int) -> None:
@@ -106,9 +107,9 @@ class Executor:
             src = [values[j] for j in layer.inputs] or [frame]  # the source layer reads the frame
             a = self.ops[i](src)
             if layer.neuron is not None:
-                spikes, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
-                                                                    self.voltage_biases[i])
-                a = spec(layer).emit(layer, self.be.from_bool(spikes), src)
+                out, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
+                                                                 self.voltage_biases[i], self.be)
+                a = spec(layer).emit(layer, out, src)
             values.append(a)
             if probes is not None:
                 probes.setdefault(layer.name, []).append(a)

@@ -7,9 +7,28 @@ Adding one: docs/adding-a-layer-type.md."""
 import importlib
 import pkgutil
 
+import math
+
 import h5py
+import numpy as np
 
 from ..errors import NetFileError
+
+REAL_MAX = 1e30  # NetX's real-valued neuron keys (SLAYER's surrogate gradient): finite, written back
+
+
+def real(g, key, at) -> float:
+    """One finite real number (keys NetX reads but does not compute with)."""
+    from ..layers.hdf5 import dataset
+
+    value = np.asarray(dataset(g, key, at)[()])
+    if value.size != 1 or value.dtype.kind not in "iuf":
+        raise NetFileError(f"{at}: key {key!r} must be one number")
+    number = float(value.reshape(-1)[0])
+    if not math.isfinite(number) or abs(number) > REAL_MAX:
+        raise NetFileError(f"{at}: key {key!r} = {number} is not a finite number")
+    return number
+
 
 MODELS = {}  # parameter class -> model: every module of this package that defines MODEL
 for _module in pkgutil.iter_modules(__path__):
