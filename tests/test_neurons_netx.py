@@ -226,3 +226,16 @@ def test_bad_neuron_keys_one_line(tmp_path, neuron, bias, message):
     with pytest.raises((NetFileError, GraphError), match=message) as err:
         read_net(path)
     assert "\n" not in str(err.value) and "bad.net" in str(err.value)
+
+
+def test_inspect_and_report_count_sigma_delta_layers():
+    from lava_msf.analysis.energy import drivers
+    from lava_msf.chip.loihi2 import LOIHI2
+    from lava_msf.chip.report import inspect_network
+
+    net = sdnn_net(np.random.default_rng(0))
+    rows = inspect_network(net, LOIHI2)["layers"]
+    # conv2 reads conv1's graded values: up to 2**15 - 1 (16-bit messages) times its |weights|
+    w = np.abs(net.layers[2].weight).reshape(4, -1).sum(axis=1).max()
+    assert rows[2]["current_bound"] == w * ((1 << 15) - 1) and rows[2]["message_bits"] == LOIHI2["message_bits"]
+    assert [drivers(net, i) for i in (2, 3, 4)] == [[1], [2], [3]]  # a graded neuron's values are its events

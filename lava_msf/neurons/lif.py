@@ -78,6 +78,10 @@ class Lif:
         return 0
 
     @staticmethod
+    def output_bound(p) -> int:
+        return 1
+
+    @staticmethod
     def bias_shift(p) -> int:
         """The bias mantissa enters the voltage << 6 (NetX's bias_exp)."""
         return fx.ACT_SHIFT

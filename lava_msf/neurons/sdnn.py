@@ -110,6 +110,12 @@ class Sdnn:
         return 0
 
     @staticmethod
+    def output_bound(p) -> int:
+        """What a message of messageBits carries on chip (`inspect`; Lava's CPU
+        models do not truncate)."""
+        return (1 << (p.message_bits - 1)) - 1
+
+    @staticmethod
     def bias_shift(p) -> int:
         return SCALE
 
