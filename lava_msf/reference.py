@@ -96,16 +96,25 @@ class Executor:
         self.state = None
 
     def reset(self, batch: int) -> None:
+        self.batch = batch
         self.state = {i: model_of(layer.neuron).reset((batch, *layer.neuron_shape), self.be)
                       for i, layer in enumerate(self.net.layers) if layer.neuron is not None}
 
-    def step(self, frame, probes: dict | None = None):
+    def step(self, frame, probes: dict | None = None, reached=None):
         """One model time step. frame: (N, C, H, W) int64. Returns the output
-        layer's value (N, C, H, W); `probes` (dict) receives every layer's value."""
+        layer's value (N, C, H, W); `probes` (dict) receives every layer's value.
+        `reached` (warm_up): per layer, whether NetX's pipeline has reached it
+        (if not, its value is zero and its state untouched)."""
         values = []
         for i, layer in enumerate(self.net.layers):
+            if reached is not None and not reached[i]:
+                values.append(self.be.zeros((self.batch, *layer.shape)))
+                continue
             src = [values[j] for j in layer.inputs] or [frame]  # the source layer reads the frame
-            a = self.ops[i](src)
+            if reached is None or any(reached[j] for j in layer.inputs):
+                a = self.ops[i](src)
+            else:  # a synapse's first step in Lava: its buffer's initial zeros
+                a = self.be.zeros((self.batch, *layer.shape))
             if layer.neuron is not None:
                 out, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
                                                                  self.voltage_biases[i], self.be)
@@ -114,6 +123,17 @@ class Executor:
             if probes is not None:
                 probes.setdefault(layer.name, []).append(a)
         return values[-1]
+
+    def warm_up(self, probes: dict | None = None) -> None:
+        """After reset(): the steps stock NetX runs before its input reaches each
+        layer (it resets nothing): layer i's neuron runs latency[i] steps on what
+        reaches it meanwhile, zeros or what earlier layers emit on their biases
+        alone. Then step() continues as NetX's pipeline does, hop delays aligned:
+        NetX's block i at Lava step s is model step s - latency[i]. `probes` gets
+        these steps' values first (reached layers only)."""
+        lat = self.net.latencies()
+        for t in range(-max(lat), 0):
+            self.step(None, probes, reached=[t >= -d for d in lat])
 
     def run(self, frames, probes: dict | None = None):
         """frames: (N, C, H, W, T) ints. Resets the state, runs T steps and returns

@@ -99,24 +99,33 @@ def spikes(rng, shape, steps):
 
 
 def test_sigma_delta_net_matches_stock_netx_layer_by_layer(tmp_path):
-    """Without biases: stock NetX never resets, and a biased neuron runs on its
-    bias alone for the steps before its first input arrives (lava-msf resets
-    it then); the bias arithmetic is checked against Lava's SigmaDelta above."""
+    """Stock NetX never resets: a biased neuron runs on its bias alone for the
+    steps before its first input arrives. The reference's warm_up runs those
+    steps; then every block equals it at every Lava step. lava-msf's own runs
+    reset each neuron when its input arrives (its first aligned step differs)."""
     rng = np.random.default_rng(5)
-    net = sdnn_net(rng, bias=False)
+    net = sdnn_net(rng)
     path = tmp_path / "sdnn.net"
     write_net(net, path)
     back = read_net(path)
     assert [layer.neuron for layer in back.layers] == [layer.neuron for layer in net.layers]
     frames = spikes(rng, (2, 6, 6), STEPS)
-    probes = {}
-    Executor(net).run(frames[None], probes)
     stock = run_stock(path, frames, input_shape=(2, 6, 6))
     assert stock.blocks == ["Conv", "Conv", "Dense", "Dense"]
-    for k, layer in enumerate(net.layers[1:], start=1):  # block k's output lags the input by k steps
-        ours = np.stack(probes[layer.name], axis=-1)[0]
+    ex = Executor(net)
+    ex.reset(1)
+    warm = {}
+    ex.warm_up(warm)
+    for t in range(STEPS):
+        ex.step(frames[None, ..., t], warm)
+    cold = {}
+    Executor(net).run(frames[None], cold)
+    for k, layer in enumerate(net.layers[1:], start=1):  # block k: model step s - k at Lava step s
+        ours = np.stack(warm[layer.name][:STEPS], axis=-1)[0]
         assert ours.any() and not set(np.unique(ours)) <= {0, 1}, layer.name  # graded, not spikes
-        np.testing.assert_array_equal(stock.outputs[k - 1][..., k:], ours[..., :-k], err_msg=layer.name)
+        np.testing.assert_array_equal(stock.outputs[k - 1], ours, err_msg=layer.name)
+    # conv1's bias: NetX's conv1, reached one step before its input, has emitted on it already
+    assert not np.array_equal(warm["conv1"][1], cold["conv1"][0])
 
 
 @pytest.mark.parametrize("backend", ["lava-cpu", "lava-cpu-fused", "lava-cpu-decomposed"])
@@ -239,3 +248,32 @@ def test_inspect_and_report_count_sigma_delta_layers():
     w = np.abs(net.layers[2].weight).reshape(4, -1).sum(axis=1).max()
     assert rows[2]["current_bound"] == w * ((1 << 15) - 1) and rows[2]["message_bits"] == LOIHI2["message_bits"]
     assert [drivers(net, i) for i in (2, 3, 4)] == [[1], [2], [3]]  # a graded neuron's values are its events
+
+
+def test_shipped_square_sdnn_reproduces_lava_dl_sigma_ground_truths(tmp_path):
+    """lava-dl's square PilotNet SDNN as its Loihi test runs it (skip_layers=1:
+    act0, the input layer's recorded output, into the first conv): each conv's
+    sigma after every step equals sigma<k>_square.npy, once the reference runs
+    NetX's pipeline (warm_up: the biased layers run before their input arrives).
+    The file is read by lava-msf's reader, its input layer left out."""
+    from netx_stock import netx_file
+
+    src = netx_file("gts/pilotnet_sdnn/square_network.net")
+    path = tmp_path / "square_convs.net"
+    with h5py.File(src) as f, h5py.File(path, "w") as g:
+        for k in range(1, 5):
+            f.copy(f[f"layer/{k}"], g, f"layer/{k - 1}")
+    net = read_net(path, input_shape=(3, 33, 33))
+    assert [type(layer.neuron) for layer in net.layers[1:]] == [sdnn.SdnnParams] * 4
+    act0 = np.load(netx_file("gts/pilotnet_sdnn/act0.npy"))[:33, :33].transpose(2, 1, 0, 3).astype(np.int64)
+    gts = [np.load(netx_file(f"gts/pilotnet_sdnn/sigma{k}_square.npy")).transpose(2, 1, 0, 3) for k in range(1, 5)]
+    ex = Executor(net)
+    ex.reset(1)
+    ex.warm_up()
+    lat = net.latencies()
+    for t in range(5):  # model step t is Lava step t + latency; the ground truths are per Lava step
+        ex.step(act0[None, ..., t])
+        for k in range(1, 5):
+            sigma = ex.state[k][0][0]  # the SDNN state is (sigma, act, residue)
+            np.testing.assert_array_equal(sigma, gts[k - 1][..., t + lat[k]], err_msg=f"conv {k}, step {t}")
+    assert all(gt[..., 4].any() for gt in gts)
