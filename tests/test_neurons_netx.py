@@ -277,3 +277,23 @@ def test_shipped_square_sdnn_reproduces_lava_dl_sigma_ground_truths(tmp_path):
             sigma = ex.state[k][0][0]  # the SDNN state is (sigma, act, residue)
             np.testing.assert_array_equal(sigma, gts[k - 1][..., t + lat[k]], err_msg=f"conv {k}, step {t}")
     assert all(gt[..., 4].any() for gt in gts)
+
+
+def test_sigma_delta_torch_backend_equals_numpy():
+    """The batched torch backend (evaluation) computes the same, wrap-around included."""
+    import torch
+
+    from lava_msf.export.torch_backend import TorchBackend
+
+    rng = np.random.default_rng(2)
+    net = sdnn_net(rng)
+    frames = spikes(rng, (3, 2, 6, 6), STEPS)
+    np.testing.assert_array_equal(Executor(net, TorchBackend).run(torch.as_tensor(frames)).numpy(),
+                                  Executor(net).run(frames))
+    a = rng.integers(-(1 << 30), 1 << 30, (2, 8, STEPS))
+    for params in (sdnn.SdnnParams(vth_mant=5), sdnn.SdnnParams(vth_mant=5, form="delta")):
+        state = sdnn.MODEL.reset(a.shape[:-1], TorchBackend)
+        ours = model_run(params, a)
+        for t in range(STEPS):
+            out, state = sdnn.MODEL.step(state, torch.as_tensor(a[..., t]), params, 0, TorchBackend)
+            np.testing.assert_array_equal(out.numpy(), ours[..., t])
