@@ -72,7 +72,8 @@ class Conv(Synapse):
 
     def state_elements(self, layer, src):
         """The im2col matrix of a step: every tap of every output (lava_msf.intconv)."""
-        return src[0].shape[0] * int(np.prod(layer.weight.shape[2:])) * layer.shape[1] * layer.shape[2]
+        return src[0].shape[0] * int(np.prod(layer.weight.shape[2:])) * layer.shape[1] * layer.shape[2] + \
+            super().state_elements(layer, src)
 
     def synapse(self, layer, weight, be):
         return be.conv(weight, *geometry(layer))

@@ -14,7 +14,9 @@ BIAS_LIMIT = 1 << (LOIHI2["bias_mant_bits"] - 1)  # |bias| below: Lava's signed 
 class Lif:
     params = fx.LifParams
     netx_types = ("CUBA", "LOIHI")  # LOIHI: NetX's name for the same compartment
-    keys = frozenset({"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike"})
+    # scaleRho, tauRho, theta, wgtExp: LOIHI keys NetX reads and ignores (minimum until H2's reader lands)
+    keys = frozenset({"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike",
+                      "scaleRho", "tauRho", "theta", "wgtExp"})
 
     @staticmethod
     def read(g, at) -> fx.LifParams:
