@@ -150,7 +150,7 @@ def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
     if b.reset_interval != NEVER:
         raise BuildError(f"{at}: Lava's stock DelayDense cannot drop pending delayed spikes between samples "
                          f"(it has no reset); use --backend lava-cpu, or stream with --reset never")
-    syn = b.add(DelayDense(weights=layer.weight.astype(np.int32), delays=expand(layer).astype(np.int32),
+    syn = b.add(DelayDense(weights=layer.weight.astype(np.int32), delays=expand(layer).astype(int),
                            max_delay=span(layer) - 1, weight_exp=shift, num_message_bits=graded_bits,
                            name=f"{i}:{layer.name}"))
     ports[0].transpose([2, 1, 0]).flatten().connect(syn.s_in)  # (W, H, C) -> C*H*W, the weight's order

@@ -24,7 +24,7 @@ class PyStatefulLayerModel(PyLoihiProcessModel):
         self.executor = Executor(proc_params["net"], layers=(self.index,))
         self.executor.reset(1)
         self.reset = ResetSchedule(proc_params["reset_interval"], proc_params["reset_offset"])
-        self.out = np.zeros(self.a_out.shape, dtype=np.int64)
+        self.out = np.zeros(proc_params["net"].layers[self.index].lava_shape, dtype=np.int64)
 
     def run_spk(self):
         self.a_out.send(self.out)
