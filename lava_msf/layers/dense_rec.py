@@ -88,6 +88,9 @@ class DenseRec(Dense):
         return super().flops(net, i) + int(net.layers[i].shape[0]) ** 2
 
 
+TYPE = DenseRec()
+
+
 def _stock(b, i, layer, ports):
     """Chip-mappable: Lava's stock Dense for each weight matrix into the stock
     neuron, its spikes fed back (NetX's RecurrentDense)."""
