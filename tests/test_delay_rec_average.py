@@ -278,15 +278,15 @@ def _with_key(tmp_path, group: int, key: str, value):
     return path
 
 
-# file groups: 0 input, then a flatten before each dense: d_in 2, d_full 4, d_one 6, rec 8, d_out 10, avg 11;
+# file groups: 0 input, 1 flatten, d_in 2, d_full 3, d_one 4, rec 5, d_out 6, avg 7;
 # keys are read naming the group, shapes are checked naming the graph's layer
 @pytest.mark.parametrize("group, key, value, words", [
     (2, "delay", np.zeros(7), ["layer 1 (d_in)", "key 'delay' of shape (7,) fits none"]),
     (2, "delay", np.array([1, -1] * 9), ["layer 2", "key 'delay' has negative values"]),
     (2, "delay", np.full(18, 1.5), ["layer 2", "key 'delay' must hold integers"]),
-    (8, "delay", np.zeros(5), ["layer 8", "unexpected key 'delay' for a dense_rec layer"]),
-    (8, "weight_rec", np.zeros((5, 4)), ["layer 8", "key 'weight_rec' must be (5, 5)"]),
-    (11, "shape", np.array([3, 1, 1]), ["layer 6 (avg)", "output (C, 1, 1) with C dividing"]),
+    (5, "delay", np.zeros(5), ["layer 5", "unexpected key 'delay' for a dense_rec layer"]),
+    (5, "weight_rec", np.zeros((5, 4)), ["layer 5", "key 'weight_rec' must be (5, 5)"]),
+    (7, "shape", np.array([3, 1, 1]), ["layer 6 (avg)", "output (C, 1, 1) with C dividing"]),
 ])
 def test_bad_keys_are_one_line_errors_naming_file_layer_and_key(tmp_path, group, key, value, words):
     path = _with_key(tmp_path, group, key, value)
