@@ -173,7 +173,29 @@ def test_average_is_the_spike_count_of_each_group():
     assert net.layers[-1].value_shift == 0 and not net.layers[-1].spiking
 
 
+@pytest.mark.parametrize("make", [dense_chain, conv_chain])
+def test_torch_backend_equals_numpy(make):
+    import torch
+
+    from lava_msf.export.torch_backend import TorchBackend
+
+    net = make()
+    frames = spikes(np.random.default_rng(11), net.layers[0].shape, n=3)
+    ref = Executor(net).run(frames)
+    assert ref.any()
+    np.testing.assert_array_equal(Executor(net, TorchBackend).run(torch.from_numpy(frames)).numpy(), ref)
+
+
 # --- Lava backends ------------------------------------------------------------------------------------
+
+def test_float_backend_refuses_stateful_layers_in_one_line():
+    from lava_msf.runtime import LavaRunner
+    from lava_msf.runtime.builder import BuildError
+
+    with pytest.raises(BuildError, match=r"^layer 1 \(d_in\): a dense layer with state of its own runs on the "
+                                         r"fixed-point backends only$"):
+        LavaRunner(dense_chain(), "lava-cpu-float", batch_samples=1)
+
 
 @pytest.mark.parametrize("make", [dense_chain, conv_chain])
 def test_lava_cpu_and_fused_equal_the_reference(make):
