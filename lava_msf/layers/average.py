@@ -46,8 +46,7 @@ class Average(LayerType):
 
     def resources(self, r, i, layer, row):
         size = r.net.layers[layer.inputs[0]].size
-        row.update(synapses=size, weights=size, fan_in=size // layer.shape[0], fan_out=1, weight_bits=1,
-                   weight_exp=0)
+        row.update(synapses=size, fan_in=size // layer.shape[0], fan_out=1, weight_bits=1, weight_exp=0)
         return size // layer.shape[0]
 
     def flops(self, net, i):

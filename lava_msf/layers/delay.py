@@ -130,7 +130,11 @@ def reference(layer, synapse, shift: int, bias, be):
 
 
 def state_elements(layer) -> int:
-    return span(layer) * layer.size
+    """The pending sums, and (unless per output) one masked weight copy per delay class, in int64 units."""
+    from ..graph import WEIGHT_BYTES
+
+    copies = 0 if per_output(layer) is not None else len(np.unique(expand(layer))) * layer.weight.size
+    return span(layer) * layer.size + copies * WEIGHT_BYTES // 8
 
 
 def resources(layer, row: dict) -> None:
