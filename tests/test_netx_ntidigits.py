@@ -86,8 +86,8 @@ def test_lava_backends_equal_the_reference(net, spikes_in):
         np.testing.assert_array_equal(runner.run(x)[0], ref)
 
 
-def test_inspect_and_report(net):
-    from lava_msf.analysis.energy import layer_flops
+def test_inspect_and_report(net, spikes_in):
+    from lava_msf.analysis.energy import energy, layer_flops, measure_rates
     from lava_msf.chip.loihi2 import LOIHI2
     from lava_msf.chip.report import inspect_network
 
@@ -95,3 +95,9 @@ def test_inspect_and_report(net):
     assert [r.get("delay_bits") for r in rows] == [None, 6, 6, None, None]
     assert rows[-1]["synapses"] == 242 and rows[-1]["fan_in"] == 22
     assert [layer_flops(net, i) for i in range(1, 5)] == [256 * 64, 256 * 256, 242 * 256, 242]
+    t = 200
+    rates = measure_rates(dataclasses.replace(net, timesteps=t), frames(spikes_in[:, 300:300 + t]), progress=False)
+    rows = {r["name"]: r for r in energy(net, rates["rates"], t)["layers"]}
+    avg = rows[net.layers[-1].name]
+    assert avg["op"] == "AC" and avg["driven_by"] == [net.layers[-2].name] and avg["flops"] == 242
+    assert avg["sops"] == 242 * t * rates["rates"][net.layers[-2].name] > 0

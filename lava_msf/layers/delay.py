@@ -148,7 +148,7 @@ def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
     from lava.proc.dense.process import DelayDense
 
     at = f"layer {i} ({layer.name})"
-    if layer.weight.ndim != 2 or layer.neuron is None or layer.bias is not None and layer.neuron is None:
+    if layer.weight.ndim != 2 or layer.neuron is None:
         raise BuildError(f"{at}: a delayed synapse maps to Lava's stock DelayDense only as a dense layer "
                          f"with a neuron; use --backend lava-cpu")
     if b.reset_interval != NEVER:
