@@ -40,6 +40,10 @@ class NumpyBackend:
         return intconv.Conv2d(w, stride, padding, groups)
 
     @staticmethod
+    def conv_transpose(w, stride, padding, dilation, groups):
+        return intconv.conv_transpose(w, stride, padding, dilation, groups)
+
+    @staticmethod
     def linear(w):
         return intconv.Linear(w)
 
@@ -54,6 +58,10 @@ class NumpyBackend:
     @staticmethod
     def stack(xs):
         return np.stack(xs, axis=-1)
+
+    @staticmethod
+    def concat(xs):
+        return np.concatenate(xs, axis=1)
 
     @staticmethod
     def from_bool(s):

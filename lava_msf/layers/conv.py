@@ -32,7 +32,8 @@ def _axis(n_in: int, n_out: int, k: int, stride: int, pad: int):
 
 class Conv(Synapse):
     name = "conv"
-    keys = Synapse.keys | {"inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups"}
+    keys = Synapse.keys | {"inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups",
+                           "delay"}
 
     def read(self, g, layer, at):
         super().read(g, layer, at)

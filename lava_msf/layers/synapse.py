@@ -19,7 +19,7 @@ ROW_SUM_MAX = 1 << 22  # sum |W| per output: 32-bit inputs keep every partial su
 
 
 class Synapse(LayerType):
-    keys = frozenset({"neuron", "bias", "weight", "wgtExp", "delay"})
+    keys = frozenset({"neuron", "bias", "weight", "wgtExp"})  # conv and dense add "delay" (layers/delay.py)
     neuron = "optional"
     synaptic = operator = True
 
@@ -45,13 +45,18 @@ class Synapse(LayerType):
                  "bias must fit the 24-bit synaptic accumulator")
         self.check_weight(layer, src[0], at)
         if layer.delay is not None:
+            need("delay" in self.keys, at, f"a {self.name} layer takes no 'delay'")
             delay.check(layer, at)
-        row = int(np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1).max())
+        row = int(self.row_sums(layer).max())
         need(row <= ROW_SUM_MAX, at, f"sum of |weights| into one output {row} over {ROW_SUM_MAX} "
              f"(integer products would not stay exact)")
 
     def latency(self, layer, decomposed):
         return 1
+
+    def row_sums(self, layer):
+        """Per output channel the sum of |weights| into one output."""
+        return np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1).sum(axis=1)
 
     # --- delays (lava_msf.layers.delay): a delayed synapse keeps its pending sums
     def state_elements(self, layer, src):
@@ -79,11 +84,17 @@ class Synapse(LayerType):
     def lava_conv(self, layer, src):
         """(weight (out, in/groups, kH, kW), stride, padding, groups) of the layer as a Conv."""
 
+    def lava_process(self):
+        """The Lava process class of the synapse (Conv's arguments)."""
+        from ..runtime.proc.conv.process import Conv
+
+        return Conv
+
     def lava(self, b, i, layer, ports):
         from ..runtime.kernels import lava_kernel
-        from ..runtime.proc.conv.process import Conv
         from ..runtime.proc.stock import GRADED_BITS
 
+        Conv = self.lava_process()
         src = b.net.layers[layer.inputs[0]]
         if layer.delay is not None and b.backend.decomposed:
             return delay.lava_decomposed(b, i, layer, ports, layer.weight_exp - src.value_shift,
@@ -124,8 +135,7 @@ class Synapse(LayerType):
         if layer.delay is not None:
             delay.resources(layer, row)
         # per output channel the sum of |w| times the largest input, shifted as the synapse shifts, plus |bias|
-        w = np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1).sum(axis=1)
-        acc = fx.shift(w * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
+        acc = fx.shift(self.row_sums(layer) * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
         bias = 0 if layer.bias is None or layer.neuron is not None else np.abs(layer.bias.astype(np.int64))
         return int((acc + bias).max())
 

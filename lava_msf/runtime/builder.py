@@ -11,6 +11,10 @@ Each layer becomes the processes its type builds (lava_msf.layers.<type>,
                (decomposed backends: Lava selects their SubProcessModels,
                lava_msf.chip.mapping's graphs of stock processes)
   mean         project TokenMean
+  pool         project Conv (the shared kernel on every channel)
+  convT,       project ConvT (a Conv on the zero-upsampled input)
+  unpool
+  concat       stock Sparse/DelaySparse per input into a relay LIFReset
   input        project StreamSource: the host pushes frames through a pipe,
                and StreamSinks pipe the readout (and probed layers) back
 The fused backend instead runs the whole network as one FusedNetwork
