@@ -28,3 +28,7 @@ class GraphError(LavaMsfError, ValueError):
 
 class NetFileError(LavaMsfError):
     """A .net file is unreadable, inconsistent or of an unsupported version."""
+
+
+class LavaMsfWarning(UserWarning):
+    """Something was changed to fit (e.g. a NetX clamp); the CLI prints it on one line."""

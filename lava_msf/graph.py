@@ -70,6 +70,7 @@ class Layer:
     weight_exp: int = 0  # float weight = weight * 2**weight_exp / 64 (Lava's weight_exp)
     bias: np.ndarray | None = None  # int, current units, per output channel
     attrs: dict = field(default_factory=dict)  # stride, padding, groups; variant, heads, scale; ...
+    delay: np.ndarray | None = None  # synaptic delays of conv/dense, as stored (lava_msf.layers.delay)
 
     @property
     def spiking(self) -> bool:

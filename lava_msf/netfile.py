@@ -47,6 +47,7 @@ def write_net(net: Network, path) -> None:
         # dense layer fed by the (not already flat) layer just before it; lava-msf's reader skips them.
         file_index, n = [], 0
         for i, layer in enumerate(net.layers):
+            # (not after a dense-like layer: its NetX output port is flat already, and NetX cannot flatten it)
             if spec(layer).netx_flatten and layer.inputs == (i - 1,) and not spec(net.layers[i - 1]).netx_flatten:
                 hdf5.write_string(f.create_group(f"layer/{n}"), "type", "flatten")
                 f[f"layer/{n}"].create_dataset("shape", data=np.array(net.layers[i - 1].shape, dtype=np.int64))

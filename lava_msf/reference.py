@@ -93,20 +93,45 @@ class Executor:
     """Runs a Network on integer input frames; keeps neuron state across steps
     until `reset()`. Each layer's arithmetic is its type's (lava_msf.layers)."""
 
-    def __init__(self, net: Network, backend=NumpyBackend):
+    def __init__(self, net: Network, backend=NumpyBackend, layers=None):
         self.net = net
         self.be = backend
-        self.ops = [spec(layer).reference(net, i, backend) for i, layer in enumerate(net.layers)]
+        # `layers`: the indices this executor runs (a Lava process running one layer); default all
+        self.built = range(len(net.layers)) if layers is None else tuple(layers)
+        self.ops = [spec(layer).reference(net, i, backend) if i in self.built else None
+                    for i, layer in enumerate(net.layers)]
         # as in NetX/Lava, a neuron's bias enters the neuron (a LIF's voltage, << 6); a synapse's is its type's
         self.voltage_biases = [0 if layer.neuron is None or layer.bias is None else
                                backend.asint(layer.bias).reshape(1, -1, 1, 1)
                                << model_of(layer.neuron).bias_shift(layer.neuron) for layer in net.layers]
         self.state = None
+        self.layer_state = None  # per layer: a stateful type's own state (delays, recurrence), else None
 
     def reset(self, batch: int) -> None:
         self.batch = batch
+        layers = [(i, self.net.layers[i]) for i in self.built]
         self.state = {i: model_of(layer.neuron).reset((batch, *layer.neuron_shape), self.be)
-                      for i, layer in enumerate(self.net.layers) if layer.neuron is not None}
+                      for i, layer in layers if layer.neuron is not None}
+        self.layer_state = {i: spec(layer).initial_state(layer, batch, self.be) for i, layer in layers}
+
+    def layer_step(self, i: int, src: list, fed: bool = True):
+        """Layer i's value for one step from its inputs' values (`fed` False: before
+        its first input arrives, as in warm_up: its synapse gives zeros)."""
+        layer = self.net.layers[i]
+        own = self.layer_state[i]
+        if not fed:
+            a = self.be.zeros((self.batch, *layer.shape))
+        elif own is None:
+            a = self.ops[i](src)
+        else:
+            a, own = self.ops[i](src, own)
+        if layer.neuron is not None:
+            out, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
+                                                             self.voltage_biases[i], self.be)
+            a = spec(layer).emit(layer, out, src)
+        if own is not None:
+            self.layer_state[i] = spec(layer).observe(layer, own, a)
+        return a
 
     def step(self, frame, probes: dict | None = None, reached=None):
         """One model time step. frame: (N, C, H, W) int64. Returns the output
@@ -119,14 +144,8 @@ class Executor:
                 values.append(self.be.zeros((self.batch, *layer.shape)))
                 continue
             src = [values[j] for j in layer.inputs] or [frame]  # the source layer reads the frame
-            if reached is None or any(reached[j] for j in layer.inputs):
-                a = self.ops[i](src)
-            else:  # a synapse's first step in Lava: its buffer's initial zeros
-                a = self.be.zeros((self.batch, *layer.shape))
-            if layer.neuron is not None:
-                out, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
-                                                                 self.voltage_biases[i], self.be)
-                a = spec(layer).emit(layer, out, src)
+            # a synapse's first step in Lava: its buffer's initial zeros
+            a = self.layer_step(i, src, reached is None or any(reached[j] for j in layer.inputs))
             values.append(a)
             if probes is not None:
                 probes.setdefault(layer.name, []).append(a)

@@ -90,7 +90,7 @@ def test_truncated_file(good):
      ["layer 1", "even integers"]),
     (lambda f: f["layer/1/neuron/vDecay"].write_direct(np.array(5000)), ["layer 1: neuron", "'vDecay'"]),
     (lambda f: f["layer/5"].__delitem__("neuron"), ["layer 5", "'neuron' group"]),
-    (lambda f: f["layer/2"].create_dataset("delay", data=np.zeros(4)), ["layer 2", "unexpected key 'delay'"]),
+    (lambda f: f["layer/2"].create_dataset("delay", data=np.zeros(5)), ["layer 2", "key 'delay'", "fits none"]),
     (lambda f: f["layer/1/neuron"].create_dataset("bias", data=1), ["layer 1: neuron", "unexpected key 'bias'"]),
     (lambda f: f["layer/0"]["shape"].__setitem__(0, -1), ["layer 0", "'shape'"]),
     (lambda f: f.move("layer/6", "layer/9"), ["'layer' must hold groups"]),
