@@ -12,6 +12,7 @@ from ..graph import Network, flip_layout
 from ..signals import forking
 from .backends import Backend, get_backend
 from .builder import LavaGraph, build
+from .shm import Record
 
 
 POLL_MIN, POLL_MAX = 0.0002, 0.005  # seconds between looks at idle pipes
@@ -52,6 +53,7 @@ class LavaSession:
         self.steps = 0  # Lava steps run so far
         self.compile_seconds = 0.0
         self._dtype = np.float64 if self.backend.select_tag == "floating_pt" else np.int32  # pipe elements
+        self._shm = Record()  # the runtime's shared-memory names, for the next run if this one is killed
 
     def __enter__(self):
         return self
@@ -70,6 +72,7 @@ class LavaSession:
                     self._root.stop()
                 else:  # never run, mid-run, or a process model killed: Lava's stop() would wait for it
                     self._abort()
+            self._shm.release()  # stopped or aborted: its segments are unlinked
         finally:
             self._join_host_pipes()
             self._release_processes()
@@ -113,7 +116,8 @@ class LavaSession:
         cfg = self.backend.run_config()
         t0 = time.time()
         try:
-            with forking():  # the process models die with this process, take no SIGINT or SIGTERM
+            # the process models die with this process, take no SIGINT or SIGTERM
+            with forking(), self._shm.recording():
                 self._runtime_live = True
                 self._root.create_runtime(run_cfg=cfg)  # forks the process models
         except LavaMsfError:
