@@ -102,9 +102,9 @@ class LavaSession:
 
     def _release_log_handlers(self) -> None:
         """Drop the console handlers Lava added while this session built and
-        compiled: one per process and per compiler, never removed (about 100
-        per msf_tiny session: the soak's object count grew by 672 a cycle, and
-        a Lava warning printed once per handler)."""
+        compiled: one per process and per compiler, never removed (74 per
+        msf_tiny graph: the soak's object count grew by 672 a cycle, and a Lava
+        error was printed once per handler)."""
         from lava.magma.core.process.process import LogConfig
 
         for name, before in self._handlers_before.items():
