@@ -27,6 +27,7 @@ on the first step of each sample at its own latency, so consecutive samples
 never mix and no steps are spent draining.
 """
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -77,6 +78,14 @@ class Build:
     lat: list  # per layer, its Lava latency
     reset_interval: int
     add: object  # process -> process, recorded by name
+
+    @functools.cached_property
+    def current_bounds(self) -> list:
+        """Per layer, `inspect`'s bound on |output| (from the weights: it holds for every input)."""
+        from ..chip.loihi2 import LOIHI2
+        from ..chip.report import inspect_network
+
+        return [row["current_bound"] for row in inspect_network(self.net, LOIHI2)["layers"]]
 
     def lif(self, i: int, name: str):
         """Layer i's neuron (any model) as its model's stock process (its bias into
