@@ -157,6 +157,8 @@ def _read(f, path, input_shape) -> Network:
             inputs = () if not spec(kind).arity[1] else (len(layers) - 1,)
         index[i] = len(layers)
         layers.append(_read_layer(g, kind, inputs, i, at))
+        if fmt is None:  # plain NetX: what stock NetX would compute differently is refused here
+            spec(kind).netx_read(layers[-1], at)
     return Network(layers, timesteps, meta).validate(str(path))
 
 
@@ -223,11 +225,11 @@ def _read_layer(g, kind, inputs, i, at) -> Layer:
     name = g.attrs.get("name", f"layer{i}")
     name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
     layer = Layer(name[:200], kind, shape, inputs)
-    t.read(g, layer, at)
     if "bias" in g:
         layer.bias = hdf5.ints(g, "bias", at).reshape(-1)
     if "neuron" in g:
         layer.neuron = read_neuron(g["neuron"], f"{at}: neuron")
     elif t.neuron == "required":
         raise NetFileError(f"{at}: a {kind} layer needs a 'neuron' group")
+    t.read(g, layer, at)  # after bias and neuron: a type may reinterpret them (NetX's input transform)
     return layer
