@@ -1,7 +1,8 @@
 """The `.net` file: a lava_msf.graph.Network in lava-dl NetX HDF5, extended.
 
 A strict superset of NetX (see docs/hdf5-format.md): `layer/<i>` groups with
-NetX's keys for input/conv/dense layers and their `neuron/` group; lava-msf adds
+NetX's keys for input/conv/dense layers and their `neuron/` group (a plain NetX
+file's `simulation/tSample` gives T); lava-msf adds
 layer types (neuron, merge, sdsa, mean), per-layer `inputs` (graph edges; absent
 means "the previous layer", NetX's wiring), `name`, `wgtExp`, and top-level
 attributes `format`, `format_version`, `timesteps`, `meta` (JSON).
@@ -44,10 +45,11 @@ def write_net(net: Network, path) -> None:
         f.attrs["timesteps"] = int(net.timesteps)
         f.attrs["meta"] = json.dumps(net.meta, sort_keys=True)
         # NetX wires layers in file order and needs a 'flatten' group before a
-        # dense layer fed by the layer just before it; lava-msf's reader skips them.
+        # dense layer fed by the (C, H, W) layer just before it (not by another
+        # dense one: NetX's are flat already); lava-msf's reader skips them.
         file_index, n = [], 0
         for i, layer in enumerate(net.layers):
-            if spec(layer).netx_flatten and layer.inputs == (i - 1,):
+            if spec(layer).netx_flatten and layer.inputs == (i - 1,) and not spec(net.layers[i - 1]).netx_flatten:
                 hdf5.write_string(f.create_group(f"layer/{n}"), "type", "flatten")
                 f[f"layer/{n}"].create_dataset("shape", data=np.array(net.layers[i - 1].shape, dtype=np.int64))
                 n += 1
@@ -120,6 +122,9 @@ def _read(f, path, input_shape) -> Network:
             raise NetFileError(f"{path}: missing or bad format_version")
         timesteps = _attr_int(f, "timesteps", path, 0, MAX_TIMESTEPS, 0)
         meta = _meta(f, path)
+    elif "simulation" in f and isinstance(f["simulation"], h5py.Group) and "tSample" in f["simulation"]:
+        # lava-dl's export: the training sample length, lava-msf's T (stock NetX ignores it)
+        timesteps = hdf5.integer(f["simulation"], "tSample", f"{path}: simulation", 0, MAX_TIMESTEPS)
     if "layer" not in f or not isinstance(f["layer"], h5py.Group):
         raise NetFileError(f"{path}: no 'layer' group")
     group = f["layer"]
