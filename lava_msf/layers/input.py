@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import NetFileError
 from ..neurons import model_of
 from . import hdf5
-from .base import LayerType
+from .base import LayerType, need
 
 IMAGE_MAX = 255  # 8-bit input frames
 VALUE_SHIFT_MAX = 16
@@ -60,6 +60,13 @@ class Input(LayerType):
             g.create_dataset("valueShift", data=int(layer.attrs["value_shift"]))
         for key, value in (transform(layer) or {}).items():
             g.create_dataset(key, data=int(value))
+
+    def check(self, net, layer, src, at):
+        need(layer.bias is None, at, "an input layer has no bias (NetX's input 'bias' is its transform)")
+        t = transform(layer) or {}
+        need(set(t) <= set(NETX_TRANSFORM) and all(isinstance(v, int) and abs(v) <= TRANSFORM_MAX
+                                                    for v in t.values()), at,
+             f"the input transform must be integers 'weight', 'bias' up to {TRANSFORM_MAX}, got {t}")
 
     def value_shift(self, layer):
         if layer.neuron is not None:  # what its neuron emits
