@@ -10,13 +10,14 @@ int64.
 
 Per step and layer, the layer's type (lava_msf.layers.<type>, its docstring
 states the formula) computes `a` from its inputs' values; a layer with a
-neuron feeds `a` to its model (lava_msf.neurons: the LIF of lava_msf.fixedpoint),
-its bias entering the voltage as b << 6 (as NetX's), and emits spikes.
+neuron feeds `a` to its model (lava_msf.neurons: the LIF of lava_msf.fixedpoint,
+sigma-delta), its bias entering the neuron shifted as the model says (b << 6
+into a LIF's voltage, as NetX's), and emits the model's output (spikes or
+graded values).
 """
 
 import numpy as np
 
-from . import fixedpoint as fx
 from . import intconv
 from .graph import Network
 from .layers import spec
@@ -40,6 +41,10 @@ class NumpyBackend:
         return intconv.Conv2d(w, stride, padding, groups, dilation)
 
     @staticmethod
+    def conv_transpose(w, stride, padding, dilation, groups):
+        return intconv.conv_transpose(w, stride, padding, dilation, groups)
+
+    @staticmethod
     def linear(w):
         return intconv.Linear(w)
 
@@ -54,6 +59,10 @@ class NumpyBackend:
     @staticmethod
     def stack(xs):
         return np.stack(xs, axis=-1)
+
+    @staticmethod
+    def concat(xs):
+        return np.concatenate(xs, axis=1)
 
     @staticmethod
     def from_bool(s):
@@ -88,31 +97,51 @@ class Executor:
         self.net = net
         self.be = backend
         self.ops = [spec(layer).reference(net, i, backend) for i, layer in enumerate(net.layers)]
-        # as in NetX/Lava, a neuron's bias enters the voltage (<< 6); a synapse's bias is its type's
+        # as in NetX/Lava, a neuron's bias enters the neuron (a LIF's voltage, << 6); a synapse's is its type's
         self.voltage_biases = [0 if layer.neuron is None or layer.bias is None else
-                               backend.asint(layer.bias).reshape(1, -1, 1, 1) << fx.ACT_SHIFT
-                               for layer in net.layers]
+                               backend.asint(layer.bias).reshape(1, -1, 1, 1)
+                               << model_of(layer.neuron).bias_shift(layer.neuron) for layer in net.layers]
         self.state = None
 
     def reset(self, batch: int) -> None:
+        self.batch = batch
         self.state = {i: model_of(layer.neuron).reset((batch, *layer.neuron_shape), self.be)
                       for i, layer in enumerate(self.net.layers) if layer.neuron is not None}
 
-    def step(self, frame, probes: dict | None = None):
+    def step(self, frame, probes: dict | None = None, reached=None):
         """One model time step. frame: (N, C, H, W) int64. Returns the output
-        layer's value (N, C, H, W); `probes` (dict) receives every layer's value."""
+        layer's value (N, C, H, W); `probes` (dict) receives every layer's value.
+        `reached` (warm_up): per layer, whether NetX's pipeline has reached it
+        (if not, its value is zero and its state untouched)."""
         values = []
         for i, layer in enumerate(self.net.layers):
+            if reached is not None and not reached[i]:
+                values.append(self.be.zeros((self.batch, *layer.shape)))
+                continue
             src = [values[j] for j in layer.inputs] or [frame]  # the source layer reads the frame
-            a = self.ops[i](src)
+            if reached is None or any(reached[j] for j in layer.inputs):
+                a = self.ops[i](src)
+            else:  # a synapse's first step in Lava: its buffer's initial zeros
+                a = self.be.zeros((self.batch, *layer.shape))
             if layer.neuron is not None:
-                spikes, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
-                                                                    self.voltage_biases[i])
-                a = spec(layer).emit(layer, self.be.from_bool(spikes), src)
+                out, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
+                                                                 self.voltage_biases[i], self.be)
+                a = spec(layer).emit(layer, out, src)
             values.append(a)
             if probes is not None:
                 probes.setdefault(layer.name, []).append(a)
         return values[-1]
+
+    def warm_up(self, probes: dict | None = None) -> None:
+        """After reset(): the steps stock NetX runs before its input reaches each
+        layer (it resets nothing): layer i's neuron runs latency[i] steps on what
+        reaches it meanwhile, zeros or what earlier layers emit on their biases
+        alone. Then step() continues as NetX's pipeline does, hop delays aligned:
+        NetX's block i at Lava step s is model step s - latency[i]. `probes` gets
+        these steps' values first (reached layers only)."""
+        lat = self.net.latencies()
+        for t in range(-max(lat), 0):
+            self.step(None, probes, reached=[t >= -d for d in lat])
 
     def run(self, frames, probes: dict | None = None):
         """frames: (N, C, H, W, T) ints. Resets the state, runs T steps and returns

@@ -31,19 +31,10 @@ from lava_msf.runtime import LavaRunner
 
 from netx_stock import netx_file, run_stock
 
-LOIHI_IGNORED = ("scaleRho", "tauRho", "theta", "wgtExp")  # NetX reads none of them (hdf5.get_neuron_params)
-
-
 def shipped(relative, tmp_path):
-    """A copy of a file lava-dl ships, without the LOIHI neuron keys NetX ignores
-    (lava-msf's LOIHI reader is another change; the arithmetic is the same)."""
+    """A copy of a file lava-dl ships (tests edit their copy)."""
     path = tmp_path / relative.replace("/", "_")
     shutil.copy(netx_file(relative), path)
-    with h5py.File(path, "r+") as f:
-        for g in f["layer"].values():
-            for key in LOIHI_IGNORED:
-                if "neuron" in g and key in g["neuron"]:
-                    del g["neuron"][key]
     return path
 
 

@@ -46,12 +46,16 @@ class Synapse(LayerType):
             need(fx.SYNAPSE_MIN <= int(layer.bias.min()) and int(layer.bias.max()) <= fx.SYNAPSE_MAX, at,
                  "bias must fit the 24-bit synaptic accumulator")
         self.check_weight(layer, src[0], at)
-        row = int(np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1).max())
+        row = int(self.row_sums(layer).max())
         need(row <= ROW_SUM_MAX, at, f"sum of |weights| into one output {row} over {ROW_SUM_MAX} "
              f"(integer products would not stay exact)")
 
     def latency(self, layer, decomposed):
         return 1
+
+    def row_sums(self, layer):
+        """Per output channel the sum of |weights| into one output."""
+        return np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1).sum(axis=1)
 
     @abc.abstractmethod
     def synapse(self, layer, weight, be):
@@ -70,11 +74,17 @@ class Synapse(LayerType):
     def lava_conv(self, layer, src):
         """(weight (out, in/groups, kH, kW), stride, padding, groups, dilation) of the layer as a Conv."""
 
+    def lava_process(self):
+        """The Lava process class of the synapse (Conv's arguments)."""
+        from ..runtime.proc.conv.process import Conv
+
+        return Conv
+
     def lava(self, b, i, layer, ports):
         from ..runtime.kernels import lava_kernel
-        from ..runtime.proc.conv.process import Conv
         from ..runtime.proc.stock import GRADED_BITS
 
+        Conv = self.lava_process()
         src = b.net.layers[layer.inputs[0]]
         neuron = None
         if layer.neuron is not None and not b.backend.decomposed:  # synapse and neuron in one process
@@ -106,8 +116,7 @@ class Synapse(LayerType):
         if layer.bias is not None and layer.neuron is None:
             r.synapse_bias.append(layer.name)
         # per output channel the sum of |w| times the largest input, shifted as the synapse shifts, plus |bias|
-        w = np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1).sum(axis=1)
-        acc = fx.shift(w * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
+        acc = fx.shift(self.row_sums(layer) * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
         bias = 0 if layer.bias is None or layer.neuron is not None else np.abs(layer.bias.astype(np.int64))
         return int((acc + bias).max())
 
