@@ -29,14 +29,21 @@ def abs_max(x: np.ndarray) -> int:
     return int(max(-int(x.min()), int(x.max()))) if x.size else 0
 
 
+def pair(v) -> tuple:
+    """An int or a (y, x) pair -> the (y, x) pair of ints."""
+    y, x = (v, v) if np.ndim(v) == 0 else v
+    return int(y), int(x)
+
+
 class Conv2d:
     """Cross-correlation (N, C, H, W) -> (N, O, H', W') with fixed weights
-    (O, C/groups, kH, kW), square stride and zero padding."""
+    (O, C/groups, kH, kW); stride, zero padding and dilation are ints or (y, x) pairs."""
 
-    def __init__(self, weight, stride: int = 1, padding: int = 0, groups: int = 1):
+    def __init__(self, weight, stride=1, padding=0, groups: int = 1, dilation=1):
         w = np.asarray(weight)
         self.out, self.cg, self.kh, self.kw = w.shape
-        self.stride, self.padding, self.groups = int(stride), int(padding), int(groups)
+        self.stride, self.padding, self.groups = pair(stride), pair(padding), int(groups)
+        self.dilation = pair(dilation)
         self.per_group = self.out // self.groups
         self.w_bound = int(np.abs(w.astype(np.int64)).reshape(self.out, -1).sum(1).max(initial=0)) \
             if np.issubdtype(w.dtype, np.integer) else None
@@ -58,8 +65,8 @@ class Conv2d:
 
     def _compute(self, x, dtype):
         n, c, h, w = x.shape
-        p, s = self.padding, self.stride
-        ho, wo = (h + 2 * p - self.kh) // s + 1, (w + 2 * p - self.kw) // s + 1
+        (py, px), (sy, sx), (dy, dx) = self.padding, self.stride, self.dilation
+        ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
         taps = self._taps[dtype]
         # spikes are sparse: input channels silent in this step contribute nothing
         live = np.arange(c)
@@ -70,8 +77,8 @@ class Conv2d:
         sparse = len(live) <= SPARSE_FRACTION * c
         if sparse:
             x = x[:, live]
-        if p:
-            x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        if py or px:
+            x = np.pad(x, ((0, 0), (0, 0), (py, py), (px, px)))
         if self.depthwise:  # output channel o reads input channel o // per_group
             outs = (live[:, None] * self.per_group + np.arange(self.per_group)).ravel() if sparse else slice(None)
             if self.per_group > 1:
@@ -79,7 +86,8 @@ class Conv2d:
             acc = np.zeros((n, x.shape[1], ho, wo), dtype)
             for i in range(self.kh):
                 for j in range(self.kw):
-                    acc += taps[i, j, outs] * x[:, :, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s]
+                    y0, x0 = i * dy, j * dx
+                    acc += taps[i, j, outs] * x[:, :, y0:y0 + sy * (ho - 1) + 1:sy, x0:x0 + sx * (wo - 1) + 1:sx]
             if not sparse:
                 return acc
             out = np.zeros((n, self.out, ho, wo), dtype)
@@ -89,12 +97,19 @@ class Conv2d:
             taps = np.take(taps.reshape(1, self.out, c, -1), live, axis=2).reshape(1, self.out, -1)
         cg = x.shape[1] // self.groups
         if self.kh == self.kw == 1:
-            cols = x[:, :, ::s, ::s].reshape(n, self.groups, cg, ho * wo)
+            cols = x[:, :, :sy * (ho - 1) + 1:sy, :sx * (wo - 1) + 1:sx].reshape(n, self.groups, cg, ho * wo)
         else:
-            win = sliding_window_view(x, (self.kh, self.kw), axis=(2, 3))[:, :, ::s, ::s]
+            span = (dy * (self.kh - 1) + 1, dx * (self.kw - 1) + 1)
+            win = sliding_window_view(x, span, axis=(2, 3))[:, :, ::sy, ::sx, ::dy, ::dx]
             cols = win.reshape(n, self.groups, cg, ho, wo, self.kh, self.kw) \
                       .transpose(0, 1, 2, 5, 6, 3, 4).reshape(n, self.groups, -1, ho * wo)
         return np.matmul(taps, cols).reshape(n, self.out, ho, wo)
+
+
+def output_size(size, kernel, stride=1, padding=0, dilation=1) -> tuple:
+    """(H', W') of a conv over (H, W) with kernel (kH, kW) (PyTorch's and Lava's rule)."""
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                 for n, k, s, p, d in zip(size, kernel, pair(stride), pair(padding), pair(dilation)))
 
 
 class Linear:

@@ -1,7 +1,8 @@
 """The `.net` file: a lava_msf.graph.Network in lava-dl NetX HDF5, extended.
 
 A strict superset of NetX (see docs/hdf5-format.md): `layer/<i>` groups with
-NetX's keys for input/conv/dense layers and their `neuron/` group; lava-msf adds
+NetX's keys for input/conv/dense layers and their `neuron/` group (a plain NetX
+file's `simulation/tSample` gives T); lava-msf adds
 layer types (neuron, merge, sdsa, mean), per-layer `inputs` (graph edges; absent
 means "the previous layer", NetX's wiring), `name`, `wgtExp`, and top-level
 attributes `format`, `format_version`, `timesteps`, `meta` (JSON).
@@ -44,7 +45,8 @@ def write_net(net: Network, path) -> None:
         f.attrs["timesteps"] = int(net.timesteps)
         f.attrs["meta"] = json.dumps(net.meta, sort_keys=True)
         # NetX wires layers in file order and needs a 'flatten' group before a
-        # dense layer fed by the (not already flat) layer just before it; lava-msf's reader skips them.
+        # dense layer fed by the (C, H, W) layer just before it (not by another
+        # dense one: NetX's are flat already); lava-msf's reader skips them.
         file_index, n = [], 0
         for i, layer in enumerate(net.layers):
             # (not after a dense-like layer: its NetX output port is flat already, and NetX cannot flatten it)
@@ -121,6 +123,9 @@ def _read(f, path, input_shape) -> Network:
             raise NetFileError(f"{path}: missing or bad format_version")
         timesteps = _attr_int(f, "timesteps", path, 0, MAX_TIMESTEPS, 0)
         meta = _meta(f, path)
+    elif "simulation" in f and isinstance(f["simulation"], h5py.Group) and "tSample" in f["simulation"]:
+        # lava-dl's export: the training sample length, lava-msf's T (stock NetX ignores it)
+        timesteps = hdf5.integer(f["simulation"], "tSample", f"{path}: simulation", 0, MAX_TIMESTEPS)
     if "layer" not in f or not isinstance(f["layer"], h5py.Group):
         raise NetFileError(f"{path}: no 'layer' group")
     group = f["layer"]
@@ -158,6 +163,8 @@ def _read(f, path, input_shape) -> Network:
             inputs = () if not spec(kind).arity[1] else (len(layers) - 1,)
         index[i] = len(layers)
         layers.append(_read_layer(g, kind, inputs, i, at))
+        if fmt is None:  # plain NetX: what stock NetX would compute differently is refused here
+            spec(kind).netx_read(layers[-1], at)
     return Network(layers, timesteps, meta).validate(str(path))
 
 
@@ -224,11 +231,11 @@ def _read_layer(g, kind, inputs, i, at) -> Layer:
     name = g.attrs.get("name", f"layer{i}")
     name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
     layer = Layer(name[:200], kind, shape, inputs)
-    t.read(g, layer, at)
     if "bias" in g:
         layer.bias = hdf5.ints(g, "bias", at).reshape(-1)
     if "neuron" in g:
         layer.neuron = read_neuron(g["neuron"], f"{at}: neuron")
     elif t.neuron == "required":
         raise NetFileError(f"{at}: a {kind} layer needs a 'neuron' group")
+    t.read(g, layer, at)  # after bias and neuron: a type may reinterpret them (NetX's input transform)
     return layer

@@ -37,8 +37,8 @@ class NumpyBackend:
         return np.asarray(x).astype(np.int64)
 
     @staticmethod
-    def conv(w, stride, padding, groups):
-        return intconv.Conv2d(w, stride, padding, groups)
+    def conv(w, stride, padding, groups, dilation=1):
+        return intconv.Conv2d(w, stride, padding, groups, dilation)
 
     @staticmethod
     def conv_transpose(w, stride, padding, dilation, groups):

@@ -62,14 +62,15 @@ def _file_layers(path, num_layers):
 
 
 def run_stock(path, frames=None, steps=None, *, bias=None, input_shape=None, input_message_bits=0,
-              num_layers=None, spike_exp=6) -> StockRun:
+              num_layers=None, spike_exp=6, reset_interval=None) -> StockRun:
     """Run `path` in stock NetX for `steps` steps (default: the frames' T).
 
     frames: (C, H, W, T) integers sent into the network's input port (the input
     neuron's current, or the first synapse's spikes/graded values);
     bias: (C, H, W) integers set as the input neuron's bias_mant (lava-dl's
     tinynet test feeds images that way); input_shape: (C, H, W) for files
-    without an input layer."""
+    without an input layer; reset_interval: NetX's, each block reset at its own
+    offset (block k at step k + 1), as lava-msf resets a layer when its input arrives."""
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -79,7 +80,7 @@ def run_stock(path, frames=None, steps=None, *, bias=None, input_shape=None, inp
     steps = frames.shape[-1] if steps is None else int(steps)
     kwargs = {} if input_shape is None else {"input_shape": tuple(reversed(input_shape))}
     net = netx.hdf5.Network(net_config=str(path), num_layers=num_layers, input_message_bits=input_message_bits,
-                            spike_exp=spike_exp, **kwargs)
+                            spike_exp=spike_exp, reset_interval=reset_interval, **kwargs)
     run = StockRun(file_layers=_file_layers(path, num_layers), blocks=[type(b).__name__ for b in net.layers])
     assert len(run.file_layers) == len(net.layers), (run.file_layers, run.blocks)
     if frames is not None:

@@ -74,7 +74,7 @@ def energy(net: Network, rates: dict, timesteps: int | None = None) -> dict:
     """Per-layer and total synaptic operations and energy for one inference (T steps)
     from firing rates {layer name: rate} (e.g. measure_rates()["rates"])."""
     t = timesteps or net.timesteps
-    rows, first = [], True
+    rows, first = [], not net.layers[0].spiking  # frames into the first operator: MACs; spikes (NetX's input neuron): ACs
     for i, layer in enumerate(net.layers):
         if not spec(layer).operator:
             continue

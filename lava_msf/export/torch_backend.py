@@ -5,6 +5,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..intconv import pair
+
 
 class TorchBackend:
     @staticmethod
@@ -16,9 +18,10 @@ class TorchBackend:
         return torch.as_tensor(np.asarray(x), dtype=torch.int64)
 
     @staticmethod
-    def conv(w, stride, padding, groups):
-        w = w.double()
-        return lambda x: torch.round(F.conv2d(x.double(), w, stride=stride, padding=padding, groups=groups)).long()
+    def conv(w, stride, padding, groups, dilation=1):
+        w, stride, padding, dilation = w.double(), pair(stride), pair(padding), pair(dilation)
+        return lambda x: torch.round(F.conv2d(x.double(), w, stride=stride, padding=padding, dilation=dilation,
+                                              groups=groups)).long()
 
     @staticmethod
     def conv_transpose(w, stride, padding, dilation, groups):

@@ -31,6 +31,10 @@ class LayerType(abc.ABC):
     def write(self, g, layer, net) -> None:
         """Write what read() reads (plus NetX's redundant keys)."""
 
+    def netx_read(self, layer, at: str) -> None:
+        """A layer of a plain NetX file, read: refuse what stock NetX computes
+        differently from lava-msf (NetFileError naming `at` and the key)."""
+
     # --- graph ------------------------------------------------------------
     def check(self, net, layer, src: list, at: str) -> None:
         """Shape rule and parameter ranges (every backend computes them exactly); GraphError."""
@@ -38,6 +42,10 @@ class LayerType(abc.ABC):
     def value_shift(self, layer) -> int:
         """Right shift a synapse applies to this layer's output: 0 for spikes, 6 for currents."""
         return 0 if layer.spiking else fx.ACT_SHIFT
+
+    def graded_frames(self, layer) -> bool:
+        """The source layer: Lava's input process sends frames as values, else as spikes."""
+        return self.value_shift(layer) > 0
 
     def neuron_shape(self, layer) -> tuple:
         return tuple(layer.shape)

@@ -86,7 +86,7 @@ class ConvT(Synapse):
         stride, padding, dilation = self.window(layer)
         w, groups = self.transposed(layer)
         k = transposed_kernel(w.astype(np.int64), dilation, groups)
-        return k, stride, k.shape[-1] - 1 - padding, groups
+        return k, stride, k.shape[-1] - 1 - padding, groups, 1  # the kernel is dilated already
 
     def counts(self, layer, src):
         stride, pad, dilation = self.window(layer)

@@ -1,11 +1,44 @@
 """dense: fully connected on the flattened source (C*H*W), output (C, 1, 1)
 (+ bias, + neuron). a = sat24(shift(W @ flatten(src), e - g) + b)."""
 
+import math
+
 import numpy as np
 
 from ..errors import NetFileError
+from . import hdf5
 from .base import need
 from .synapse import Synapse
+
+
+def netx_effective_weight(w: np.ndarray):
+    """The weights stock NetX's Dense computes with, and their exponent: NetX's
+    optimize_weight_bits (lava.lib.dl.netx.utils), then the clip and LSB
+    truncation of Lava's fixed-point Dense (lava.utils.weightutils)."""
+    w = w.astype(np.int64)
+    hi, lo = int(w.max()), int(w.min())
+    if hi == lo == 0:
+        return w, 0
+    if (hi > 254 and lo < 0) or (lo < -256 and hi > 0):
+        w = w.clip(-256, 254)
+        hi, lo = int(w.max()), int(w.min())
+    signed = int(hi >= 0 and lo < 0)  # NetX: mixed-sign unless all >= 0 or all < 0
+    scale = (min(127 / hi if hi > 0 else math.inf, -128 / lo) if signed else -256 / lo if hi < 0 else 255 / hi)
+    scale_bits = math.floor(math.log2(scale)) + signed
+    n = next((n for n in range(8, 0, -1) if not (w % (1 << n)).any()), 0) - signed
+    num_bits = 8 - scale_bits - n
+    if scale_bits < 0:
+        return None, -scale_bits  # NetX shifts left by a negative count: no defined weights
+    w = w << scale_bits
+    # Lava's Dense: its own sign mode, clip to 8 bits, drop the LSBs below num_bits
+    mode = "exc" if w.min() >= 0 else "inh" if w.max() <= 0 else "mixed"
+    mag = -w if mode == "inh" else w
+    mag = mag.clip(-256 if mode == "mixed" else 0, 255)
+    drop = 8 - num_bits + (mode == "mixed")
+    if drop < 0:
+        return None, -scale_bits  # a negative shift count: undefined in Lava
+    mag = (mag >> drop) << drop
+    return (-mag if mode == "inh" else mag), -scale_bits
 
 
 class Dense(Synapse):
@@ -15,8 +48,26 @@ class Dense(Synapse):
 
     def read(self, g, layer, at):
         super().read(g, layer, at)
-        if layer.weight.ndim != 2:
-            raise NetFileError(f"{at}: key 'weight' must be (out, in), got {layer.weight.shape}")
+        layer.shape = (math.prod(layer.shape), 1, 1)  # NetX reads any shape as its number of neurons
+        w = layer.weight
+        if w.ndim == 1 and w.size % layer.shape[0] == 0:  # NetX's 1-D form: (out * in,)
+            layer.weight = w = w.reshape(layer.shape[0], -1)
+        if w.ndim != 2:
+            raise NetFileError(f"{at}: key 'weight' must be (out, in), got {w.shape}")
+        # NetX's redundant keys: they must say what the weight says
+        for key, value in (("inFeatures", w.shape[1]), ("outFeatures", w.shape[0])):
+            if key in g and hdf5.integer(g, key, at, 0, hdf5.EXACT) != value:
+                raise NetFileError(f"{at}: key {key!r} = {hdf5.integer(g, key, at, 0, hdf5.EXACT)} does not match "
+                                   f"the weight {w.shape} ({value})")
+
+    def netx_read(self, layer, at):
+        """Stock NetX rescales a dense weight to 8 bits and Lava's Dense truncates it:
+        lava-msf reads a plain NetX file only where that is exact."""
+        w = layer.weight
+        effective, exp = netx_effective_weight(w)
+        if effective is None or exp > 0 or not np.array_equal(effective, w.astype(np.int64) << -exp):
+            raise NetFileError(f"{at}: key 'weight' (in {int(w.min())}..{int(w.max())}) is one stock NetX clips or "
+                               f"truncates; lava-msf computes weights exactly and refuses it")
 
     def write(self, g, layer, net):
         super().write(g, layer, net)
@@ -33,7 +84,7 @@ class Dense(Synapse):
         return lambda x: linear(x.reshape(x.shape[0], -1)).reshape(x.shape[0], -1, 1, 1)
 
     def lava_conv(self, layer, src):  # a conv whose kernel is the whole input
-        return layer.weight.astype(np.int64).reshape(layer.shape[0], *src.shape), 1, 0, 1
+        return layer.weight.astype(np.int64).reshape(layer.shape[0], *src.shape), 1, 0, 1, 1
 
     def counts(self, layer, src):
         n_in, n_out = int(np.prod(src.shape)), layer.shape[0]

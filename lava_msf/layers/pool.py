@@ -122,7 +122,7 @@ class Pool(Synapse):
 
     def lava_conv(self, layer, src):
         stride, padding, _ = self.window(layer)
-        return self.kernel(layer), stride, padding, layer.shape[0]
+        return self.kernel(layer), stride, padding, layer.shape[0], 1  # the kernel is dilated already
 
     def counts(self, layer, src):
         stride, pad, dilation = self.window(layer)

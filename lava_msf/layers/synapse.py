@@ -1,6 +1,7 @@
-"""What conv and dense share: an 8-bit mixed-sign weight with one exponent, an
-optional bias and an optional neuron; one Lava step per hop; on Lava the
-project's Conv process (a dense layer is a conv whose kernel is its input)."""
+"""What conv and dense share: an 8-bit weight (mixed-sign or one-signed) with
+one exponent, an optional bias and an optional neuron; one Lava step per hop;
+on Lava the project's Conv process (a dense layer is a conv whose kernel is its
+input)."""
 
 import abc
 
@@ -12,8 +13,11 @@ from . import delay, hdf5
 from .base import LayerType, need
 
 # Loihi/Lava synapses with mixed-sign 8-bit weights keep even values only
-# (Lava truncates the LSB): effective integer weights are even, in [-256, 254].
+# (Lava truncates the LSB): lava-msf's export makes even weights in [-256, 254].
 WEIGHT_MIN, WEIGHT_MAX = -256, 254
+# Plain NetX files may hold odd or one-signed weights up to 255, which NetX's Conv
+# and (exponent-shifted) Dense compute exactly: every backend takes these.
+READ_WEIGHT_MAX = 255
 WEIGHT_EXP_RANGE = (-8, 7)
 ROW_SUM_MAX = 1 << 22  # sum |W| per output: 32-bit inputs keep every partial sum exact in float64 (BLAS)
 
@@ -36,8 +40,8 @@ class Synapse(LayerType):
     def check(self, net, layer, src, at):
         w = layer.weight
         need(w is not None and np.issubdtype(w.dtype, np.integer) and w.size > 0, at, "needs an integer weight")
-        need(int(w.min()) >= WEIGHT_MIN and int(w.max()) <= WEIGHT_MAX and not (w % 2).any(), at,
-             f"weights must be even integers in [{WEIGHT_MIN}, {WEIGHT_MAX}] (8-bit mixed-sign Loihi weights)")
+        need(int(w.min()) >= WEIGHT_MIN and int(w.max()) <= READ_WEIGHT_MAX, at,
+             f"weights must be integers in [{WEIGHT_MIN}, {READ_WEIGHT_MAX}] (8-bit Loihi weights)")
         need(WEIGHT_EXP_RANGE[0] <= layer.weight_exp <= WEIGHT_EXP_RANGE[1], at,
              f"weight exponent {layer.weight_exp} outside {WEIGHT_EXP_RANGE}")
         if layer.bias is not None and layer.neuron is None:  # a neuron's bias: its model checks it
@@ -82,7 +86,7 @@ class Synapse(LayerType):
 
     @abc.abstractmethod
     def lava_conv(self, layer, src):
-        """(weight (out, in/groups, kH, kW), stride, padding, groups) of the layer as a Conv."""
+        """(weight (out, in/groups, kH, kW), stride, padding, groups, dilation) of the layer as a Conv."""
 
     def lava_process(self):
         """The Lava process class of the synapse (Conv's arguments)."""
@@ -107,11 +111,11 @@ class Synapse(LayerType):
         if layer.neuron is not None and not b.backend.decomposed:  # synapse and neuron in one process
             neuron = dict(neuron=layer.neuron, neuron_bias=layer.bias, reset_interval=b.reset_interval,
                           reset_offset=(b.lat[i] + 1) % b.reset_interval)
-        weight, stride, padding, groups = self.lava_conv(layer, src)
+        weight, stride, padding, groups, dilation = self.lava_conv(layer, src)
         syn = b.add(Conv(weight=lava_kernel(weight), input_shape=src.lava_shape,
                          weight_exp=layer.weight_exp - src.value_shift,
                          bias=layer.bias if layer.neuron is None else None, stride=stride, padding=padding,
-                         groups=groups, num_message_bits=0 if src.spiking else GRADED_BITS,
+                         groups=groups, dilation=dilation, num_message_bits=0 if src.spiking else GRADED_BITS,
                          name=f"{i}:{layer.name}", **(neuron or {})))
         ports[0].connect(syn.s_in)
         out = syn.a_out

@@ -15,7 +15,8 @@ Each layer becomes the processes its type builds (lava_msf.layers.<type>,
   convT,       project ConvT (a Conv on the zero-upsampled input)
   unpool
   concat       stock Sparse/DelaySparse per input into a relay LIFReset
-  input        project StreamSource: the host pushes frames through a pipe,
+  input        project StreamSource (+ its neuron's stock process, if it has one):
+               the host pushes frames through a pipe,
                and StreamSinks pipe the readout (and probed layers) back
 The fused backend instead runs the whole network as one FusedNetwork
 process (lava_msf.reference's step, no per-hop delay) that reads and writes
@@ -107,9 +108,9 @@ def _check_models(net: Network, backend: Backend) -> None:
 def _layers(b: Build, source) -> list:
     """Create the processes of every layer after the input, fed by `source`;
     returns each layer's output port."""
-    ports = [source.s_out]
-    for i, layer in enumerate(b.net.layers[1:], start=1):
-        ports.append(spec(layer).lava(b, i, layer, [ports[j] for j in layer.inputs]))
+    ports = []
+    for i, layer in enumerate(b.net.layers):
+        ports.append(spec(layer).lava(b, i, layer, [ports[j] for j in layer.inputs] or [source.s_out]))
     return ports
 
 
@@ -126,7 +127,7 @@ def _between_pipes(net: Network, backend: Backend, lat: list, reset_interval: in
     input_pipe() takes frames, [the process whose output_pipe() gives layer i's
     values, for i in `read`]). Fused: one process does all."""
     layer = net.layers[0]
-    name, graded = f"0:{layer.name}", layer.value_shift > 0
+    name, graded = f"0:{layer.name}", spec(layer).graded_frames(layer)
     if backend.fused:
         fused = add(FusedNetwork(net=net, reset_interval=reset_interval, graded=graded,
                                  buffer_size=PIPE_FRAMES, name="fused"))

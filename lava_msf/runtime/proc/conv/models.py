@@ -20,7 +20,7 @@ class _ConvModel(PyLoihiProcessModel):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         p = proc_params
-        self.geometry = tuple(p[k] for k in ("stride", "padding", "groups"))
+        self.geometry = tuple(p[k] for k in ("stride", "padding", "groups", "dilation"))
         self.weight_exp = p["weight_exp"]
         self.graded = p["num_message_bits"] > 0
         self.neuron = p["neuron"]

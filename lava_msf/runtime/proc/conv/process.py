@@ -3,6 +3,8 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
+from lava_msf.intconv import output_size, pair
+
 
 class Conv(AbstractProcess):
     """Convolution synapse with Lava's Conv conventions and what the stock one lacks.
@@ -13,7 +15,8 @@ class Conv(AbstractProcess):
     graded input when num_message_bits > 0, and a per-output-channel bias.
     Output: sat24(shift(conv(s, W), weight_exp) + bias); with weight_exp 0 and
     no bias this is the stock fixed-point Conv. A dense layer is a Conv whose
-    kernel covers its whole input. Square stride and padding, no dilation.
+    kernel covers its whole input. Stride, padding and dilation: an int or a
+    (y, x) pair (lava-msf's order; stock Conv takes (x, y)).
 
     With `neuron` (a lava_msf.neurons model's parameters) the process is a whole
     layer, synapse and neuron as in a SLAYER block: the delayed sum drives the
@@ -24,18 +27,19 @@ class Conv(AbstractProcess):
     """
 
     def __init__(self, *, weight: np.ndarray, input_shape: tuple, weight_exp: int = 0,
-                 bias: np.ndarray | None = None, stride: int = 1, padding: int = 0, groups: int = 1,
+                 bias: np.ndarray | None = None, stride=1, padding=0, groups: int = 1, dilation=1,
                  num_message_bits: int = 0, neuron=None, neuron_bias: np.ndarray | None = None,
                  reset_interval: int = 1, reset_offset: int = 0, name: str | None = None):
-        super().__init__(name=name, weight_exp=int(weight_exp), stride=int(stride), padding=int(padding),
-                         groups=int(groups), num_message_bits=int(num_message_bits), neuron=neuron,
-                         reset_interval=int(reset_interval), reset_offset=int(reset_offset))
+        stride, padding, dilation = pair(stride), pair(padding), pair(dilation)
+        super().__init__(name=name, weight_exp=int(weight_exp), stride=stride, padding=padding,
+                         groups=int(groups), dilation=dilation, num_message_bits=int(num_message_bits),
+                         neuron=neuron, reset_interval=int(reset_interval), reset_offset=int(reset_offset))
         out_c, kw, kh, in_c = weight.shape
         w, h, c = input_shape
         if c != in_c * groups or out_c % groups:
             raise ValueError(f"Conv {name}: weight {weight.shape} does not fit input {input_shape} "
                              f"in {groups} groups")
-        out_shape = ((w + 2 * padding - kw) // stride + 1, (h + 2 * padding - kh) // stride + 1, out_c)
+        out_shape = (*reversed(output_size((h, w), (kh, kw), stride, padding, dilation)), out_c)
         self.s_in = InPort(shape=tuple(input_shape))
         self.a_out = OutPort(shape=out_shape)
         self.weight = Var(shape=weight.shape, init=weight)
