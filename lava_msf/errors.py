@@ -28,3 +28,7 @@ class GraphError(LavaMsfError, ValueError):
 
 class NetFileError(LavaMsfError):
     """A .net file is unreadable, inconsistent or of an unsupported version."""
+
+
+class InputFileError(LavaMsfError, ValueError):
+    """An input array file (`run --inputs`) is unreadable or does not fit the network."""

@@ -187,7 +187,7 @@ class LavaRunner(LavaSession):
         expected = (*net.layers[0].shape, net.timesteps)
         if frames.ndim != 5 or frames.shape[1:] != expected:
             raise ShapeError(f"input frames must be (N, {', '.join(map(str, expected))}), got {frames.shape}")
-        if not g.source.proc_params["graded"] and not np.isin(frames, (0, 1)).all():
+        if not net.graded_input and not np.isin(frames, (0, 1)).all():
             raise ShapeError("this network's input is spikes: frames must be 0/1")
         n, b, t_steps = len(frames), g.batch_samples, net.timesteps
         index = {layer.name: i for i, layer in enumerate(net.layers)}
@@ -207,16 +207,19 @@ class LavaRunner(LavaSession):
                 self._end_run(g.period)
             for (i, into), got in zip(values.items(), received):
                 lat = g.latency[i]
-                steps = got[lat:lat + len(batch) * t_steps].reshape(len(batch), t_steps, *got.shape[1:])
+                steps = got[lat:lat + len(batch) * t_steps]
+                steps = steps.reshape(len(batch), t_steps, *net.layers[i].lava_shape)
                 into[start:start + len(batch)] = np.moveaxis(flip_layout(steps, 2), 1, -1)
         return values[len(net.layers) - 1], {name: values[index[name]] for name in g.probes}
 
     def _exchange(self, pushed: np.ndarray, sinks: list) -> list:
         """Push every frame into the source and read one value per step from
-        each sink, as fast as the pipes take and give them."""
-        source, pipes = self.graph.source.input_pipe(), [sink.output_pipe() for sink in sinks]
+        each sink, as fast as the pipes take and give them. Sinks may share a
+        pipe (the fused process's probes), each selecting its part."""
+        source = self.graph.source.input_pipe()
+        pipes = list({id(p): p for p in (sink.output_pipe() for sink in sinks)}.values())
         steps, sent, idle = len(pushed), 0, POLL_MIN
-        received = [[] for _ in sinks]
+        received = [[] for _ in pipes]
         while sent < steps or any(len(r) < steps for r in received):
             moved = False
             while sent < steps and source.probe():
@@ -233,4 +236,5 @@ class LavaRunner(LavaSession):
                 self._check_alive()
                 time.sleep(idle)
                 idle = min(2 * idle, POLL_MAX)
-        return [np.stack(r) for r in received]
+        by_pipe = {id(pipe): np.stack(r) for pipe, r in zip(pipes, received)}
+        return [getattr(sink, "select", lambda x: x)(by_pipe[id(sink.output_pipe())]) for sink in sinks]
