@@ -187,25 +187,51 @@ def _integer_frames(x: np.ndarray, net, where: str) -> np.ndarray:
     return x.astype(np.int64)
 
 
-def _check_range(frames: np.ndarray, net, where: str, what: str) -> None:
+def _graded_bound() -> int:
+    """Frames that enter as values are graded messages: signed, this many bits."""
     from .chip.loihi2 import LOIHI2
 
+    return LOIHI2["message_bits"]
+
+
+def _check_range(frames: np.ndarray, net, where: str, what: str) -> None:
     if not net.graded_input:
         if not np.isin(frames, (0, 1)).all():
             raise InputFileError(f"{where}: {what} must be spikes, 0 or 1 (this network's input layer "
                                  f"takes spikes); found {frames.min()} to {frames.max()}")
         return
-    bound = 1 << (LOIHI2["message_bits"] - 1)
+    bits = _graded_bound()
+    bound = 1 << (bits - 1)
     if frames.min(initial=0) < -bound or frames.max(initial=0) >= bound:
-        raise InputFileError(f"{where}: {what} outside the {LOIHI2['message_bits']}-bit range of a graded "
-                             f"message ({-bound}..{bound - 1}); found {frames.min()} to {frames.max()}")
+        raise InputFileError(f"{where}: {what} outside the {bits}-bit range of a graded message "
+                             f"({-bound}..{bound - 1}); found {frames.min():g} to {frames.max():g}")
+
+
+# NetX's input transform when a key is absent (hdf5.Network.create_input)
+NETX_TRANSFORM = {"weight": 64, "bias": 0}
+
+
+def _transformed(x: np.ndarray, net, where: str) -> np.ndarray:
+    """NetX's input transform of real or integer values: the input neuron's
+    current rint(x * weight + bias), weight 64 = 1.0 (weight-mantissa units)."""
+    layer = net.layers[0]
+    if layer.neuron is None and layer.attrs.get("transform") is None:
+        raise ConfigError(f"--transform: the input layer {layer.name!r} has no neuron and no NetX weight/bias "
+                          f"transform")
+    t = {**NETX_TRANSFORM, **(layer.attrs.get("transform") or {})}
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise InputFileError(f"{where}: holds NaN or infinite values")
+    current = np.rint(x * t["weight"] + t["bias"])
+    _check_range(current, net, where, "transformed values")  # before the cast: no int64 overflow
+    return current.astype(np.int64)
 
 
 def read_inputs(net, text: str, layout: str = "nchwt", transform: bool = False, probes=(), samples=None):
     """The integer frames (N, C, H, W, T) in the file named by `text` (FILE
-    or FILE:KEY, lava_msf.inputfile), checked against `net`'s input, with
-    the input layer's NetX transform (x * weight + bias) applied if asked.
-    Returns (frames, where, batched: whether the file had a sample axis)."""
+    or FILE:KEY, lava_msf.inputfile), checked against `net`'s input; with
+    `transform`, NetX's input transform of the file's values. Returns
+    (frames, where, batched: whether the file had a sample axis)."""
     from .inputfile import read_array
 
     if layout not in LAYOUTS:
@@ -213,19 +239,10 @@ def read_inputs(net, text: str, layout: str = "nchwt", transform: bool = False, 
     index = [i for i, layer in enumerate(net.layers) if layer.name in set(probes)]
     check, found = _input_fits(net, layout, index, samples)
     x, where = read_array(text, check)
-    x = x if found["batched"] else x[None]
-    frames = _to_nchwt(_integer_frames(x[:found["n"]], net, where), net.layers[0].shape, layout)
-    if transform:
-        pair = net.layers[0].attrs.get("transform")
-        if pair is None:
-            raise ConfigError(f"--transform: the input layer {net.layers[0].name!r} has no NetX weight/bias "
-                              f"transform")
-        if np.abs(frames).max(initial=0) >= 1 << 31:
-            raise InputFileError(f"{where}: values outside the 32-bit integers the transform takes")
-        weight, bias = (int(v) for v in pair)
-        frames = frames * weight + bias
-    _check_range(frames, net, where, "transformed values" if transform else "values")
-    return frames, where, found["batched"]
+    x = (x if found["batched"] else x[None])[:found["n"]]
+    frames = _transformed(x, net, where) if transform else _integer_frames(x, net, where)
+    _check_range(frames, net, where, "values")
+    return _to_nchwt(frames, net.layers[0].shape, layout), where, found["batched"]
 
 
 def probe_names(net, probes) -> list:

@@ -114,12 +114,18 @@ def test_transform_applies_weight_and_bias(tmp_path):
     net = graded_net()
     x = np.random.default_rng(4).integers(-50, 50, (1, 2, 3, 3, 2))
     np.save(tmp_path / "x.npy", x)
-    with pytest.raises(ConfigError, match="no NetX weight/bias transform"):
+    with pytest.raises(ConfigError, match="no neuron and no NetX weight/bias transform"):
         read_inputs(net, str(tmp_path / "x.npy"), transform=True)
-    net.layers[0].attrs["transform"] = (36, 34)  # tiny.net's
+    net.layers[0].attrs["transform"] = {"weight": 36, "bias": 34}  # tiny.net's
     frames, _, _ = read_inputs(net, str(tmp_path / "x.npy"), transform=True)
     np.testing.assert_array_equal(frames, x * 36 + 34)
-    np.save(tmp_path / "big.npy", np.full((1, 2, 3, 3, 2), 1 << 20))
+    np.save(tmp_path / "real.npy", x / 8)  # SLAYER's real-valued input, made integer currents by the transform
+    frames, _, _ = read_inputs(net, str(tmp_path / "real.npy"), transform=True)
+    np.testing.assert_array_equal(frames, np.rint(x / 8 * 36 + 34))
+    net.layers[0].attrs["transform"] = {"bias": 2}  # NetX's default weight, 64 = 1.0
+    frames, _, _ = read_inputs(net, str(tmp_path / "x.npy"), transform=True)
+    np.testing.assert_array_equal(frames, x * 64 + 2)
+    np.save(tmp_path / "big.npy", np.full((1, 2, 3, 3, 2), 1e30))
     with pytest.raises(InputFileError, match=r"big\.npy.*transformed values outside the 24-bit"):
         read_inputs(net, str(tmp_path / "big.npy"), transform=True)
 

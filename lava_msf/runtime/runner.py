@@ -187,7 +187,7 @@ class LavaRunner(LavaSession):
         expected = (*net.layers[0].shape, net.timesteps)
         if frames.ndim != 5 or frames.shape[1:] != expected:
             raise ShapeError(f"input frames must be (N, {', '.join(map(str, expected))}), got {frames.shape}")
-        if not net.graded_input and not np.isin(frames, (0, 1)).all():
+        if not g.source.proc_params["graded"] and not np.isin(frames, (0, 1)).all():
             raise ShapeError("this network's input is spikes: frames must be 0/1")
         n, b, t_steps = len(frames), g.batch_samples, net.timesteps
         index = {layer.name: i for i, layer in enumerate(net.layers)}
