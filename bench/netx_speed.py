@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from netx_stock import netx_file, to_chw, to_lava  # noqa: E402  (the stock-NetX helpers of the tests)
+from netx_stock import NETX_TESTS, netx_file, to_chw, to_lava  # noqa: E402  (the stock-NetX helpers of the tests)
 
 from lava_msf.atomic import write_text  # noqa: E402
 from lava_msf.netfile import read_net  # noqa: E402
@@ -140,6 +140,12 @@ def compare(stock: np.ndarray, ours: np.ndarray, latency: int) -> dict:
             "max_abs": float(np.abs(a).max(initial=0))}
 
 
+def shown(path) -> str:
+    """A path for the results: a file lava-dl ships as NETX_TESTS/..., others as given."""
+    text = str(path)
+    return NETX_TESTS + text.split(NETX_TESTS, 1)[1] if NETX_TESTS in text else text
+
+
 def unreset_biases(path) -> list:
     """The file's layers whose neuron stock NetX never resets (sigma-delta:
     "Reset is not supported with Sigma Delta neurons") and that have a bias: such
@@ -175,7 +181,7 @@ def bench_net(name: str, path, input_path, steps: int, warmup: int, check_steps:
         raise SystemExit(f"{path}: NetX made {len(stock['blocks'])} blocks ({', '.join(stock['blocks'])}), "
                          f"lava-msf has {len(layers)} layers with a neuron ({', '.join(names)})")
     unreset = unreset_biases(path)
-    r = {"file": str(path), "input": str(input_path), "frame_shape_chw": list(frames.shape[:3]), "steps": steps,
+    r = {"file": shown(path), "input": shown(input_path), "frame_shape_chw": list(frames.shape[:3]), "steps": steps,
          "warmup_steps": warmup, "latency_steps": lat[-1], "layers": names,
          "stock_netx": {k: v for k, v in stock.items() if k != "outputs"}, "lava_msf": {},
          "checked_on": "the file itself, every layer, the timed runs' outputs too" if not unreset else
@@ -210,10 +216,10 @@ def table(results: dict) -> str:
         ours = r["lava_msf"]
         cells = [f"{ours[b]['per_step_ms']:.2f} ({ours[b]['speedup']:.1f}x)" for b in BACKENDS]
         exact = all(ours[b]["bit_exact"] for b in BACKENDS)
-        compared = next(iter(ours[BACKENDS[0]]["layers"].values()))["steps_compared"]
+        compared = ours[BACKENDS[0]]["layers"][r["layers"][-1]]["steps_compared"]
         rows.append(f"| {name} | {r['stock_netx']['per_step_ms']:.1f} | {' | '.join(cells)} | "
-                    f"{'bit-exact' if exact else 'DIFFER'}, {len(r['layers'])} layers, {compared} steps"
-                    f"{' (biases zeroed)' if 'zeroed' in r['checked_on'] else ''} |")
+                    f"{'bit-exact' if exact else 'DIFFER'}: {len(r['layers'])} layers, the last over {compared} "
+                    f"steps{' (biases zeroed)' if 'zeroed' in r['checked_on'] else ''} |")
     return "\n".join(rows) + (f"\n\n{results['steps']} steps per run, the first {results['warmup_steps']} not "
                               f"timed; {results['machine']}.")
 
