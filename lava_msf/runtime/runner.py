@@ -11,7 +11,7 @@ from ..errors import ConfigError, LavaMsfError, ShapeError
 from ..graph import Network, flip_layout
 from ..signals import forking
 from .backends import Backend, get_backend
-from .builder import LavaGraph, build
+from .builder import FusedProbe, LavaGraph, build
 
 
 POLL_MIN, POLL_MAX = 0.0002, 0.005  # seconds between looks at idle pipes
@@ -236,5 +236,9 @@ class LavaRunner(LavaSession):
                 self._check_alive()
                 time.sleep(idle)
                 idle = min(2 * idle, POLL_MAX)
-        by_pipe = {id(pipe): np.stack(r) for pipe, r in zip(pipes, received)}
-        return [getattr(sink, "select", lambda x: x)(by_pipe[id(sink.output_pipe())]) for sink in sinks]
+        stacked = [np.stack(r) for r in received]
+        if len(pipes) == len(sinks):  # a pipe per sink
+            return stacked
+        by_pipe = {id(pipe): values for pipe, values in zip(pipes, stacked)}
+        return [sink.select(by_pipe[id(sink.output_pipe())]) if isinstance(sink, FusedProbe)
+                else by_pipe[id(sink.output_pipe())] for sink in sinks]
