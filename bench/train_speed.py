@@ -29,9 +29,24 @@ import official_sdt  # noqa: E402
 
 from lava_msf import create_model  # noqa: E402
 from lava_msf.atomic import write_text  # noqa: E402
-from lava_msf.model.neuron import _SigmoidSpike  # noqa: E402
+from lava_msf.model.neuron import SURROGATE_ALPHA  # noqa: E402
 
 TARGET_RATIO = 1.5
+
+
+class _SigmoidSpike(torch.autograd.Function):
+    """spikingjelly's surrogate.Sigmoid: Heaviside(x) forward, sigmoid(alpha x)' backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        sg = torch.sigmoid(SURROGATE_ALPHA * x)
+        return grad * SURROGATE_ALPHA * sg * (1 - sg)
 
 
 class TrainingLIF(official_sdt.LIF):

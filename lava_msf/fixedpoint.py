@@ -47,6 +47,8 @@ class LifParams:
     vth_mant: int = int(THRESHOLD * WEIGHT_SCALE)  # threshold x WEIGHT_SCALE
     i_decay: int = DECAY_UNITY  # current decay x4096 (4096: u[t] is step t's input alone)
     v_decay: int = int(DECAY_UNITY / TAU)  # voltage decay x4096
+    # NetX keys the arithmetic does not use (LOIHI's type, scaleRho, ...), as read: (key, value) pairs
+    netx: tuple = ()
 
     @classmethod
     def from_threshold(cls, threshold: float) -> "LifParams":
@@ -66,7 +68,7 @@ class LifParams:
         }
 
     def netx_neuron(self) -> dict:
-        """The NetX `neuron/` group of a CUBA layer."""
+        """The NetX `neuron/` group of a CUBA (or LOIHI) layer."""
         return {
             "type": "CUBA",
             "iDecay": self.i_decay,
@@ -74,6 +76,7 @@ class LifParams:
             "vThMant": self.vth_mant,
             "refDelay": 1,
             "gradedSpike": False,
+            **dict(self.netx),
         }
 
 

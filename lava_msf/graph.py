@@ -45,7 +45,7 @@ def memory_need(net: "Network") -> int:
         src = [net.layers[j] for j in layer.inputs]
         elements += layer.size + spec(layer).state_elements(layer, src)
         if layer.neuron is not None:
-            elements += 2 * math.prod(layer.neuron_shape)
+            elements += model_of(layer.neuron).state_arrays * math.prod(layer.neuron_shape)
         weights += 0 if layer.weight is None else int(layer.weight.size)
     return 8 * elements + WEIGHT_BYTES * weights
 
@@ -65,21 +65,28 @@ class Layer:
     type: str
     shape: tuple  # output (C, H, W)
     inputs: tuple = ()
-    neuron: object = None  # a lava_msf.neurons model's parameters (fixedpoint.LifParams)
+    neuron: object = None  # a lava_msf.neurons model's parameters (fixedpoint.LifParams, neurons.sdnn.SdnnParams)
     weight: np.ndarray | None = None  # even ints: conv (out, in/groups, kH, kW), dense (out, in)
     weight_exp: int = 0  # float weight = weight * 2**weight_exp / 64 (Lava's weight_exp)
     bias: np.ndarray | None = None  # int, current units, per output channel
     attrs: dict = field(default_factory=dict)  # stride, padding, groups; variant, heads, scale; ...
+    delay: np.ndarray | None = None  # synaptic delays of conv/dense, as stored (lava_msf.layers.delay)
 
     @property
     def spiking(self) -> bool:
-        """True when the layer emits spikes, False when it emits integer values."""
-        return self.neuron is not None or spec(self).spiking
+        """True when the layer emits spikes (0/1), False when it emits integer values
+        (currents, frames, a graded neuron's output)."""
+        if self.neuron is not None:
+            return not model_of(self.neuron).graded(self.neuron)
+        return spec(self).spiking
 
     @property
     def value_shift(self) -> int:
-        """Right shift a synapse applies to what the layer emits: 0 for spikes, 6
-        for currents (1/64 units), the input layer's own shift for frames."""
+        """Right shift a synapse applies to what the layer emits: its neuron's (0 for
+        spikes and sigma-delta values), else 6 for currents (1/64 units), the input
+        layer's own shift for frames."""
+        if self.neuron is not None:
+            return model_of(self.neuron).value_shift(self.neuron)
         return spec(self).value_shift(self)
 
     @property

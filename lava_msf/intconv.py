@@ -115,3 +115,57 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     length fits."""
     dtype = exact_dtype(abs_max(a), abs_max(b) * a.shape[-1])
     return np.rint(np.matmul(a.astype(dtype, copy=False), b.astype(dtype, copy=False))).astype(np.int64)
+
+
+def dilate(weight: np.ndarray, dilation: int) -> np.ndarray:
+    """A kernel (..., kH, kW) with dilation - 1 zeros between its taps: the
+    dilated kernel as an ordinary one."""
+    w = np.asarray(weight)
+    if dilation == 1:
+        return w
+    kh, kw = w.shape[-2:]
+    out = np.zeros((*w.shape[:-2], dilation * (kh - 1) + 1, dilation * (kw - 1) + 1), dtype=w.dtype)
+    out[..., ::dilation, ::dilation] = w
+    return out
+
+
+def transposed_kernel(weight: np.ndarray, dilation: int, groups: int) -> np.ndarray:
+    """A transposed conv's weight (C, O/groups, kH, kW) (torch's layout) as the
+    kernel (O, C/groups, kH', kW') of the ordinary conv that computes it on the
+    zero-upsampled input: per group in and out swapped, taps flipped, dilated."""
+    w = np.asarray(weight)
+    c, og = w.shape[:2]
+    w = w.reshape(groups, c // groups, og, *w.shape[2:]).swapaxes(1, 2).reshape(groups * og, c // groups,
+                                                                                *w.shape[2:])
+    return dilate(np.ascontiguousarray(w[..., ::-1, ::-1]), dilation)
+
+
+class Upsampled:
+    """A Conv2d (stride 1) applied to its input with stride - 1 zeros inserted
+    between pixels: a transposed convolution when the conv has the kernel of
+    transposed_kernel and padding kH' - 1 - the transposed conv's padding."""
+
+    def __init__(self, conv: Conv2d, stride: int):
+        self.conv, self.stride = conv, int(stride)
+
+    def _spread(self, x):
+        if self.stride == 1:
+            return x
+        n, c, h, w = x.shape
+        s = self.stride
+        out = np.zeros((n, c, (h - 1) * s + 1, (w - 1) * s + 1), dtype=x.dtype)
+        out[:, :, ::s, ::s] = x
+        return out
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.conv(self._spread(x))
+
+    def real(self, x: np.ndarray) -> np.ndarray:
+        return self.conv.real(self._spread(x))
+
+
+def conv_transpose(weight, stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1) -> Upsampled:
+    """Exact integer transposed convolution with weight (C, O/groups, kH, kW), square
+    geometry, padding at most dilation * (k - 1) (output padding 0, as SLAYER's)."""
+    k = transposed_kernel(weight, dilation, groups)
+    return Upsampled(Conv2d(k, 1, k.shape[-1] - 1 - padding, groups), stride)

@@ -44,10 +44,11 @@ def write_net(net: Network, path) -> None:
         f.attrs["timesteps"] = int(net.timesteps)
         f.attrs["meta"] = json.dumps(net.meta, sort_keys=True)
         # NetX wires layers in file order and needs a 'flatten' group before a
-        # dense layer fed by the layer just before it; lava-msf's reader skips them.
+        # dense layer fed by the (not already flat) layer just before it; lava-msf's reader skips them.
         file_index, n = [], 0
         for i, layer in enumerate(net.layers):
-            if spec(layer).netx_flatten and layer.inputs == (i - 1,):
+            # (not after a dense-like layer: its NetX output port is flat already, and NetX cannot flatten it)
+            if spec(layer).netx_flatten and layer.inputs == (i - 1,) and not spec(net.layers[i - 1]).netx_flatten:
                 hdf5.write_string(f.create_group(f"layer/{n}"), "type", "flatten")
                 f[f"layer/{n}"].create_dataset("shape", data=np.array(net.layers[i - 1].shape, dtype=np.int64))
                 n += 1

@@ -10,13 +10,14 @@ int64.
 
 Per step and layer, the layer's type (lava_msf.layers.<type>, its docstring
 states the formula) computes `a` from its inputs' values; a layer with a
-neuron feeds `a` to its model (lava_msf.neurons: the LIF of lava_msf.fixedpoint),
-its bias entering the voltage as b << 6 (as NetX's), and emits spikes.
+neuron feeds `a` to its model (lava_msf.neurons: the LIF of lava_msf.fixedpoint,
+sigma-delta), its bias entering the neuron shifted as the model says (b << 6
+into a LIF's voltage, as NetX's), and emits the model's output (spikes or
+graded values).
 """
 
 import numpy as np
 
-from . import fixedpoint as fx
 from . import intconv
 from .graph import Network
 from .layers import spec
@@ -40,6 +41,10 @@ class NumpyBackend:
         return intconv.Conv2d(w, stride, padding, groups)
 
     @staticmethod
+    def conv_transpose(w, stride, padding, dilation, groups):
+        return intconv.conv_transpose(w, stride, padding, dilation, groups)
+
+    @staticmethod
     def linear(w):
         return intconv.Linear(w)
 
@@ -54,6 +59,10 @@ class NumpyBackend:
     @staticmethod
     def stack(xs):
         return np.stack(xs, axis=-1)
+
+    @staticmethod
+    def concat(xs):
+        return np.concatenate(xs, axis=1)
 
     @staticmethod
     def from_bool(s):
@@ -84,35 +93,74 @@ class Executor:
     """Runs a Network on integer input frames; keeps neuron state across steps
     until `reset()`. Each layer's arithmetic is its type's (lava_msf.layers)."""
 
-    def __init__(self, net: Network, backend=NumpyBackend):
+    def __init__(self, net: Network, backend=NumpyBackend, layers=None):
         self.net = net
         self.be = backend
-        self.ops = [spec(layer).reference(net, i, backend) for i, layer in enumerate(net.layers)]
-        # as in NetX/Lava, a neuron's bias enters the voltage (<< 6); a synapse's bias is its type's
+        # `layers`: the indices this executor runs (a Lava process running one layer); default all
+        self.built = range(len(net.layers)) if layers is None else tuple(layers)
+        self.ops = [spec(layer).reference(net, i, backend) if i in self.built else None
+                    for i, layer in enumerate(net.layers)]
+        # as in NetX/Lava, a neuron's bias enters the neuron (a LIF's voltage, << 6); a synapse's is its type's
         self.voltage_biases = [0 if layer.neuron is None or layer.bias is None else
-                               backend.asint(layer.bias).reshape(1, -1, 1, 1) << fx.ACT_SHIFT
-                               for layer in net.layers]
+                               backend.asint(layer.bias).reshape(1, -1, 1, 1)
+                               << model_of(layer.neuron).bias_shift(layer.neuron) for layer in net.layers]
         self.state = None
+        self.layer_state = None  # per layer: a stateful type's own state (delays, recurrence), else None
 
     def reset(self, batch: int) -> None:
+        self.batch = batch
+        layers = [(i, self.net.layers[i]) for i in self.built]
         self.state = {i: model_of(layer.neuron).reset((batch, *layer.neuron_shape), self.be)
-                      for i, layer in enumerate(self.net.layers) if layer.neuron is not None}
+                      for i, layer in layers if layer.neuron is not None}
+        self.layer_state = {i: spec(layer).initial_state(layer, batch, self.be) for i, layer in layers}
 
-    def step(self, frame, probes: dict | None = None):
+    def layer_step(self, i: int, src: list, fed: bool = True):
+        """Layer i's value for one step from its inputs' values (`fed` False: before
+        its first input arrives, as in warm_up: its synapse gives zeros)."""
+        layer = self.net.layers[i]
+        own = self.layer_state[i]
+        if not fed:
+            a = self.be.zeros((self.batch, *layer.shape))
+        elif own is None:
+            a = self.ops[i](src)
+        else:
+            a, own = self.ops[i](src, own)
+        if layer.neuron is not None:
+            out, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
+                                                             self.voltage_biases[i], self.be)
+            a = spec(layer).emit(layer, out, src)
+        if own is not None:
+            self.layer_state[i] = spec(layer).observe(layer, own, a)
+        return a
+
+    def step(self, frame, probes: dict | None = None, reached=None):
         """One model time step. frame: (N, C, H, W) int64. Returns the output
-        layer's value (N, C, H, W); `probes` (dict) receives every layer's value."""
+        layer's value (N, C, H, W); `probes` (dict) receives every layer's value.
+        `reached` (warm_up): per layer, whether NetX's pipeline has reached it
+        (if not, its value is zero and its state untouched)."""
         values = []
         for i, layer in enumerate(self.net.layers):
+            if reached is not None and not reached[i]:
+                values.append(self.be.zeros((self.batch, *layer.shape)))
+                continue
             src = [values[j] for j in layer.inputs] or [frame]  # the source layer reads the frame
-            a = self.ops[i](src)
-            if layer.neuron is not None:
-                spikes, self.state[i] = model_of(layer.neuron).step(self.state[i], a, layer.neuron,
-                                                                    self.voltage_biases[i])
-                a = spec(layer).emit(layer, self.be.from_bool(spikes), src)
+            # a synapse's first step in Lava: its buffer's initial zeros
+            a = self.layer_step(i, src, reached is None or any(reached[j] for j in layer.inputs))
             values.append(a)
             if probes is not None:
                 probes.setdefault(layer.name, []).append(a)
         return values[-1]
+
+    def warm_up(self, probes: dict | None = None) -> None:
+        """After reset(): the steps stock NetX runs before its input reaches each
+        layer (it resets nothing): layer i's neuron runs latency[i] steps on what
+        reaches it meanwhile, zeros or what earlier layers emit on their biases
+        alone. Then step() continues as NetX's pipeline does, hop delays aligned:
+        NetX's block i at Lava step s is model step s - latency[i]. `probes` gets
+        these steps' values first (reached layers only)."""
+        lat = self.net.latencies()
+        for t in range(-max(lat), 0):
+            self.step(None, probes, reached=[t >= -d for d in lat])
 
     def run(self, frames, probes: dict | None = None):
         """frames: (N, C, H, W, T) ints. Resets the state, runs T steps and returns

@@ -65,7 +65,12 @@ def base_net() -> Network:
               Layer("attn", "sdsa", (4, 6, 6), (5, 5, 5), neuron=fx.LifParams(vth_mant=16),
                     attrs={"variant": "v2", "heads": 2, "scale": 4}),
               Layer("mean", "mean", (4, 1, 1), (4,), attrs={"scale_mant": 7, "scale_shift": 8}),
-              Layer("fc", "dense", (3, 1, 1), (7,), weight=w(3, 4))]
+              Layer("fc", "dense", (3, 1, 1), (7,), weight=w(3, 4)),
+              Layer("pool", "pool", (4, 3, 3), (1,), neuron=fx.LifParams(), weight=np.full((1, 1, 2, 2), 64)),
+              Layer("up", "convT", (4, 6, 6), (9,), neuron=fx.LifParams(), weight=w(4, 2, 2, 2),
+                    bias=rng.integers(-9, 9, 4), attrs={"stride": 2, "groups": 2}),
+              Layer("unpool", "unpool", (4, 6, 6), (9,), neuron=fx.LifParams(), weight=np.full((1, 1, 2, 2), 64)),
+              Layer("cat", "concat", (8, 6, 6), (10, 11))]
     return Network(layers, timesteps=4, meta={"input": "frames"}).validate()
 
 

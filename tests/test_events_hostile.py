@@ -274,3 +274,59 @@ def test_whole_file_reads_and_storage_chunks_are_bounded(tmp_path, monkeypatch):
                                                                        ("p", "<i1")]), chunks=(1 << 26,))
     with pytest.raises(EventFormatError, match="bomb.h5: dataset /events is stored in chunks of 67108864 items"):
         open_events(tmp_path / "bomb.h5").read()
+
+
+def _aedat4_with_geometry(tmp_path, name, size_x: bytes, size_y: bytes = b"24"):
+    """A dv-processing AEDAT4 file (declared 10000x24, events at x 60..69) whose
+    stream description then declares `size_x` x `size_y`. The description's
+    length is kept (the FlatBuffer header stores it) by trimming or padding the
+    typeDescription text."""
+    dv = pytest.importorskip("dv_processing")  # a test extra (pyproject)
+    base = tmp_path / "base.aedat4"
+    if not base.exists():
+        store = dv.EventStore()
+        for i in range(10):
+            store.push_back(i * 100, 60 + i, 5, bool(i % 2))
+        writer = dv.io.MonoCameraWriter(str(base), dv.io.MonoCameraWriter.EventOnlyConfig("T", (10000, 24)))
+        writer.writeEvents(store)
+        del writer
+    raw = base.read_bytes()
+    old = {key: b'<attr key="%s" type="int">%s</attr>' % (key, v) for key, v in ((b"sizeX", b"10000"),
+                                                                                 (b"sizeY", b"24"))}
+    new = {b"sizeX": old[b"sizeX"].replace(b"10000", size_x), b"sizeY": old[b"sizeY"].replace(b">24<", b">%s<" % size_y)}
+    desc = b"Custom data type output."
+    room = len(desc) - sum(len(new[k]) - len(old[k]) for k in old)
+    assert room >= 0 and all(raw.count(v) == 1 for v in (*old.values(), desc))
+    for k in old:
+        raw = raw.replace(old[k], new[k])
+    path = tmp_path / f"{name}.aedat4"
+    path.write_bytes(raw.replace(desc, desc[:room].ljust(room)))
+    assert path.stat().st_size == base.stat().st_size
+    return path
+
+
+AEDAT4_GEOMETRY = {  # name -> (sizeX, sizeY, expected message)
+    "zero": (b"00000", b"24", r"sizeX '00000' is not a sensor size in 1\.\.32768"),
+    "negative": (b"-1000", b"24", r"sizeX '-1000' is not a sensor size"),
+    "past int16": (b"40000", b"24", r"sizeX '40000' is not a sensor size"),
+    "past u16": (b"99999", b"24", r"sizeX '99999' is not a sensor size"),
+    "10^23": (b"1" + b"0" * 23, b"24", r"sizeX '100000000000000000000000' is not a sensor size"),
+    "huge height": (b"10000", b"9" * 20, r"sizeY '99999999999999999999' is not a sensor size"),
+    "float": (b"100.5", b"24", r"sizeX '100.5' is not a sensor size"),
+    "text": (b"wide!", b"24", r"sizeX 'wide!' is not a sensor size"),
+    "empty": (b"", b"24", r"sizeX '' is not a sensor size"),
+    "events off the sensor": (b"00050", b"24", r"event 0 at \(60, 5\) is outside the 50x24 sensor"),
+}
+
+
+@pytest.mark.parametrize("case", AEDAT4_GEOMETRY)
+def test_aedat4_hostile_geometry_is_one_typed_line_naming_the_file(tmp_path, case):
+    size_x, size_y, message = AEDAT4_GEOMETRY[case]
+    path = _aedat4_with_geometry(tmp_path, "hostile", size_x, size_y)
+    with pytest.raises(EventFormatError) as e:
+        open_events(path).read()
+    text = str(e.value)
+    assert text.startswith(f"{path}: ") and "\n" not in text and len(text) < 300 and re.search(message, text), text
+    # the untouched geometry reads: the crafting itself is sound
+    ok = open_events(_aedat4_with_geometry(tmp_path, "ok", b"10000"))
+    assert ok.sensor_size == (10000, 24, 2) and ok.read()["x"].tolist() == list(range(60, 70))

@@ -31,7 +31,7 @@ def drivers(net: Network, i: int) -> list[int]:
     walking back through neuron-less synapse (conv, dense) layers."""
     out = []
     for j in net.layers[i].inputs:
-        while spec(net.layers[j]).synaptic and not net.layers[j].spiking:
+        while spec(net.layers[j]).synaptic and net.layers[j].neuron is None:  # a neuron's output is events
             j = net.layers[j].inputs[0]
         out.append(j)
     return out

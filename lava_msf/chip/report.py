@@ -14,6 +14,7 @@ import math
 
 from ..graph import Network
 from ..layers import spec
+from ..neurons import model_of
 from .loihi2 import Target, signed_bits
 
 
@@ -46,7 +47,7 @@ def inspect_network(net: Network, target: Target) -> dict:
             row["message_bits"] = layers[0]["message_bits"] if first == 0 else \
                 0 if net.layers[first].spiking else target["message_bits"]
         bound = spec(layer).resources(r, i, layer, row)
-        r.bounds.append(bound)
+        r.bounds.append(bound if layer.neuron is None else model_of(layer.neuron).output_bound(layer.neuron))
         row["current_bound"] = int(bound)
         row["current_bits"] = signed_bits(bound)
         if row["current_bits"] > target["synapse_accumulator_bits"]:

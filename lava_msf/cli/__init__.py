@@ -7,9 +7,10 @@ by the handlers that need them, so parsing stays fast.
 """
 
 import sys
+import warnings
 
 from .. import signals
-from ..errors import LavaMsfError
+from ..errors import LavaMsfError, LavaMsfWarning
 from . import export, info, inspect, report, run, stream, train
 from .options import DIRECTORY, Parser, error_line
 
@@ -41,7 +42,16 @@ def check_outputs(ns) -> None:
         check_destination(out, directory=kind == DIRECTORY)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning):
+    """lava-msf's own warnings (e.g. NetX's delay clamp) as one line on stderr."""
+    if issubclass(category, LavaMsfWarning):
+        print(f"lava-msf: warning: {str(message).splitlines()[0][:300]}", file=sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv=None) -> int:
+    warnings.showwarning = _show_warning
     try:
         ns = build_parser().parse_args(argv)
         signals.install_sigterm_handler()

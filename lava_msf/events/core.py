@@ -29,16 +29,21 @@ class SensorSize(NamedTuple):
     polarities: int = 2
 
 
+def is_int(value) -> bool:
+    """A Python or numpy integer, not a bool (bool is an int subclass; it never means a count)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def as_sensor_size(value, where: str, error=EventFormatError) -> SensorSize:
     """(width, height[, polarities]) as integers that event coordinates can
     address (1..32768 each, int16 coordinates) and 1 or 2 polarities."""
     try:
-        items = [v.item() if isinstance(v, np.generic) else v for v in value]
+        items = list(value)
     except TypeError:
         raise error(f"{where}: sensor size must be 2 or 3 integers, got {str(value)[:80]}") from None
-    if len(items) not in (2, 3) or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+    if len(items) not in (2, 3) or not all(map(is_int, items)):
         raise error(f"{where}: sensor size must be 2 or 3 integers, got {str(value)[:80]}")
-    size = SensorSize(*items)
+    size = SensorSize(*map(int, items))
     for name, v, hi in (("width", size.width, MAX_COORD + 1), ("height", size.height, MAX_COORD + 1),
                         ("polarities", size.polarities, 2)):
         if not 1 <= v <= hi:
@@ -61,7 +66,7 @@ def check_allocation(nbytes: int, what: str, error=ConfigError) -> None:
 
 def check_int(value, name: str, lo: int, hi: int | None = None, error=ConfigError) -> int:
     """An integer parameter in lo..hi (bool and float refused), as an int."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise error(f"{name} must be an integer, got {str(value)[:40]}")
     if value < lo or (hi is not None and value > hi):
         raise error(f"{name} must be {f'at least {lo}' if hi is None else f'in {lo}..{hi}'}, got {value}")

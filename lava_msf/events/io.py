@@ -19,8 +19,8 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import ConfigError
-from .core import (EVENT_DTYPE, EventFormatError, SensorSize, as_events, as_sensor_size, check_allocation,
-                   check_events, make_events)
+from .core import (EVENT_DTYPE, MAX_COORD, EventFormatError, SensorSize, as_events, as_sensor_size,
+                   check_allocation, check_events, make_events)
 
 DEFAULT_CHUNK = 1 << 16
 MAX_CHUNK = 1 << 24  # events per chunk (256 MiB as EVENT_DTYPE): a chunk is what a reader holds at once
@@ -358,9 +358,17 @@ class _Aedat4:
         if len(xml) != length or not xml.isascii():
             raise EventFormatError(f"{path}: malformed AEDAT4 stream description")
         try:
-            ElementTree.fromstring(xml)
+            root = ElementTree.fromstring(xml)
         except ElementTree.ParseError as e:
             raise EventFormatError(f"{path}: malformed AEDAT4 stream description ({e})") from None
+        # the decoder's own message for a bad size ("invalid digit found in string") names nothing
+        for node in root.iter("node"):
+            for attr in node.iterfind("attr"):
+                text = (attr.text or "").strip()
+                if attr.get("key") in ("sizeX", "sizeY") and not (
+                        re.fullmatch(r"\d{1,6}", text) and 1 <= int(text) <= MAX_COORD + 1):
+                    raise EventFormatError(f"{path}: AEDAT4 stream {node.get('path', '?')[:80]} {attr.get('key')} "
+                                           f"{text[:40]!r} is not a sensor size in 1..{MAX_COORD + 1}")
 
     @classmethod
     def _stream(cls, path):

@@ -21,6 +21,12 @@ class TorchBackend:
         return lambda x: torch.round(F.conv2d(x.double(), w, stride=stride, padding=padding, groups=groups)).long()
 
     @staticmethod
+    def conv_transpose(w, stride, padding, dilation, groups):
+        w = w.double()
+        return lambda x: torch.round(F.conv_transpose2d(x.double(), w, stride=stride, padding=padding,
+                                                        groups=groups, dilation=dilation)).long()
+
+    @staticmethod
     def linear(w):
         w = w.double().T
         return lambda x: torch.round(x.double() @ w).long()
@@ -36,6 +42,10 @@ class TorchBackend:
     @staticmethod
     def stack(xs):
         return torch.stack(xs, dim=-1)
+
+    @staticmethod
+    def concat(xs):
+        return torch.cat(xs, dim=1)
 
     @staticmethod
     def from_bool(s):

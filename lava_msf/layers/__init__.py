@@ -17,7 +17,7 @@ for _module in pkgutil.iter_modules(__path__):
     if _type is not None:
         TYPES[_type.name] = _type
 # NetX layer types lava-msf does not read yet (named in the error)
-NETX_UNSUPPORTED = ("pool", "convT", "unpool", "average", "concat", "dense_rec", "dense_comp")
+NETX_UNSUPPORTED = tuple(t for t in ("average", "dense_rec", "dense_comp") if t not in TYPES)
 
 
 def spec(layer_or_type) -> LayerType:

@@ -56,6 +56,15 @@ class LayerType(abc.ABC):
         """A function of the inputs' values (N, C, H, W) giving the layer's value
         before its neuron (its current), in the array backend `be`."""
 
+    def initial_state(self, layer, batch: int, be):
+        """A stateful type's state at the start of a sample (None: stateless). When
+        not None, the reference function is called as op(src, state) -> (a, state)."""
+        return None
+
+    def observe(self, layer, state, out):
+        """The state after the layer's output `out` of a step is known (recurrence)."""
+        return state
+
     def emit(self, layer, spikes, src: list):
         """The layer's output from its neuron's spikes (0/1 values)."""
         return spikes

@@ -32,7 +32,8 @@ def _axis(n_in: int, n_out: int, k: int, stride: int, pad: int):
 
 class Conv(Synapse):
     name = "conv"
-    keys = Synapse.keys | {"inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups"}
+    keys = Synapse.keys | {"inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups",
+                           "delay"}
 
     def read(self, g, layer, at):
         super().read(g, layer, at)
@@ -72,7 +73,8 @@ class Conv(Synapse):
 
     def state_elements(self, layer, src):
         """The im2col matrix of a step: every tap of every output (lava_msf.intconv)."""
-        return src[0].shape[0] * int(np.prod(layer.weight.shape[2:])) * layer.shape[1] * layer.shape[2]
+        return src[0].shape[0] * int(np.prod(layer.weight.shape[2:])) * layer.shape[1] * layer.shape[2] + \
+            super().state_elements(layer, src)
 
     def synapse(self, layer, weight, be):
         return be.conv(weight, *geometry(layer))

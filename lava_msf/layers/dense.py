@@ -10,7 +10,7 @@ from .synapse import Synapse
 
 class Dense(Synapse):
     name = "dense"
-    keys = Synapse.keys | {"inFeatures", "outFeatures"}
+    keys = Synapse.keys | {"inFeatures", "outFeatures", "delay"}
     netx_flatten = True
 
     def read(self, g, layer, at):

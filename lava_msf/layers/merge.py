@@ -1,8 +1,13 @@
 """merge: the membrane shortcut, a sum of currents of its own shape (each
-source once). On Lava the project's Merge process delays the earlier branches
-so that all meet; decomposed: graded neurons and delayed synapses
-(lava_msf.chip.mapping.merge_decomposition)."""
+source once), saturated to the 24-bit range as a synapse's accumulator is: a
+chain of merges (the shortcut runs through every block of a stage) stays in
+what Lava's int32 ports and neurons compute exactly. On Lava the project's
+Merge process delays the earlier branches so that all meet; decomposed:
+graded neurons and delayed synapses (lava_msf.chip.mapping.merge_decomposition),
+which cannot saturate, so that backend refuses a merge whose sum may leave the
+range."""
 
+from .. import fixedpoint as fx
 from ..chip.mapping import merge_decomposition
 from .base import LayerType, need
 
@@ -29,13 +34,17 @@ class Merge(LayerType):
             a = x[0]
             for other in x[1:]:
                 a = a + other
-            return a
+            return fx.saturate_synapse(a)
         return total
 
     def lava(self, b, i, layer, ports):
         from ..runtime.builder import BuildError
         from ..runtime.proc.merge.process import PORTS, Merge as MergeProcess
 
+        if b.backend.decomposed and b.current_bounds[i] > fx.SYNAPSE_MAX:
+            raise BuildError(f"layer {i} ({layer.name}): its sum may reach {b.current_bounds[i]}, past the 24-bit "
+                             f"range, and the decomposed merge (stock graded neurons) cannot saturate it as the "
+                             f"other backends do; use --backend lava-cpu")
         delays = b.net.input_delays(i, b.lat)
         classes = sorted(set(delays))
         if len(classes) > PORTS:
@@ -49,7 +58,7 @@ class Merge(LayerType):
     def resources(self, r, i, layer, row):
         dec = merge_decomposition(layer.lava_shape, sorted(set(r.net.input_delays(i, r.lat))))
         row.update(dec.counts(layer.size))
-        return sum(r.src_bounds(layer))
+        return sum(r.src_bounds(layer))  # before saturation: inspect flags the risk
 
 
 TYPE = Merge()

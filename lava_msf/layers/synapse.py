@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import fixedpoint as fx
 from ..chip.loihi2 import signed_bits
-from . import hdf5
+from . import delay, hdf5
 from .base import LayerType, need
 
 # Loihi/Lava synapses with mixed-sign 8-bit weights keep even values only
@@ -19,17 +19,19 @@ ROW_SUM_MAX = 1 << 22  # sum |W| per output: 32-bit inputs keep every partial su
 
 
 class Synapse(LayerType):
-    keys = frozenset({"neuron", "bias", "weight", "wgtExp"})
+    keys = frozenset({"neuron", "bias", "weight", "wgtExp"})  # conv and dense add "delay" (layers/delay.py)
     neuron = "optional"
     synaptic = operator = True
 
     def read(self, g, layer, at):
         layer.weight = hdf5.ints(g, "weight", at)
         layer.weight_exp = hdf5.integer(g, "wgtExp", at, *WEIGHT_EXP_RANGE, default=0)
+        layer.delay = delay.read(g, at)
 
     def write(self, g, layer, net):
         g.create_dataset("weight", data=layer.weight.astype(np.int16), compression="gzip")
         g.create_dataset("wgtExp", data=int(layer.weight_exp))
+        delay.write(g, layer)
 
     def check(self, net, layer, src, at):
         w = layer.weight
@@ -42,12 +44,26 @@ class Synapse(LayerType):
             need(fx.SYNAPSE_MIN <= int(layer.bias.min()) and int(layer.bias.max()) <= fx.SYNAPSE_MAX, at,
                  "bias must fit the 24-bit synaptic accumulator")
         self.check_weight(layer, src[0], at)
-        row = int(np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1).max())
+        if layer.delay is not None:
+            need("delay" in self.keys, at, f"a {self.name} layer takes no 'delay'")
+            delay.check(layer, at)
+        row = int(self.row_sums(layer).max())
         need(row <= ROW_SUM_MAX, at, f"sum of |weights| into one output {row} over {ROW_SUM_MAX} "
              f"(integer products would not stay exact)")
 
     def latency(self, layer, decomposed):
         return 1
+
+    def row_sums(self, layer):
+        """Per output channel the sum of |weights| into one output."""
+        return np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1).sum(axis=1)
+
+    # --- delays (lava_msf.layers.delay): a delayed synapse keeps its pending sums
+    def state_elements(self, layer, src):
+        return 0 if layer.delay is None else delay.state_elements(layer)
+
+    def initial_state(self, layer, batch, be):
+        return None if layer.delay is None else delay.initial_state(layer, batch, be)
 
     @abc.abstractmethod
     def synapse(self, layer, weight, be):
@@ -60,18 +76,33 @@ class Synapse(LayerType):
         # as in NetX/Lava, a neuron's bias enters the voltage (lava_msf.reference), else the sum
         bias = 0 if layer.bias is None or layer.neuron is not None else be.asint(layer.bias).reshape(1, -1, 1, 1)
         k = layer.weight_exp - src.value_shift
+        if layer.delay is not None:
+            return delay.reference(layer, lambda w: self.synapse(layer, w, be), k, bias, be)
         return lambda x: fx.saturate_synapse(fx.shift(synapse(x[0]), k) + bias)
 
     @abc.abstractmethod
     def lava_conv(self, layer, src):
         """(weight (out, in/groups, kH, kW), stride, padding, groups) of the layer as a Conv."""
 
+    def lava_process(self):
+        """The Lava process class of the synapse (Conv's arguments)."""
+        from ..runtime.proc.conv.process import Conv
+
+        return Conv
+
     def lava(self, b, i, layer, ports):
         from ..runtime.kernels import lava_kernel
-        from ..runtime.proc.conv.process import Conv
         from ..runtime.proc.stock import GRADED_BITS
 
+        Conv = self.lava_process()
         src = b.net.layers[layer.inputs[0]]
+        if layer.delay is not None and b.backend.decomposed:
+            return delay.lava_decomposed(b, i, layer, ports, layer.weight_exp - src.value_shift,
+                                         0 if src.spiking else GRADED_BITS)
+        if layer.delay is not None:  # the layer's reference step in a process of its own
+            from ..runtime.proc.stateful.process import build_stateful
+
+            return build_stateful(b, i, layer, ports)
         neuron = None
         if layer.neuron is not None and not b.backend.decomposed:  # synapse and neuron in one process
             neuron = dict(neuron=layer.neuron, neuron_bias=layer.bias, reset_interval=b.reset_interval,
@@ -101,9 +132,10 @@ class Synapse(LayerType):
         row["weights"] = int(layer.weight.size)
         if layer.bias is not None and layer.neuron is None:
             r.synapse_bias.append(layer.name)
+        if layer.delay is not None:
+            delay.resources(layer, row)
         # per output channel the sum of |w| times the largest input, shifted as the synapse shifts, plus |bias|
-        w = np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1).sum(axis=1)
-        acc = fx.shift(w * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
+        acc = fx.shift(self.row_sums(layer) * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
         bias = 0 if layer.bias is None or layer.neuron is not None else np.abs(layer.bias.astype(np.int64))
         return int((acc + bias).max())
 

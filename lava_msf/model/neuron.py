@@ -17,35 +17,44 @@ from ..errors import ConfigError
 
 NEURON_MODES = ("deploy", "float")
 SURROGATE_ALPHA = 4.0
+F64_EXACT = float(1 << 24)  # bound on T * max |input| for the float64 path of the deploy neuron
 
 
-class _SigmoidSpike(torch.autograd.Function):
-    """Heaviside(x) forward, sigmoid(alpha x)' backward."""
+class _FloatLif(torch.autograd.Function):
+    """The reference multi-step LIF over the last axis with its surrogate
+    gradient written out (the autograd graph of the per-step loop, in one
+    node). The state keeps the input's memory layout (no copies); the forward
+    uses the reference's expressions, so its spikes are the same."""
 
     @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x >= 0).to(x.dtype)
+    def forward(ctx, x, threshold, tau):
+        steps = x.movedim(-1, 0)
+        h, spikes = torch.empty_like(steps), torch.empty_like(steps)
+        v = torch.zeros_like(steps[0])
+        for t in range(len(steps)):
+            h[t] = v + (steps[t] - v) / tau
+            spikes[t] = (h[t] - threshold >= 0).to(x.dtype)
+            v = h[t] * (1 - spikes[t])
+        ctx.save_for_backward(h, spikes)
+        ctx.threshold, ctx.tau = threshold, tau
+        return spikes.movedim(0, -1)
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        sg = torch.sigmoid(SURROGATE_ALPHA * x)
-        return grad * SURROGATE_ALPHA * sg * (1 - sg)
+        h, spikes = ctx.saved_tensors
+        sg = torch.sigmoid(SURROGATE_ALPHA * (h - ctx.threshold))
+        g = grad.movedim(-1, 0) * (SURROGATE_ALPHA * sg * (1 - sg))
+        g_v = torch.zeros_like(g[0])  # dL/dV through the next step (the reset is detached)
+        for t in range(len(g) - 1, -1, -1):
+            g[t] += g_v * (1 - spikes[t])
+            g_v = g[t] * (1 - 1 / ctx.tau)
+        return g.movedim(0, -1) / ctx.tau, None, None
 
 
 def float_lif(x: torch.Tensor, threshold: float, tau: float = fx.TAU) -> torch.Tensor:
-    """Reference multi-step LIF over the last axis (stepped over contiguous
-    time-first slices: strided per-step slices cost more than the one copy)."""
-    steps = x.movedim(-1, 0).contiguous()
-    v = torch.zeros_like(steps[0])
-    spikes = []
-    for xt in steps:
-        h = v + (xt - v) / tau
-        s = _SigmoidSpike.apply(h - threshold)
-        v = h * (1 - s.detach())
-        spikes.append(s)
-    return torch.stack(spikes, dim=-1)
+    """Reference multi-step LIF over the last axis: H = V + (X - V) / tau,
+    spike on H >= threshold, sigmoid surrogate, detached hard reset."""
+    return _FloatLif.apply(x, threshold, tau)
 
 
 class _CubaSpikes(torch.autograd.Function):
@@ -53,29 +62,35 @@ class _CubaSpikes(torch.autograd.Function):
     stage is the identity on input quantized to 1/4096, which the voltage stage
     quantizes again anyway; so only the voltage stage and the spike function
     run (equal to cuba.Neuron.forward, tested), fused here: the leaky-integrator
-    dynamics (int64 voltage, decay by a toward-zero shift, reset on the scaled
-    threshold) and Spike function (Laplace surrogate), stepped over contiguous
-    time-first slices and with the same float32 expressions, so spikes and
+    dynamics (integer voltage, decay by a toward-zero shift, reset on the scaled
+    threshold) and Spike function (Laplace surrogate), stepped per time step
+    and with the same float32 expressions, so spikes and
     gradients equal SLAYER's bit for bit (tested) at a fraction of the cost.
-    x: (N, F, T) SN input (before the 1/tau)."""
+    x: (N, ..., T) SN input (before the 1/tau), in any memory layout, kept."""
 
     @staticmethod
     def forward(ctx, x, neuron):
         c = neuron.cuba
         w_scale, decay = c.s_scale, int(quantize(c.voltage_decay))
         reset = (c.threshold + c.threshold_eps) * w_scale
-        steps = (w_scale * (x / fx.TAU)).movedim(-1, 0).to(torch.int64).contiguous()
-        voltage = torch.empty(steps.shape, dtype=x.dtype, device=x.device)
+        scaled = (w_scale * (x / fx.TAU)).movedim(-1, 0)
+        voltage = torch.empty_like(scaled)  # the input's memory layout: no copies
+        # SLAYER keeps the voltage in int64; while |v| < 2**24 float64 holds it, its decay
+        # (a division truncating to zero) and its float32 comparisons exactly, and is faster
+        exact = scaled.numel() == 0 or float(scaled.abs().max()) * len(scaled) < F64_EXACT
+        steps = torch.trunc(scaled).to(torch.float64) if exact else scaled.to(torch.int64)
+        keep = ((1 << 12) - decay) / (1 << 12)
         v = torch.zeros_like(steps[0])
         for t in range(len(steps)):
-            # SLAYER: right_shift_to_zero(v * (4096 - decay), 12), i.e. division truncating to zero
-            v = torch.div(v * ((1 << 12) - decay), 1 << 12, rounding_mode="trunc") + steps[t]
+            # SLAYER: right_shift_to_zero(v * (4096 - decay), 12)
+            v = (torch.trunc(v * keep) if exact else
+                 torch.div(v * ((1 << 12) - decay), 1 << 12, rounding_mode="trunc")) + steps[t]
             voltage[t] = v / w_scale
             v = v * (v < reset)
         threshold = c.threshold + c.threshold_eps
         ctx.save_for_backward(voltage)
         ctx.neuron = neuron
-        return (voltage >= threshold).to(x.dtype).movedim(0, -1).contiguous()
+        return (voltage >= threshold).to(x.dtype).movedim(0, -1)
 
     @staticmethod
     def backward(ctx, grad):
@@ -121,7 +136,7 @@ class SpikingNeuron(torch.nn.Module):
         if self.mode == "float":
             s = float_lif(x, self.threshold)
         else:
-            s = _CubaSpikes.apply(x.reshape(x.shape[0], -1, x.shape[-1]), self).reshape(x.shape)
+            s = _CubaSpikes.apply(x, self)
         self.last_rate = float(s.detach().mean())
         return s
 

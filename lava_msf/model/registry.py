@@ -1,6 +1,7 @@
 """Named Meta-SpikeFormer configurations and create_model(name, ...)."""
 
 from ..errors import ConfigError
+from ..events.core import is_int
 from ..memory import usable_memory
 from .layers import SDSA_VARIANTS
 from .metaspikeformer import MetaSpikeFormer
@@ -37,15 +38,11 @@ def model_config(name: str, **overrides) -> dict:
         raise ConfigError(f"unknown model option(s): {', '.join(sorted(unknown))[:200]}")
     config.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("embed_dim", "depths"):
-        if not isinstance(config[key], (list, tuple)) or not all(_is_int(v) for v in config[key]):
+        if not isinstance(config[key], (list, tuple)) or not all(is_int(v) for v in config[key]):
             raise ConfigError(f"{name}: {key} must be a list of integers, got {str(config[key])[:80]}")
         config[key] = [int(v) for v in config[key]]
     _validate(config)
     return config
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _validate(c: dict) -> None:
@@ -53,11 +50,11 @@ def _validate(c: dict) -> None:
     if c["sdsa"] not in SDSA_VARIANTS:
         raise ConfigError(f"unknown SDSA variant {c['sdsa']!r}; choose one of {', '.join(SDSA_VARIANTS)}")
     for key in ("num_classes", "in_channels", "img_size", "timesteps"):
-        if not _is_int(c[key]) or c[key] < 1:
+        if not is_int(c[key]) or c[key] < 1:
             raise ConfigError(f"{c['name']}: {key} must be a positive integer, got {c[key]!r}")
     if c["img_size"] % 16:
         raise ConfigError(f"{c['name']}: img_size must be a multiple of 16 (4 stride-2 stages), got {c['img_size']}")
-    if not (_is_int(c["heads"]) and _is_int(c["mlp_ratio"]) and c["heads"] >= 1 and c["mlp_ratio"] >= 1):
+    if not (is_int(c["heads"]) and is_int(c["mlp_ratio"]) and c["heads"] >= 1 and c["mlp_ratio"] >= 1):
         raise ConfigError(f"{c['name']}: heads and mlp_ratio must be positive integers, "
                           f"got {c['heads']!r}, {c['mlp_ratio']!r}")
     if len(c["embed_dim"]) != 4 or len(c["depths"]) != 5 or min(c["embed_dim"]) < 2 or min(c["depths"]) < 0:

@@ -7,9 +7,28 @@ Adding one: docs/adding-a-layer-type.md."""
 import importlib
 import pkgutil
 
+import math
+
 import h5py
+import numpy as np
 
 from ..errors import NetFileError
+
+REAL_MAX = 1e30  # NetX's real-valued neuron keys (SLAYER's surrogate gradient): finite, written back
+
+
+def real(g, key, at) -> float:
+    """One finite real number (keys NetX reads but does not compute with)."""
+    from ..layers.hdf5 import dataset
+
+    value = np.asarray(dataset(g, key, at)[()])
+    if value.size != 1 or value.dtype.kind not in "iuf":
+        raise NetFileError(f"{at}: key {key!r} must be one number")
+    number = float(value.reshape(-1)[0])
+    if not math.isfinite(number) or abs(number) > REAL_MAX:
+        raise NetFileError(f"{at}: key {key!r} = {number} is not a finite number")
+    return number
+
 
 MODELS = {}  # parameter class -> model: every module of this package that defines MODEL
 for _module in pkgutil.iter_modules(__path__):
@@ -31,7 +50,9 @@ def read_neuron(g, at):
         raise NetFileError(f"{at}: 'neuron' must be a group")
     kind = layers.hdf5.string(g, "type", at)
     if kind not in NETX_TYPES:
-        raise NetFileError(f"{at}: neuron type {kind!r} is not supported (one of {', '.join(NETX_TYPES)})")
+        rf = " (resonate-and-fire: NetX builds it behind dense_comp layers only)" if "RF" in kind else ""
+        raise NetFileError(f"{at}: key 'type' = {kind!r}: neuron type not supported{rf} "
+                           f"(one of {', '.join(NETX_TYPES)})")
     model = NETX_TYPES[kind]
     extra = sorted(set(g.keys()) - model.keys)
     if extra:

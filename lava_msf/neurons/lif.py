@@ -1,33 +1,57 @@
-"""The deployable LIF (NetX CUBA, Lava LIF), its arithmetic defined once in
-lava_msf.fixedpoint: here its file keys, its limits and its Lava process."""
+"""The deployable LIF (NetX CUBA and LOIHI, Lava LIF), its arithmetic defined
+once in lava_msf.fixedpoint: here its file keys, its limits and its Lava process.
+
+NetX (hdf5.get_neuron_params) builds both types as Lava's LIF from vThMant,
+iDecay and vDecay alone; the other keys are read, validated and written back
+unchanged, and change nothing, as in NetX (docs/hdf5-format.md):
+refDelay (Lava's LIF has no refractory period), LOIHI's scaleRho, tauRho,
+theta (SLAYER's surrogate gradient) and the neuron's wgtExp (the weights
+carry their own), messageBits (the bits of the next synapse's input: spikes
+are 0/1 whatever it says). gradedSpike true is refused: NetX would build a
+binary LIF from it."""
 
 import numpy as np
 
 from .. import fixedpoint as fx
 from ..chip.loihi2 import LOIHI2
-from ..errors import GraphError
+from ..errors import GraphError, NetFileError
+from . import real
 
 VTH_MAX = (1 << LOIHI2["threshold_bits"]) - 1
 BIAS_LIMIT = 1 << (LOIHI2["bias_mant_bits"] - 1)  # |bias| below: Lava's signed bias_mant
+REF_DELAY_MAX = 1 << 16
+MESSAGE_BITS_MAX = 24  # Lava's graded messages: 24 bits
 
 
 class Lif:
     params = fx.LifParams
     netx_types = ("CUBA", "LOIHI")  # LOIHI: NetX's name for the same compartment
-    keys = frozenset({"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike"})
+    keys = frozenset({"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike", "messageBits",
+                      "scaleRho", "tauRho", "theta", "wgtExp"})
+    state_arrays = 2  # u, v
 
     @staticmethod
     def read(g, at) -> fx.LifParams:
-        from ..errors import NetFileError
-        from ..layers.hdf5 import integer, ints
+        from ..layers.hdf5 import integer, string
 
+        netx = []  # kept only where they differ from what lava-msf writes, so that files round-trip
+        if string(g, "type", at) == "LOIHI":
+            netx.append(("type", "LOIHI"))
+        if integer(g, "gradedSpike", at, 0, 1, default=0):
+            raise NetFileError(f"{at}: key 'gradedSpike' is true: graded-spike CUBA neurons are not supported "
+                               f"(NetX builds them as binary LIF)")
+        ref = integer(g, "refDelay", at, 0, REF_DELAY_MAX, default=1)
+        if ref != 1:
+            netx.append(("refDelay", ref))
+        if "messageBits" in g:
+            netx.append(("messageBits", integer(g, "messageBits", at, 0, MESSAGE_BITS_MAX)))
+        if "wgtExp" in g:
+            netx.append(("wgtExp", integer(g, "wgtExp", at, -8, 7)))
+        netx += [(key, real(g, key, at)) for key in ("scaleRho", "tauRho", "theta") if key in g]
         # ranges wider than check()'s, so that check() names the rule
-        params = fx.LifParams(vth_mant=integer(g, "vThMant", at, 0, VTH_MAX),
-                              i_decay=integer(g, "iDecay", at, 0, fx.DECAY_UNITY),
-                              v_decay=integer(g, "vDecay", at, 0, fx.DECAY_UNITY))
-        if "gradedSpike" in g and ints(g, "gradedSpike", at).any():
-            raise NetFileError(f"{at}: graded-spike neurons are not supported")
-        return params
+        return fx.LifParams(vth_mant=integer(g, "vThMant", at, 0, VTH_MAX),
+                            i_decay=integer(g, "iDecay", at, 0, fx.DECAY_UNITY),
+                            v_decay=integer(g, "vDecay", at, 0, fx.DECAY_UNITY), netx=tuple(netx))
 
     @staticmethod
     def write(p: fx.LifParams) -> dict:
@@ -46,15 +70,42 @@ class Lif:
             raise GraphError(f"{at}: bias up to {int(np.abs(bias).max())} does not fit Lava's 13-bit bias_mant")
 
     @staticmethod
+    def graded(p) -> bool:
+        return False
+
+    @staticmethod
+    def value_shift(p) -> int:
+        return 0
+
+    @staticmethod
+    def output_bound(p) -> int:
+        return 1
+
+    @staticmethod
+    def bias_shift(p) -> int:
+        """The bias mantissa enters the voltage << 6 (NetX's bias_exp)."""
+        return fx.ACT_SHIFT
+
+    @staticmethod
     def reset(shape, be):
         return (be.zeros(shape),) * 2
 
     @staticmethod
-    def step(state, a, p: fx.LifParams, voltage_bias):
-        """Reference step: (spikes bool, new state)."""
+    def step(state, a, p: fx.LifParams, voltage_bias, be):
+        """One step: (0/1 spikes, new state)."""
         u, v = fx.lif_update(*state, a, p, voltage_bias)
         spikes, v = fx.lif_fire(v, p)
-        return spikes, (u, v)
+        return be.from_bool(spikes), (u, v)
+
+    @staticmethod
+    def float_step(state, a, p: fx.LifParams, bias):
+        """Lava's floating-point LIF in current units (threshold vth_mant, bias
+        added to the voltage): the real-valued counterpart of step."""
+        u, v = state
+        u = u * (1 - p.i_decay / fx.DECAY_UNITY) + a
+        v = v * (1 - p.v_decay / fx.DECAY_UNITY) + u + bias
+        spikes = v > p.vth_mant
+        return spikes, (u, np.where(spikes, 0.0, v))
 
     @staticmethod
     def lava(shape, p: fx.LifParams, bias, reset_interval: int, reset_offset: int, fixed: bool, name=None):

@@ -39,10 +39,11 @@ class Backend:
 
         if self.hardware:
             return run_configs.Loihi2HwCfg(select_tag=self.select_tag, select_sub_proc_model=self.decomposed)
-        from .proc.stock import delay_sparse_model
+        from .proc.stock import stock_models
 
         return run_configs.Loihi2SimCfg(select_tag=self.select_tag, select_sub_proc_model=self.decomposed,
-                                        exception_proc_model_map=delay_sparse_model() if self.decomposed else None)
+                                        exception_proc_model_map=stock_models() if self.select_tag == "fixed_pt"
+                                        else None)
 
 
 BACKENDS = {b.name: b for b in (

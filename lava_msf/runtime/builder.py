@@ -11,6 +11,10 @@ Each layer becomes the processes its type builds (lava_msf.layers.<type>,
                (decomposed backends: Lava selects their SubProcessModels,
                lava_msf.chip.mapping's graphs of stock processes)
   mean         project TokenMean
+  pool         project Conv (the shared kernel on every channel)
+  convT,       project ConvT (a Conv on the zero-upsampled input)
+  unpool
+  concat       stock Sparse/DelaySparse per input into a relay LIFReset
   input        project StreamSource: the host pushes frames through a pipe,
                and StreamSinks pipe the readout (and probed layers) back
 The fused backend instead runs the whole network as one FusedNetwork
@@ -23,6 +27,7 @@ on the first step of each sample at its own latency, so consecutive samples
 never mix and no steps are spent draining.
 """
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -92,12 +97,29 @@ class Build:
     reset_interval: int
     add: object  # process -> process, recorded by name
 
+    @functools.cached_property
+    def current_bounds(self) -> list:
+        """Per layer, `inspect`'s bound on |output| (from the weights: it holds for every input)."""
+        from ..chip.loihi2 import LOIHI2
+        from ..chip.report import inspect_network
+
+        return [row["current_bound"] for row in inspect_network(self.net, LOIHI2)["layers"]]
+
     def lif(self, i: int, name: str):
-        """Layer i's neuron as its model's stock process (its bias into the voltage),
-        reset on each sample's first step at the layer's latency."""
+        """Layer i's neuron (any model) as its model's stock process (its bias into
+        the neuron), reset on each sample's first step at the layer's latency."""
         layer = self.net.layers[i]
         return model_of(layer.neuron).lava(layer.lava_shape, layer.neuron, layer.bias, self.reset_interval,
                                            self.lat[i] + 1, self.backend.select_tag == "fixed_pt", name)
+
+
+def _check_models(net: Network, backend: Backend) -> None:
+    """Every neuron model must have a model for the backend's arithmetic."""
+    for i, layer in enumerate(net.layers):
+        if layer.neuron is not None and backend.select_tag == "floating_pt" and \
+                model_of(layer.neuron).float_step is None:
+            raise BuildError(f"layer {i} ({layer.name}): its {type(layer.neuron).__name__} neuron has no "
+                             f"floating-point model on backend {backend.name!r} (use a fixed-point backend)")
 
 
 def _layers(b: Build, source) -> list:
@@ -143,6 +165,7 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     samples streamed in through pipes (a Var set moves one value per message).
     `probes`: names of layers whose values are read out too."""
     net.validate()
+    _check_models(net, backend)
     names = [layer.name for layer in net.layers]
     unknown = sorted(set(probes) - set(names))
     if unknown:
@@ -174,6 +197,7 @@ def build_stream(net: Network, backend: Backend, reset_interval: int | None) -> 
     """Create the processes of `net` fed from the host step by step. Neuron
     state resets every `reset_interval` model steps (None: never)."""
     net.validate()
+    _check_models(net, backend)
     interval = NEVER if reset_interval is None else int(reset_interval)
     if interval < 1:
         raise ConfigError(f"reset interval must be at least 1 step (or never), got {reset_interval}")

@@ -11,6 +11,7 @@ from .. import fixedpoint as fx
 from ..graph import flip_layout
 from ..intconv import Conv2d
 from ..layers import sdsa
+from ..neurons import model_of
 from ..reference import NumpyBackend
 
 
@@ -79,24 +80,18 @@ class ResetSchedule:
         return time_step % self.interval == self.offset
 
 
-def fixed_lif_step(state, a, params: fx.LifParams, bias=0):
-    """lava_msf.fixedpoint's LIF, one step. state: (u, v) or None (reset); a:
-    int64; bias: the bias mantissa (enters the voltage << 6, as NetX's).
-    Returns (spikes, new state)."""
-    u, v = state or (np.zeros_like(a),) * 2
-    u, v = fx.lif_update(u, v, a, params, np.asarray(bias, dtype=np.int64) << fx.ACT_SHIFT)
-    spikes, v = fx.lif_fire(v, params)
-    return spikes, (u, v)
+def fixed_neuron_step(state, a, params, bias=0):
+    """One step of the neuron model of `params` (lava_msf.neurons). state: the
+    model's, or None (reset); a: int64; bias: the bias mantissa (the model
+    shifts it in: a LIF's voltage << 6, as NetX's). Returns (output, new state)."""
+    model = model_of(params)
+    bias = np.asarray(bias, dtype=np.int64) << model.bias_shift(params)
+    return model.step(state or model.reset(a.shape, NumpyBackend), a, params, bias, NumpyBackend)
 
 
-def float_lif_step(state, a, params: fx.LifParams, bias=0.0):
-    """Lava's floating-point LIF in current units (threshold vth_mant, bias
-    added to the voltage): the real-valued counterpart of fixed_lif_step."""
-    u, v = state or (np.zeros(a.shape),) * 2
-    u = u * (1 - params.i_decay / fx.DECAY_UNITY) + a
-    v = v * (1 - params.v_decay / fx.DECAY_UNITY) + u + bias
-    spikes = v > params.vth_mant
-    return spikes, (u, np.where(spikes, 0.0, v))
+def float_neuron_step(state, a, params, bias=0.0):
+    """The model's real-valued step (lava-cpu-float; the builder checks it has one)."""
+    return model_of(params).float_step(state or (np.zeros(a.shape),) * 2, a, params, bias)
 
 
 def sdsa_step(attrs: dict, q, k, v, lif):

@@ -1,6 +1,6 @@
 """Lava's stock, chip-supported processes as the project uses them: the NetX
-mapping of a deployable neuron onto LIFReset, and the instantiation of a
-lava_msf.chip.mapping decomposition inside a SubProcessModel."""
+mappings of the neuron models (LIFReset; Delta, SigmaDelta, Sigma), and the
+instantiation of a lava_msf.chip.mapping decomposition inside a SubProcessModel."""
 
 import warnings
 
@@ -34,6 +34,48 @@ def lif_reset(shape, params: fx.LifParams, bias, reset_interval: int, reset_offs
                     vth=float(params.vth_mant), bias_mant=b.astype(float), name=name, **schedule)
 
 
+def sigma_delta(shape, params, bias, reset_interval: int, reset_offset: int, fixed: bool, name: str | None = None):
+    """A sigma-delta neuron (lava_msf.neurons.sdnn) as NetX builds it: Lava's
+    Delta, SigmaDelta or Sigma, spike_exp = state_exp = 6. Stock Lava never
+    resets their state: `stock_models` selects models that reset it on the
+    LIFReset schedule, with Lava's arithmetic unchanged."""
+    from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
+
+    from lava_msf.neurons import sdnn
+
+    if not fixed:
+        raise ValueError(f"{name}: sigma-delta neurons have no floating-point model here (use a fixed-point backend)")
+    exps = {"spike_exp": sdnn.SPIKE_EXP, "state_exp": sdnn.STATE_EXP}
+    if params.form == "delta":
+        proc = Delta(shape=shape, vth=params.vth_mant, **exps)
+    elif params.form == "sigma":
+        proc = Sigma(shape=shape)
+    else:
+        b = np.zeros(shape) if bias is None else np.broadcast_to(np.asarray(bias), shape)
+        proc = SigmaDelta(shape=shape, vth=params.vth_mant, bias=b.astype(np.int32), **exps)
+    proc.name = name or proc.name
+    proc.proc_params["reset_interval"] = int(reset_interval)
+    proc.proc_params["reset_offset"] = int(reset_offset) % int(reset_interval)
+    return proc
+
+
+def _resetting(base):
+    """A subclass of stock sigma-delta model `base` whose state is zeroed on the
+    first step of each sample (LIFReset's rule), before Lava's own step."""
+
+    class Resetting(base):
+        def run_spk(self):
+            p = self.proc_params
+            if self.time_step % p["reset_interval"] == p["reset_offset"]:
+                for var in ("sigma", "act", "residue", "error"):
+                    if hasattr(self, var):
+                        getattr(self, var)[:] = 0
+            super().run_spk()
+
+    Resetting.__name__ = Resetting.__qualname__ = f"Resetting{base.__name__}"
+    return Resetting
+
+
 def _neuron(kind: str, shape: tuple, attention):
     from lava.proc.graded.process import GradedVec
     from lava.proc.lif.process import LIF
@@ -57,14 +99,17 @@ def _synapse(weights: csr_matrix, delay: int, graded: bool):
     return Sparse(weights=weights, num_message_bits=bits)
 
 
-def delay_sparse_model():
-    """A model of Lava's stock DelaySparse with its arithmetic unchanged (it
-    subclasses Lava's bit-accurate model) that builds the delay-split weight
-    matrix once instead of on every step (the weights are static here). The
-    decomposed backends select it through the run config's exception map."""
+def stock_models():
+    """Models of Lava's stock processes with their arithmetic unchanged (each
+    subclasses Lava's fixed-point model), which the fixed-point backends select
+    through the run config's exception map: DelaySparse building its
+    delay-split weight matrix once instead of on every step (the weights are
+    static here), and Delta, SigmaDelta and Sigma resetting their state."""
     from lava.magma.core.decorator import implements, requires, tag
     from lava.magma.core.resources import CPU
     from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+    from lava.proc.sdn import models as sdn
+    from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
     from lava.proc.sparse.models import PyDelaySparseModelBitAcc
     from lava.proc.sparse.process import DelaySparse
 
@@ -79,7 +124,10 @@ def delay_sparse_model():
                 self.split = self.get_delay_wgts_mat(self.weights, self.delays, self.a_buff.shape[-1] - 1)
             return self.split.dot(s_in).reshape(self.a_buff.shape[-1], self.weights.shape[0]).T
 
-    return {DelaySparse: CachedDelaySparseModel}
+    sigma_delta_models = {proc: implements(proc=proc, protocol=LoihiProtocol)(requires(CPU)(tag("fixed_pt")(
+        _resetting(base)))) for proc, base in ((Delta, sdn.PyDeltaModelFixed), (Sigma, sdn.PySigmaModelFixed),
+                                               (SigmaDelta, sdn.PySigmaDeltaModelFixed))}
+    return {DelaySparse: CachedDelaySparseModel, **sigma_delta_models}
 
 
 def instantiate(model, proc, dec: Decomposition, out_port, attention=None) -> None:

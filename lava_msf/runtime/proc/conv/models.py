@@ -7,14 +7,14 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_msf.intconv import Conv2d
-from lava_msf.runtime.kernels import (ResetSchedule, conv_fixed, conv_float, correlation_kernel, fixed_lif_step,
-                                      float_lif_step)
+from lava_msf.runtime.kernels import (ResetSchedule, conv_fixed, conv_float, correlation_kernel, fixed_neuron_step,
+                                      float_neuron_step)
 from lava_msf.runtime.proc.conv.process import Conv
 
 
 class _ConvModel(PyLoihiProcessModel):
     kernel = None  # conv_fixed or conv_float
-    lif_step = None  # fixed_lif_step or float_lif_step
+    neuron_step = None  # fixed_neuron_step or float_neuron_step
     dtype = None  # of the neuron's input
 
     def __init__(self, proc_params):
@@ -32,7 +32,7 @@ class _ConvModel(PyLoihiProcessModel):
         if self.neuron is not None:
             if self.reset.due(self.time_step):
                 self.state = None
-            out, self.state = type(self).lif_step(self.state, out.astype(self.dtype), self.neuron, self.neuron_bias)
+            out, self.state = type(self).neuron_step(self.state, out.astype(self.dtype), self.neuron, self.neuron_bias)
         self.a_out.send(out)
         s = self.s_in.recv()
         if not self.graded:
@@ -57,7 +57,7 @@ class PyConvModelFixed(_ConvModel):
     bias: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     neuron_bias: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
     kernel = staticmethod(conv_fixed)
-    lif_step = staticmethod(fixed_lif_step)
+    neuron_step = staticmethod(fixed_neuron_step)
     dtype = np.int64
 
 
@@ -74,5 +74,5 @@ class PyConvModelFloat(_ConvModel):
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     neuron_bias: np.ndarray = LavaPyType(np.ndarray, float)
     kernel = staticmethod(conv_float)
-    lif_step = staticmethod(float_lif_step)
+    neuron_step = staticmethod(float_neuron_step)
     dtype = np.float64

@@ -15,11 +15,12 @@ class Conv(AbstractProcess):
     no bias this is the stock fixed-point Conv. A dense layer is a Conv whose
     kernel covers its whole input. Square stride and padding, no dilation.
 
-    With `neuron` (lava_msf.fixedpoint.LifParams) the process is a whole layer,
-    synapse and neuron as in a SLAYER block: the delayed sum drives a LIF
-    (bias `neuron_bias`, state reset when time_step % reset_interval ==
-    reset_offset) and a_out carries its spikes; the same as Conv -> LIFReset,
-    one process fewer to synchronise each step.
+    With `neuron` (a lava_msf.neurons model's parameters) the process is a whole
+    layer, synapse and neuron as in a SLAYER block: the delayed sum drives the
+    model's step (bias `neuron_bias`, state reset when time_step %
+    reset_interval == reset_offset) and a_out carries its output (spikes or
+    graded values); the same as Conv -> the model's stock process (LIFReset,
+    SigmaDelta...), one process fewer to synchronise each step.
     """
 
     def __init__(self, *, weight: np.ndarray, input_shape: tuple, weight_exp: int = 0,

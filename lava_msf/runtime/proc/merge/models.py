@@ -6,6 +6,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lava_msf import fixedpoint as fx
 from lava_msf.runtime.kernels import DelayLine
 from lava_msf.runtime.proc.merge.process import PORTS, Merge
 
@@ -25,7 +26,10 @@ class _MergeModel(PyLoihiProcessModel):
         total = np.zeros(self.a_out.shape, self.dtype)
         for port, line in zip(ports, self.lines):
             total += line.push(port.recv().astype(self.dtype))
-        self.a_out.send(total)
+        self.a_out.send(self.limit(total))
+
+    def limit(self, total):
+        return total
 
 
 def _with_inputs(kind):
@@ -42,10 +46,13 @@ def _with_inputs(kind):
 @tag("fixed_pt")
 @_with_inputs(np.int32)
 class PyMergeModelFixed(_MergeModel):
-    """Integer sum (exact: a sum of 24-bit currents of a few branches)."""
+    """Integer sum (exact in int64), saturated to 24 bits as the reference's merge."""
 
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     dtype = np.int64
+
+    def limit(self, total):
+        return fx.saturate_synapse(total)
 
 
 @implements(proc=Merge, protocol=LoihiProtocol)

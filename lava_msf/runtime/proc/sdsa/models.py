@@ -7,12 +7,12 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_msf import fixedpoint as fx
-from lava_msf.runtime.kernels import DelayLine, ResetSchedule, fixed_lif_step, float_lif_step, sdsa_step
+from lava_msf.runtime.kernels import DelayLine, ResetSchedule, fixed_neuron_step, float_neuron_step, sdsa_step
 from lava_msf.runtime.proc.sdsa.process import SDSA
 
 
 class _SDSAModel(PyLoihiProcessModel):
-    lif_step = None  # fixed_lif_step or float_lif_step
+    lif_step = None  # fixed_neuron_step or float_neuron_step
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -49,7 +49,7 @@ class PySDSAModelFixed(_SDSAModel):
     k_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=1)
     v_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=1)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=1)
-    lif_step = staticmethod(fixed_lif_step)
+    lif_step = staticmethod(fixed_neuron_step)
 
 
 @implements(proc=SDSA, protocol=LoihiProtocol)
@@ -62,4 +62,4 @@ class PySDSAModelFloat(_SDSAModel):
     k_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     v_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    lif_step = staticmethod(float_lif_step)
+    lif_step = staticmethod(float_neuron_step)

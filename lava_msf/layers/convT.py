@@ -1,0 +1,106 @@
+"""convT: transposed 2-D convolution of one source (SLAYER's ConvTranspose),
+weight (in, out/groups, k, k) as torch's, square kernel, stride, padding (at
+most dilation * (k - 1)), dilation and groups (+ bias, + neuron); output size
+(H - 1) * stride - 2 * padding + dilation * (k - 1) + 1 per axis.
+a = sat24(shift(conv_transpose2d(src, W), e - g) + b). On Lava the project's
+ConvT process: a Conv on the zero-upsampled input; one step per hop."""
+
+import numpy as np
+
+from ..errors import NetFileError
+from ..intconv import transposed_kernel
+from . import hdf5
+from .base import need
+from .pool import check_window, connections, read_window, square_kernel, window, write_window
+from .synapse import Synapse
+
+
+class ConvT(Synapse):
+    name = "convT"
+    keys = Synapse.keys | {"inChannels", "outChannels", "kernelSize", "stride", "padding", "dilation", "groups"}
+
+    def read(self, g, layer, at):
+        super().read(g, layer, at)
+        layer.attrs = read_window(g, layer, at, stride_default=1)
+        c_in, c_out_g = layer.weight.shape[:2]
+        groups = layer.attrs["groups"] = hdf5.integer(g, "groups", at, 1, c_in, default=1)
+        for key, v in (("inChannels", c_in), ("outChannels", c_out_g * groups)):
+            if key in g and hdf5.integer(g, key, at, 0, hdf5.MAX_ELEMENTS) != v:
+                raise NetFileError(f"{at}: key {key!r} does not match the weight {layer.weight.shape} in "
+                                   f"{groups} groups ({v})")
+
+    def write(self, g, layer, net):
+        super().write(g, layer, net)
+        g.create_dataset("inChannels", data=int(layer.weight.shape[0]))
+        g.create_dataset("outChannels", data=int(layer.shape[0]))
+        write_window(g, layer, self.window(layer))
+        g.create_dataset("groups", data=int(layer.attrs.get("groups", 1)))
+
+    def window(self, layer) -> tuple:
+        return window(layer, 1)
+
+    def transposed(self, layer) -> tuple:
+        """(weight (in, out/groups, k, k), groups): the layer as a transposed conv."""
+        return layer.weight, int(layer.attrs.get("groups", 1))
+
+    def check_weight(self, layer, src, at):
+        w, groups = self.transposed(layer)
+        need(w.ndim == 4 and w.shape[2] == w.shape[3], at,
+             f"{self.name} weight must be (in, out/groups, k, k), got {w.shape}")
+        check_window(self.window(layer), w.shape[2], at)
+        need(groups >= 1 and w.shape[0] == src.shape[0] and src.shape[0] % groups == 0
+             and layer.shape[0] == w.shape[1] * groups, at,
+             f"{self.name} weight {w.shape} does not fit {src.shape[0]} -> {layer.shape[0]} channels in "
+             f"{groups} groups")
+        stride, padding, dilation = self.window(layer)
+        for axis in (1, 2):
+            size = (src.shape[axis] - 1) * stride - 2 * padding + dilation * (w.shape[2] - 1) + 1
+            need(size == layer.shape[axis], at, f"output size {layer.shape} does not follow from input "
+                 f"{src.shape}, kernel {w.shape[2]}, stride {stride}, padding {padding}, dilation {dilation}")
+
+    def row_sums(self, layer):
+        w, groups = self.transposed(layer)
+        k = transposed_kernel(w.astype(np.int64), 1, groups)  # per output channel
+        return np.abs(k).reshape(k.shape[0], -1).sum(axis=1)
+
+    def state_elements(self, layer, src):
+        """The upsampled, padded input, the conv's kernel and its im2col matrix (lava_msf.intconv)."""
+        stride, padding, dilation = self.window(layer)
+        c, h, w = src[0].shape
+        k = dilation * (layer.weight.shape[2] - 1) + 1
+        q = 2 * (k - 1 - padding)
+        return c * ((h - 1) * stride + 1 + q) * ((w - 1) * stride + 1 + q) + \
+            layer.shape[0] * c * k * k + c * k * k * layer.shape[1] * layer.shape[2]
+
+    def synapse(self, layer, weight, be):
+        w, groups = self.transposed(layer)
+        return be.conv_transpose(be.asint(w), *self.window(layer), groups)
+
+    def lava_process(self):
+        from ..runtime.proc.conv_t.process import ConvT as ConvTProcess
+
+        return ConvTProcess
+
+    def lava_conv(self, layer, src):
+        """The ConvT process's Conv: the transposed conv's kernel, upsampling `stride`, padding k' - 1 - p."""
+        stride, padding, dilation = self.window(layer)
+        w, groups = self.transposed(layer)
+        k = transposed_kernel(w.astype(np.int64), dilation, groups)
+        return k, stride, k.shape[-1] - 1 - padding, groups
+
+    def counts(self, layer, src):
+        stride, pad, dilation = self.window(layer)
+        w, groups = self.transposed(layer)
+        c_in, c_out_g, k = w.shape[0], w.shape[1], w.shape[2]
+        ty, ry = connections(src.shape[1], layer.shape[1], k, stride, pad, dilation, True)
+        tx, rx = connections(src.shape[2], layer.shape[2], k, stride, pad, dilation, True)
+        return (c_in * c_out_g * int(ry.sum()) * int(rx.sum()), c_in // groups * int(ty.max()) * int(tx.max()),
+                c_out_g * int(ry.max()) * int(rx.max()))
+
+    def flops(self, net, i):
+        layer = net.layers[i]
+        w, _ = self.transposed(layer)
+        return int(np.prod(net.layers[layer.inputs[0]].shape[1:])) * int(np.prod(w.shape))
+
+
+TYPE = ConvT()

@@ -1,0 +1,163 @@
+"""Synaptic delays of conv and dense (NetX's `delay` key), kept apart from the
+synapse arithmetic (layers/synapse.py calls this module).
+
+A delay is a non-negative integer per synapse, given in one of the forms NetX
+accepts for dense: one value, one per output, one per input, or the full
+weight-shaped array (for conv: one per output channel, per input channel or
+per kernel tap). A 1-D delay whose length fits both outputs and inputs is per
+output, as in NetX. Delays above MAX_DELAY are clamped to it with a warning,
+as NetX clamps (Loihi 2: 6 delay bits, Lava's DelayDense buffer of 63 slots).
+Stock NetX applies dense delays and ignores the key on conv; lava-msf applies
+both.
+
+Semantics (Lava's DelayDense, bit for bit): the weights split into delay
+classes; each step every class's weighted sum is shifted by the synapse's
+exponent on its own and lands `d` steps later, so the current at step t is
+  a(t) = sat24(sum_d shift(W_d x(t - d), e - g) + b).
+Delay 0 is an ordinary synapse. The state is the queue of pending sums.
+"""
+
+import warnings
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..errors import LavaMsfWarning, NetFileError
+from . import hdf5
+from .base import need
+
+MAX_DELAY = 62  # NetX's clamp (DelayDense's max_delay)
+
+
+def read(g, at):
+    """The `delay` key as stored (validated, clamped), or None."""
+    if "delay" not in g:
+        return None
+    d = hdf5.ints(g, "delay", at)
+    if d.size and d.min() < 0:
+        raise NetFileError(f"{at}: key 'delay' has negative values (down to {int(d.min())})")
+    if d.size and d.max() > MAX_DELAY:
+        warnings.warn(f"{at}: key 'delay' up to {int(d.max())} clamped to {MAX_DELAY}, as NetX does",
+                      LavaMsfWarning, stacklevel=2)
+        d = np.minimum(d, MAX_DELAY)
+    return d
+
+
+def write(g, layer) -> None:
+    if layer.delay is not None:
+        g.create_dataset("delay", data=np.asarray(layer.delay, dtype=np.int64))
+
+
+def _groups(layer) -> int:
+    return int(layer.attrs.get("groups", 1))  # conv's; dense has one
+
+
+def expand(layer) -> np.ndarray:
+    """The delay of every synapse: an int64 array of the weight's shape."""
+    w, d, groups = layer.weight, np.asarray(layer.delay, dtype=np.int64), _groups(layer)
+    if d.ndim == 0 or d.shape == w.shape:
+        return np.broadcast_to(d, w.shape).copy()
+    c_out, c_in_g = w.shape[:2]
+    tail = (1,) * (w.ndim - 2)
+    if d.shape == (c_out,):  # per output (NetX's "axonal delays to syn")
+        return np.broadcast_to(d.reshape(c_out, 1, *tail), w.shape).copy()
+    # per input: output o of group k reads inputs k * c_in_g ... (k + 1) * c_in_g - 1
+    first = (np.arange(c_out) // (c_out // groups) * c_in_g)[:, None] + np.arange(c_in_g)[None, :]
+    return np.broadcast_to(d[first].reshape(c_out, c_in_g, *tail), w.shape).copy()
+
+
+def forms(layer) -> list:
+    """The shapes a delay of this synapse may have."""
+    w = layer.weight
+    return [(), (w.shape[0],), (w.shape[1] * _groups(layer),), tuple(w.shape)]
+
+
+def check(layer, at: str) -> None:
+    d = layer.delay
+    need(isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.integer), at, "key 'delay' must hold integers")
+    shapes = forms(layer)
+    need(d.shape in shapes, at, f"key 'delay' of shape {d.shape} fits none of {shapes[1:]} (per output, per "
+         f"input, per synapse) nor one value")
+    need(d.size == 0 or 0 <= int(d.min()) and int(d.max()) <= MAX_DELAY, at,
+         f"key 'delay' must hold delays in 0..{MAX_DELAY}")
+
+
+def per_output(layer) -> np.ndarray | None:
+    """The delay of each output when every synapse into it has the same one, else None."""
+    d = expand(layer)
+    flat = d.reshape(d.shape[0], -1)
+    return flat[:, 0].copy() if (flat == flat[:, :1]).all() else None
+
+
+def span(layer) -> int:
+    """Steps a sum can wait: the largest delay plus one."""
+    return int(np.max(layer.delay, initial=0)) + 1
+
+
+def initial_state(layer, batch: int, be):
+    """(pending sums, step): value j of the layer waits in column j * span + slot,
+    slot (t + d) % span for a sum due d steps after step t."""
+    return be.zeros((batch, layer.size * span(layer))), 0
+
+
+def reference(layer, synapse, shift: int, bias, be):
+    """op(x, state) -> (current, state); synapse(weight) is the weighted sum of
+    the input as a function of (N, C, H, W)."""
+    d, n = expand(layer), span(layer)
+    base = np.arange(layer.size) * n
+    out_delay = per_output(layer)
+    if out_delay is not None:  # one sum; each output waits its own delay (the axonal form)
+        whole = synapse(be.asint(layer.weight))
+        lag = np.repeat(out_delay, layer.size // layer.shape[0])  # per value, (C, H, W) order
+
+        def terms(x):
+            return [(lag, fx.shift(whole(x), shift))]
+    else:  # a weighted sum per delay class, each shifted on its own (as Lava's DelayDense)
+        classes = [(k, synapse(be.asint(np.where(d == k, layer.weight, 0)))) for k in np.unique(d)]
+
+        def terms(x):
+            return [(k, fx.shift(s(x), shift)) for k, s in classes]
+
+    def op(src, state):
+        pending, t = state
+        for lag, y in terms(src[0]):
+            pending[:, be.asint(base + (t + lag) % n)] += y.reshape(y.shape[0], -1)
+        now = be.asint(base + t % n)
+        a = pending[:, now].reshape(-1, *layer.shape)
+        pending[:, now] = 0
+        return fx.saturate_synapse(a + bias), (pending, (t + 1) % n)
+    return op
+
+
+def state_elements(layer) -> int:
+    """The pending sums, and (unless per output) one masked weight copy per delay class, in int64 units."""
+    from ..graph import WEIGHT_BYTES
+
+    copies = 0 if per_output(layer) is not None else len(np.unique(expand(layer))) * layer.weight.size
+    return span(layer) * layer.size + copies * WEIGHT_BYTES // 8
+
+
+def resources(layer, row: dict) -> None:
+    row["delay_bits"] = (span(layer) - 1).bit_length()
+
+
+def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
+    """A dense layer's stock chip synapse: Lava's DelayDense (dense weights,
+    per-synapse delays), then the layer's neuron."""
+    from ..runtime.builder import NEVER, BuildError
+    from lava.proc.dense.process import DelayDense
+
+    at = f"layer {i} ({layer.name})"
+    if layer.weight.ndim != 2 or layer.neuron is None:
+        raise BuildError(f"{at}: a delayed synapse maps to Lava's stock DelayDense only as a dense layer "
+                         f"with a neuron; use --backend lava-cpu")
+    if b.reset_interval != NEVER:
+        raise BuildError(f"{at}: Lava's stock DelayDense cannot drop pending delayed spikes between samples "
+                         f"(it has no reset); use --backend lava-cpu, or stream with --reset never")
+    syn = b.add(DelayDense(weights=layer.weight.astype(np.int32), delays=expand(layer).astype(int),
+                           max_delay=span(layer) - 1, weight_exp=shift, num_message_bits=graded_bits,
+                           name=f"{i}:{layer.name}"))
+    ports[0].transpose([2, 1, 0]).flatten().connect(syn.s_in)  # (W, H, C) -> C*H*W, the weight's order
+    lif = b.add(b.lif(i, f"{i}:{layer.name}/neuron"))
+    syn.a_out.reshape(layer.lava_shape).connect(lif.a_in)
+    return lif.s_out

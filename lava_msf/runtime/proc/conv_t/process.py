@@ -1,0 +1,18 @@
+from lava.magma.core.process.ports.ports import InPort
+
+from lava_msf.runtime.proc.conv.process import Conv
+
+
+class ConvT(Conv):
+    """Transposed-convolution synapse: the project's Conv (stride 1) on its
+    input upsampled by zero insertion, `stride` - 1 zeros between pixels. With
+    the transposed conv's kernel as an ordinary one (lava_msf.intconv.
+    transposed_kernel, in Conv's layout) and padding kernel - 1 - its padding
+    this is the transposed conv. Everything else (weight_exp, bias, graded
+    input, one step of delay, the optional neuron) is Conv's."""
+
+    def __init__(self, *, input_shape: tuple, stride: int = 1, **conv):
+        w, h, c = input_shape
+        super().__init__(input_shape=((w - 1) * stride + 1, (h - 1) * stride + 1, c), stride=1, **conv)
+        self.proc_params["upsample"] = int(stride)
+        self.s_in = InPort(shape=tuple(input_shape))
