@@ -30,5 +30,9 @@ class NetFileError(LavaMsfError):
     """A .net file is unreadable, inconsistent or of an unsupported version."""
 
 
+class InputFileError(LavaMsfError, ValueError):
+    """An input array file (`run --inputs`) is unreadable or does not fit the network."""
+
+
 class LavaMsfWarning(UserWarning):
     """Something was changed to fit (e.g. a NetX clamp); the CLI prints it on one line."""

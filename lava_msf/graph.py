@@ -114,6 +114,12 @@ class Network:
     def output(self) -> Layer:
         return self.layers[-1]
 
+    @property
+    def graded_input(self) -> bool:
+        """Whether input frames enter as values (pixels, or the current of an
+        input neuron); else as spikes, nonzero -> 1."""
+        return self.layers[0].value_shift > 0 or self.layers[0].neuron is not None
+
     def latencies(self, decomposed: bool = False) -> list:
         """Lava steps from the input to each layer's value: one per synapse hop,
         plus a decomposed layer's own depth."""

@@ -3,10 +3,13 @@ with the reference executor (`lava-msf run`), and the whole pipeline from
 training to Lava (`lava-msf pipeline`). Results are plain dicts; the CLI
 formats them."""
 
+import math
 import time
 
+import numpy as np
+
 from .atomic import same_file
-from .errors import ConfigError, OutputError
+from .errors import ConfigError, InputFileError, OutputError
 
 
 def dataset_of(dataset: str | None, net) -> str:
@@ -89,3 +92,201 @@ def run_pipeline(args, checkpoint=None, lava_samples: int = 64) -> dict:
             "quantized_test_accuracy": check["quantized_accuracy"],
             "reference_vs_torch_backend_agreement": check["reference_agreement"],
             "lava": {**lava, "torch_accuracy": torch_subset}, "wall_seconds": time.time() - t0}
+
+
+# ---------------------------------------------------------------- run --inputs
+LAYOUTS = {
+    "nchwt": "(N, C, H, W, T), or one sample (C, H, W, T): lava-msf's layout",
+    "netx": "(N, W, H, C, T), or one sample (W, H, C, T): NetX's and Lava's layout; an input of C neurons "
+            "(H = W = 1) also as (N, C, T) or (C, T)",
+}
+PROBE_PREFIX = "probe:"  # --out members: `output` and `probe:LAYER` per probed layer
+
+
+def _sample_shapes(shape: tuple, layout: str) -> list:
+    """The per-sample shapes (without T) `layout` accepts for a layer of `shape` (C, H, W)."""
+    if layout == "nchwt":
+        return [tuple(shape)]
+    c, h, w = shape
+    return [(w, h, c)] + ([(c,)] if h == w == 1 else [])
+
+
+def _to_nchwt(x: np.ndarray, shape: tuple, layout: str) -> np.ndarray:
+    """An array in `layout` with a sample axis -> (N, C, H, W, T)."""
+    from .graph import flip_layout
+
+    if layout == "netx":
+        x = x.reshape(len(x), *reversed(shape), x.shape[-1])  # (C, T) samples are (1, 1, C, T)
+        x = flip_layout(x, 1)
+    return x
+
+
+def _from_nchwt(x: np.ndarray, layout: str) -> np.ndarray:
+    """(N, C, H, W, T) -> `layout`, in the shape NetX gives (C neurons: (N, C, T))."""
+    from .graph import flip_layout
+
+    if layout == "nchwt":
+        return x
+    return x.reshape(len(x), x.shape[1], x.shape[-1]) if x.shape[2:4] == (1, 1) else flip_layout(x, 1)
+
+
+def _input_fits(net, layout: str, probes: list, samples):
+    """The check read_array calls with the file's declared shape and dtype
+    before any data is read: the shape is a network input in `layout`, and the
+    run's arrays fit in memory. Records N, T and whether a sample axis is there."""
+    from .graph import MAX_TIMESTEPS, memory_budget
+
+    shape_in = net.layers[0].shape
+    found = {}
+
+    def check(shape, dtype, where):
+        accepted = _sample_shapes(shape_in, layout)
+        for per_sample in accepted:
+            k = len(per_sample)
+            if len(shape) in (k + 1, k + 2) and tuple(shape[-k - 1:-1]) == per_sample:
+                break
+        else:
+            forms = " or ".join(f"(N, {', '.join(map(str, s))}, T)" for s in accepted)
+            raise InputFileError(f"{where}: shape {tuple(shape)} does not fit the network's input "
+                                 f"{tuple(shape_in)} (C, H, W) in layout {layout}: expected {forms}, "
+                                 f"N optional")
+        n, t = (shape[0] if len(shape) == k + 2 else 1), shape[-1]
+        if n < 1 or not 1 <= t <= MAX_TIMESTEPS:
+            raise InputFileError(f"{where}: needs at least 1 sample and 1 to {MAX_TIMESTEPS} time steps, "
+                                 f"got N={n}, T={t}")
+        n = min(n, samples or n)
+        values = sum(math.prod(net.layers[i].shape) for i in [0, len(net.layers) - 1, *probes])
+        need = math.prod(shape) * dtype.itemsize + 3 * 8 * n * t * values  # file array; frames, results, copies
+        if need > memory_budget():
+            raise InputFileError(f"{where}: shape {tuple(shape)} and the values it makes need "
+                                 f"{need / 2**30:.1f} GiB, more than {memory_budget() / 2**30:.1f} GiB "
+                                 f"(1/4 of this machine's memory)")
+        found.update(n=n, t=t, batched=len(shape) == k + 2)
+
+    return check, found
+
+
+def _integer_frames(x: np.ndarray, net, where: str) -> np.ndarray:
+    """The file's values as integer frames: integers and bools as they are;
+    reals only with integer values, except on an image network, whose real
+    pixels in [0, 1] are quantized to 8 bits (as `--dataset` images are)."""
+    from .reference import quantize_images
+
+    if x.dtype.kind != "f":
+        return x.astype(np.int64)
+    if not np.isfinite(x).all():
+        raise InputFileError(f"{where}: holds NaN or infinite values")
+    if net.meta.get("input") == "image":
+        if x.min(initial=0) < 0 or x.max(initial=0) > 1:
+            raise InputFileError(f"{where}: real pixel values must lie in [0, 1] (this network's input is an "
+                                 f"image); found {x.min():g} to {x.max():g}")
+        return quantize_images(x)
+    if not (x == np.rint(x)).all():
+        raise InputFileError(f"{where}: holds real values that are not integers; this network's input is "
+                             f"integer frames (spikes or values)")
+    return x.astype(np.int64)
+
+
+def _graded_bound() -> int:
+    """Frames that enter as values are graded messages: signed, this many bits."""
+    from .chip.loihi2 import LOIHI2
+
+    return LOIHI2["message_bits"]
+
+
+def _check_range(frames: np.ndarray, net, where: str, what: str) -> None:
+    if not net.graded_input:
+        if not np.isin(frames, (0, 1)).all():
+            raise InputFileError(f"{where}: {what} must be spikes, 0 or 1 (this network's input layer "
+                                 f"takes spikes); found {frames.min()} to {frames.max()}")
+        return
+    bits = _graded_bound()
+    bound = 1 << (bits - 1)
+    if frames.min(initial=0) < -bound or frames.max(initial=0) >= bound:
+        raise InputFileError(f"{where}: {what} outside the {bits}-bit range of a graded message "
+                             f"({-bound}..{bound - 1}); found {frames.min():g} to {frames.max():g}")
+
+
+# NetX's input transform when a key is absent (hdf5.Network.create_input)
+NETX_TRANSFORM = {"weight": 64, "bias": 0}
+
+
+def _transformed(x: np.ndarray, net, where: str) -> np.ndarray:
+    """NetX's input transform of real or integer values: the input neuron's
+    current rint(x * weight + bias), weight 64 = 1.0 (weight-mantissa units)."""
+    layer = net.layers[0]
+    if layer.neuron is None and layer.attrs.get("transform") is None:
+        raise ConfigError(f"--transform: the input layer {layer.name!r} has no neuron and no NetX weight/bias "
+                          f"transform")
+    t = {**NETX_TRANSFORM, **(layer.attrs.get("transform") or {})}
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise InputFileError(f"{where}: holds NaN or infinite values")
+    current = np.rint(x * t["weight"] + t["bias"])
+    _check_range(current, net, where, "transformed values")  # before the cast: no int64 overflow
+    return current.astype(np.int64)
+
+
+def read_inputs(net, text: str, layout: str = "nchwt", transform: bool = False, probes=(), samples=None):
+    """The integer frames (N, C, H, W, T) in the file named by `text` (FILE
+    or FILE:KEY, lava_msf.inputfile), checked against `net`'s input; with
+    `transform`, NetX's input transform of the file's values. Returns
+    (frames, where, batched: whether the file had a sample axis)."""
+    from .inputfile import read_array
+
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    index = [i for i, layer in enumerate(net.layers) if layer.name in set(probes)]
+    check, found = _input_fits(net, layout, index, samples)
+    x, where = read_array(text, check)
+    x = (x if found["batched"] else x[None])[:found["n"]]
+    frames = _transformed(x, net, where) if transform else _integer_frames(x, net, where)
+    _check_range(frames, net, where, "values")
+    return _to_nchwt(frames, net.layers[0].shape, layout), where, found["batched"]
+
+
+def probe_names(net, probes) -> list:
+    """--probe values -> layer names in network order ('all': every layer);
+    an unknown name is an error listing the layers."""
+    names = [layer.name for layer in net.layers]
+    if "all" in probes:
+        return names
+    unknown = [p for p in dict.fromkeys(probes) if p not in names]
+    if unknown:
+        listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+        raise ConfigError(f"--probe: no layer named {', '.join(map(repr, unknown))}; layers: {listed}")
+    return [name for name in names if name in set(probes)]
+
+
+def _summary(values: np.ndarray, layout: str) -> dict:
+    return {"shape": list(_from_nchwt(values, layout).shape), "nonzero": int(np.count_nonzero(values)),
+            "min": values.min().item(), "max": values.max().item()}
+
+
+def run_inputs(net_path, inputs: str, backend: str = "lava-cpu", layout: str = "nchwt", transform: bool = False,
+               probes=(), samples: int | None = None, batch: int = 32, out=None, progress: bool = True) -> dict:
+    """Run the .net file at `net_path` on the frames of an array file
+    (read_inputs), T steps per sample as the file gives, on `backend`; write
+    the output layer's values and the probed layers' (`output`, `probe:NAME`,
+    in `layout`, with a sample axis) to the .npz `out`, atomically. Returns a
+    summary: per array its shape, nonzero count and range, and the run's speed."""
+    import dataclasses
+
+    from .atomic import atomic_path
+    from .netfile import read_net
+    from .runtime import get_backend
+    from .runtime.evaluate import run_frames
+
+    chosen = get_backend(backend)
+    net = read_net(net_path)
+    names = probe_names(net, probes)
+    frames, where, batched = read_inputs(net, inputs, layout, transform, names, samples)
+    net = dataclasses.replace(net, timesteps=frames.shape[-1])  # each sample runs the steps its input gives
+    readout, probed, stats = run_frames(net, frames, chosen, min(batch, len(frames)), names, progress)
+    arrays = {"output": readout, **{PROBE_PREFIX + name: probed[name] for name in names}}
+    if out:
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **{key: _from_nchwt(v, layout) for key, v in arrays.items()})
+    return {**stats, "net": str(net_path), "inputs": where, "layout": layout, "transform": transform,
+            "input_had_sample_axis": batched, "out": str(out) if out else None,
+            "arrays": {key: _summary(v, layout) for key, v in arrays.items()}}

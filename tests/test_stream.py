@@ -83,11 +83,12 @@ def test_stream_equals_offline_classification(dvs_net, backend):
 def test_fused_backend_batches_equal_reference(dvs_net):
     net, data = dvs_net
     frames = network_inputs(net, data.x)
-    with LavaRunner(net, "lava-cpu-fused", batch_samples=2) as runner:
-        readout, _ = runner.run(frames)
-    np.testing.assert_array_equal(readout, Executor(net).run(frames))
-    with pytest.raises(Exception, match="no layer probes"):
-        LavaRunner(net, "lava-cpu-fused", probes=[net.layers[3].name])
+    probed = net.layers[3].name
+    with LavaRunner(net, "lava-cpu-fused", batch_samples=2, probes=[probed]) as runner:
+        readout, probes = runner.run(frames)
+    values = {}
+    np.testing.assert_array_equal(readout, Executor(net).run(frames, values))
+    np.testing.assert_array_equal(probes[probed], np.stack(values[probed], axis=-1))
 
 
 def test_interrupted_stream_ends_cleanly(dvs_net):

@@ -2,6 +2,7 @@
 .net file: reference executor vs torch backend, accuracy)."""
 
 from ..errors import ConfigError
+from ..pipeline import LAYOUTS
 from .options import FILE, add_command, add_dataset_options, add_json, positive_int, print_result, progress_of, \
     write_json
 
@@ -13,20 +14,57 @@ def _run_text(r: dict) -> str:
              f"  agreement with the reference executor: {100 * r['reference_agreement']:.2f}% of samples "
              f"identical over all steps (max |difference| {r['max_abs_difference']:g})"]
     if "lava_steps" in r:
-        lines.append(f"  Lava: {r['processes']} processes, pipeline latency {r['latency_steps']} steps, "
-                     f"{r['lava_steps']} steps at {r['steps_per_second']:.1f} steps/s, "
-                     f"compile {r['compile_seconds']:.1f} s")
+        lines.append(_lava_text(r))
+    lines.append(f"  wall time {r['wall_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def _lava_text(r: dict) -> str:
+    return (f"  Lava: {r['processes']} processes, pipeline latency {r['latency_steps']} steps, "
+            f"{r['lava_steps']} steps at {r['steps_per_second']:.1f} steps/s, compile {r['compile_seconds']:.1f} s")
+
+
+def _inputs_text(r: dict) -> str:
+    lines = [f"{r['net']} on {r['inputs']} ({r['samples']} samples, T={r['timesteps']}, layout {r['layout']}"
+             f"{', transformed' if r['transform'] else ''}), backend {r['backend']}:"]
+    for key, a in r["arrays"].items():
+        lines.append(f"  {key} {tuple(a['shape'])}: {a['nonzero']} nonzero, values {a['min']:g} to {a['max']:g}")
+    if "lava_steps" in r:
+        lines.append(_lava_text(r))
+    if r["out"]:
+        lines.append(f"  wrote {r['out']}")
     lines.append(f"  wall time {r['wall_seconds']:.1f} s")
     return "\n".join(lines)
 
 
 def handle_run(ns) -> int:
-    """Run a .net file on Lava (or the reference executor) over a test split."""
-    from ..pipeline import run_net
+    """Run a .net file on Lava (or the reference executor) over a test split,
+    or on the frames of an array file (--inputs)."""
+    if ns.inputs is None:
+        for option in ("layout", "transform", "probe"):
+            if getattr(ns, option):
+                raise ConfigError(f"--{option} needs --inputs")
+        from ..pipeline import run_net
 
-    r = run_net(ns.net, ns.dataset, ns.samples, ns.backend, ns.batch, progress_of(ns), ns.data_dir)
-    write_json(ns.out, r)
-    print_result(r, ns.json, _run_text(r))
+        r = run_net(ns.net, ns.dataset, ns.samples, ns.backend, ns.batch, progress_of(ns), ns.data_dir)
+        write_json(ns.out, r)
+        print_result(r, ns.json, _run_text(r))
+        return 0
+    from ..atomic import same_file
+    from ..errors import OutputError
+    from ..inputfile import split_key
+    from ..pipeline import run_inputs
+
+    for option in ("dataset", "data_dir"):
+        if getattr(ns, option) is not None:
+            raise ConfigError(f"--{option.replace('_', '-')} and --inputs exclude each other")
+    if ns.out and not ns.out.lower().endswith(".npz"):
+        raise ConfigError(f"--out {ns.out}: with --inputs, --out is an .npz of the outputs and probes")
+    if ns.out and same_file(ns.out, split_key(ns.inputs)[0]):
+        raise OutputError(f"cannot write {ns.out}: it is also an input of this command")
+    r = run_inputs(ns.net, ns.inputs, ns.backend, ns.layout or "nchwt", ns.transform, ns.probe or (), ns.samples,
+                   ns.batch, ns.out, progress_of(ns))
+    print_result(r, ns.json, _inputs_text(r))
     return 0
 
 
@@ -66,14 +104,29 @@ def register(sub) -> None:
     add_json(s)
 
     s = add_command(sub, "run", handle_run, "run a .net file on Lava's CPU simulator (or the reference executor) "
-                    "over a test split: accuracy, agreement with the reference, speed", inputs=("net",),
+                    "over a test split: accuracy, agreement with the reference, speed; or on the frames of an "
+                    "array file (--inputs): outputs and probed layers", inputs=("net", "inputs"),
                     outputs={"out": FILE})
     s.add_argument("net")
     add_dataset_options(s, None)
     s.add_argument("--samples", type=positive_int, default=None, help="the first N test samples (default: all)")
-    s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float, "
+    s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float, lava-cpu-fused, "
                    "lava-cpu-decomposed, loihi2 or reference (`lava-msf backends` describes them)")
     s.add_argument("--batch", type=positive_int, default=32, help="samples per Lava run (pipelined back to back)")
-    s.add_argument("--out", default=None, help="also write the JSON result to this file")
+    s.add_argument("--out", default=None, help="also write the JSON result to this file; with --inputs, an "
+                   ".npz of the arrays `output` and `probe:LAYER` (in --layout, with a sample axis)")
+    s.add_argument("--inputs", default=None, metavar="FILE[:KEY]",
+                   help="integer frames to run instead of a dataset: FILE.npy, FILE.npz (its only array, or "
+                   "FILE.npz:KEY) or FILE.h5 (its only dataset, or FILE.h5:PATH); T steps per sample as the "
+                   "array gives; integers or bools (reals only if integer-valued, or pixels in [0, 1] for an "
+                   "image network)")
+    s.add_argument("--layout", choices=sorted(LAYOUTS), default=None,
+                   help="axes of --inputs: " + "; ".join(f"{k} = {v}" for k, v in LAYOUTS.items())
+                   + " (default nchwt)")
+    s.add_argument("--transform", action="store_true",
+                   help="apply the input layer's NetX transform to --inputs: x * weight + bias (NetX leaves it "
+                   "to the caller)")
+    s.add_argument("--probe", action="append", metavar="LAYER",
+                   help="also record this layer's values (repeatable; 'all': every layer); with --inputs")
     s.add_argument("--no-progress", action="store_true")
     add_json(s)

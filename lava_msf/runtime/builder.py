@@ -32,6 +32,8 @@ import functools
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..graph import Network
 from ..layers import spec
@@ -57,8 +59,24 @@ class LavaGraph:
     latency: list
     source: StreamSource | FusedNetwork
     output: StreamSink | FusedNetwork
-    probes: dict = field(default_factory=dict)  # layer name -> StreamSink
+    probes: dict = field(default_factory=dict)  # layer name -> StreamSink (fused: FusedProbe)
     processes: dict = field(default_factory=dict)  # process name -> process
+
+
+@dataclass(frozen=True)
+class FusedProbe:
+    """A probed layer's part of the fused process's probe pipe (values
+    [start, stop) of each step's message)."""
+
+    process: FusedNetwork
+    start: int
+    stop: int
+
+    def output_pipe(self):
+        return self.process.probe_pipe()
+
+    def select(self, received):
+        return received[:, self.start:self.stop]
 
 
 NEVER = 1 << 30  # a reset interval longer than any run: state is never reset
@@ -130,8 +148,9 @@ def _between_pipes(net: Network, backend: Backend, lat: list, reset_interval: in
     name, graded = f"0:{layer.name}", spec(layer).graded_frames(layer)
     if backend.fused:
         fused = add(FusedNetwork(net=net, reset_interval=reset_interval, graded=graded,
-                                 buffer_size=PIPE_FRAMES, name="fused"))
-        return fused, [fused]
+                                 buffer_size=PIPE_FRAMES, probes=read[1:], name="fused"))
+        stops = np.cumsum([0] + [net.layers[i].size for i in read[1:]])
+        return fused, [fused] + [FusedProbe(fused, int(a), int(b)) for a, b in zip(stops[:-1], stops[1:])]
     source = add(StreamSource(shape=layer.lava_shape, graded=graded, buffer_size=PIPE_FRAMES, name=name))
     ports = _layers(Build(net, backend, lat, reset_interval, add), source)
     sinks = []
@@ -152,8 +171,6 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     unknown = sorted(set(probes) - set(names))
     if unknown:
         raise ConfigError(f"no layer named {', '.join(unknown)}; layers: {', '.join(names)}")
-    if probes and backend.fused:
-        raise ConfigError(f"backend {backend.name!r} runs the network as one process: it has no layer probes")
     lat = graph_latencies(net, backend)
     recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
     period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps

@@ -14,28 +14,45 @@ from .runner import LavaRunner
 def reference_readout(net: Network, frames: np.ndarray, backend=NumpyBackend, batch: int = 64) -> np.ndarray:
     """The reference executor's readout (N, C, H, W, T) as int64 numpy; `backend`
     may be its torch twin (lava_msf.export.TorchBackend), which is faster."""
+    return reference_run(net, frames, backend, batch)[0]
+
+
+def reference_run(net: Network, frames: np.ndarray, backend=NumpyBackend, batch: int = 64, probes=()) -> tuple:
+    """(reference_readout, {probed layer name: its values (N, C, H, W, T)})."""
     executor = Executor(net, backend)
-    return np.concatenate([np.asarray(executor.run(backend.asint(frames[i:i + batch])))
-                           for i in range(0, len(frames), batch)])
+    readout, probed = [], {name: [] for name in probes}
+    for i in range(0, len(frames), batch):
+        values = {} if probes else None
+        readout.append(np.asarray(executor.run(backend.asint(frames[i:i + batch]), values)))
+        for name in probes:
+            probed[name].append(np.stack([np.asarray(v) for v in values[name]], axis=-1))
+    return np.concatenate(readout), {name: np.concatenate(v) for name, v in probed.items()}
 
 
 def run_dataset(net: Network, x: np.ndarray, backend: Backend, batch_samples: int = 16,
                 progress: bool = True) -> tuple:
     """Run dataset inputs `x` on `backend`. Returns (readout (N, C, H, W, T),
     stats: wall time and, on Lava, steps, steps/s, compile time, latency)."""
-    frames = network_inputs(net, x)
+    readout, _, stats = run_frames(net, network_inputs(net, x), backend, batch_samples, progress=progress)
+    return readout, stats
+
+
+def run_frames(net: Network, frames: np.ndarray, backend: Backend, batch_samples: int = 16, probes=(),
+               progress: bool = True) -> tuple:
+    """Run integer frames (N, C, H, W, T) on `backend`. Returns (readout
+    (N, C, H, W, T), {probed layer name: (N, C, H, W, T)}, stats as run_dataset's)."""
     stats = {"backend": backend.name, "samples": len(frames), "timesteps": net.timesteps}
     t0 = time.time()
     if backend.lava:
-        with LavaRunner(net, backend, batch_samples) as runner:
-            readout, _ = runner.run(frames, progress=progress)
+        with LavaRunner(net, backend, batch_samples, probes) as runner:
+            readout, probed = runner.run(frames, progress=progress)
             stats.update(lava_steps=runner.steps, compile_seconds=runner.compile_seconds,
                          latency_steps=runner.graph.latency[-1], processes=len(runner.graph.processes))
         stats["steps_per_second"] = stats["lava_steps"] / max(1e-9, time.time() - t0 - stats["compile_seconds"])
     else:
-        readout = reference_readout(net, frames)
+        readout, probed = reference_run(net, frames, batch=batch_samples, probes=probes)
     stats["wall_seconds"] = time.time() - t0
-    return readout, stats
+    return readout, probed, stats
 
 
 def compare(readout: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:

@@ -12,7 +12,7 @@ from ..errors import ConfigError, LavaMsfError, ShapeError
 from ..graph import Network, flip_layout
 from ..signals import forking
 from .backends import Backend, get_backend
-from .builder import LavaGraph, build
+from .builder import FusedProbe, LavaGraph, build
 from .shm import Record
 
 
@@ -231,16 +231,19 @@ class LavaRunner(LavaSession):
                 self._end_run(g.period)
             for (i, into), got in zip(values.items(), received):
                 lat = g.latency[i]
-                steps = got[lat:lat + len(batch) * t_steps].reshape(len(batch), t_steps, *got.shape[1:])
+                steps = got[lat:lat + len(batch) * t_steps]
+                steps = steps.reshape(len(batch), t_steps, *net.layers[i].lava_shape)
                 into[start:start + len(batch)] = np.moveaxis(flip_layout(steps, 2), 1, -1)
         return values[len(net.layers) - 1], {name: values[index[name]] for name in g.probes}
 
     def _exchange(self, pushed: np.ndarray, sinks: list) -> list:
         """Push every frame into the source and read one value per step from
-        each sink, as fast as the pipes take and give them."""
-        source, pipes = self.graph.source.input_pipe(), [sink.output_pipe() for sink in sinks]
+        each sink, as fast as the pipes take and give them. Sinks may share a
+        pipe (the fused process's probes), each selecting its part."""
+        source = self.graph.source.input_pipe()
+        pipes = list({id(p): p for p in (sink.output_pipe() for sink in sinks)}.values())
         steps, sent, idle = len(pushed), 0, POLL_MIN
-        received = [[] for _ in sinks]
+        received = [[] for _ in pipes]
         while sent < steps or any(len(r) < steps for r in received):
             moved = False
             while sent < steps and source.probe():
@@ -257,4 +260,9 @@ class LavaRunner(LavaSession):
                 self._check_alive()
                 time.sleep(idle)
                 idle = min(2 * idle, POLL_MAX)
-        return [np.stack(r) for r in received]
+        stacked = [np.stack(r) for r in received]
+        if len(pipes) == len(sinks):  # a pipe per sink
+            return stacked
+        by_pipe = {id(pipe): values for pipe, values in zip(pipes, stacked)}
+        return [sink.select(by_pipe[id(sink.output_pipe())]) if isinstance(sink, FusedProbe)
+                else by_pipe[id(sink.output_pipe())] for sink in sinks]

@@ -17,14 +17,20 @@ from lava_msf.runtime.proc.fused.process import FusedNetwork
 class PyFusedNetworkModelFixed(PyLoihiProcessModel):
     frame_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    probe: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.executor = Executor(proc_params["net"])
+        layers = proc_params["net"].layers
+        self.probed = [layers[i].name for i in proc_params["probes"]]
 
     def run_spk(self):
         if (self.time_step - 1) % self.proc_params["reset_interval"] == 0:
             self.executor.reset(1)
         frame = self.frame_in.recv().astype(np.int64)  # waits for the host: the stream paces the network
         frame = input_frame(frame, self.proc_params["graded"])
-        self.out.send(to_whc(self.executor.step(to_chw(frame))))
+        values = {} if self.probed else None
+        self.out.send(to_whc(self.executor.step(to_chw(frame), values)))
+        if self.probed:
+            self.probe.send(np.concatenate([to_whc(values[name][0]).ravel() for name in self.probed]))

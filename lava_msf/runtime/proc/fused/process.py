@@ -9,14 +9,21 @@ class FusedNetwork(AbstractProcess):
     (lava_msf.reference's integer semantics, so it is bit-exact with the
     per-layer graph) and pipes the output layer's value to `output_pipe()` in
     the same step (no per-hop delay). Neuron state resets at Lava steps t with
-    (t - 1) % reset_interval == 0."""
+    (t - 1) % reset_interval == 0. The values of the layers `probes` (indices)
+    go, flattened in Lava layout and concatenated, to `probe_pipe()`."""
 
-    def __init__(self, *, net, reset_interval: int, graded: bool, buffer_size: int, name: str | None = None):
-        super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded))
+    def __init__(self, *, net, reset_interval: int, graded: bool, buffer_size: int, probes=(),
+                 name: str | None = None):
+        probes = tuple(int(i) for i in probes)
+        super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded), probes=probes)
         self.frame_in = InPort(shape=net.layers[0].lava_shape)
         self.frame_in.flag_external_pipe(buffer_size=int(buffer_size))
         self.out = OutPort(shape=net.output.lava_shape)
         self.out.flag_external_pipe(buffer_size=int(buffer_size))
+        # a model declares its ports statically: the port always exists, piped only when probes are asked for
+        self.probe = OutPort(shape=(max(1, sum(net.layers[i].size for i in probes)),))
+        if probes:
+            self.probe.flag_external_pipe(buffer_size=int(buffer_size))
 
     def input_pipe(self):
         """The host end of the frame pipe (exists once the runtime is created)."""
@@ -25,3 +32,7 @@ class FusedNetwork(AbstractProcess):
     def output_pipe(self):
         """The host end of the output pipe (exists once the runtime is created)."""
         return self.out.external_pipe_csp_recv_port
+
+    def probe_pipe(self):
+        """The host end of the probe pipe (when probes were asked for)."""
+        return self.probe.external_pipe_csp_recv_port
