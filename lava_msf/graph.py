@@ -118,7 +118,7 @@ class Network:
     def graded_input(self) -> bool:
         """Whether input frames enter as values (pixels, or the current of an
         input neuron); else as spikes, nonzero -> 1."""
-        return self.layers[0].value_shift > 0 or self.layers[0].neuron is not None
+        return spec(self.layers[0]).graded_frames(self.layers[0])
 
     def latencies(self, decomposed: bool = False) -> list:
         """Lava steps from the input to each layer's value: one per synapse hop,

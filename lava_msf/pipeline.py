@@ -207,22 +207,19 @@ def _check_range(frames: np.ndarray, net, where: str, what: str) -> None:
                              f"({-bound}..{bound - 1}); found {frames.min():g} to {frames.max():g}")
 
 
-# NetX's input transform when a key is absent (hdf5.Network.create_input)
-NETX_TRANSFORM = {"weight": 64, "bias": 0}
-
-
 def _transformed(x: np.ndarray, net, where: str) -> np.ndarray:
     """NetX's input transform of real or integer values: the input neuron's
     current rint(x * weight + bias), weight 64 = 1.0 (weight-mantissa units)."""
+    from .layers.input import transform, transform_frames
+
     layer = net.layers[0]
-    if layer.neuron is None and layer.attrs.get("transform") is None:
+    if layer.neuron is None and transform(layer) is None:
         raise ConfigError(f"--transform: the input layer {layer.name!r} has no neuron and no NetX weight/bias "
                           f"transform")
-    t = {**NETX_TRANSFORM, **(layer.attrs.get("transform") or {})}
     x = np.asarray(x, dtype=np.float64)
     if not np.isfinite(x).all():
         raise InputFileError(f"{where}: holds NaN or infinite values")
-    current = np.rint(x * t["weight"] + t["bias"])
+    current = transform_frames(layer, x)
     _check_range(current, net, where, "transformed values")  # before the cast: no int64 overflow
     return current.astype(np.int64)
 

@@ -28,10 +28,11 @@ def transform(layer) -> dict | None:
 
 
 def transform_frames(layer, x) -> np.ndarray:
-    """Real-valued input x -> the integer currents NetX's transform makes of it:
-    rint(x * weight + bias) (NetX's defaults for a missing key)."""
+    """Real-valued input x -> the currents NetX's transform makes of it:
+    rint(x * weight + bias) (NetX's defaults for a missing key), integers in
+    float64 so that the caller bounds them before any integer cast."""
     t = {**NETX_TRANSFORM, **(transform(layer) or {})}
-    return np.rint(np.asarray(x, dtype=np.float64) * t["weight"] + t["bias"]).astype(np.int64)
+    return np.rint(np.asarray(x, dtype=np.float64) * t["weight"] + t["bias"])
 
 
 class Input(LayerType):

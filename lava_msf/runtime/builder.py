@@ -145,7 +145,7 @@ def _between_pipes(net: Network, backend: Backend, lat: list, reset_interval: in
     input_pipe() takes frames, [the process whose output_pipe() gives layer i's
     values, for i in `read`]). Fused: one process does all."""
     layer = net.layers[0]
-    name, graded = f"0:{layer.name}", spec(layer).graded_frames(layer)
+    name, graded = f"0:{layer.name}", net.graded_input
     if backend.fused:
         fused = add(FusedNetwork(net=net, reset_interval=reset_interval, graded=graded,
                                  buffer_size=PIPE_FRAMES, probes=read[1:], name="fused"))
