@@ -29,41 +29,12 @@ import official_sdt  # noqa: E402
 
 from lava_msf import create_model  # noqa: E402
 from lava_msf.atomic import write_text  # noqa: E402
-from lava_msf.model.neuron import SURROGATE_ALPHA  # noqa: E402
 
 TARGET_RATIO = 1.5
 
 
-class _SigmoidSpike(torch.autograd.Function):
-    """spikingjelly's surrogate.Sigmoid: Heaviside(x) forward, sigmoid(alpha x)' backward."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        sg = torch.sigmoid(SURROGATE_ALPHA * x)
-        return grad * SURROGATE_ALPHA * sg * (1 - sg)
-
-
-class TrainingLIF(official_sdt.LIF):
-    """spikingjelly's MultiStepLIFNode forward in training: surrogate sigmoid, detached reset."""
-
-    def forward(self, x):
-        v, out = torch.zeros_like(x[0]), []
-        for xt in x:
-            h = v + (xt - v) / 2.0
-            s = _SigmoidSpike.apply(h - self.v_threshold)
-            v = h * (1 - s.detach())
-            out.append(s)
-        return torch.stack(out)
-
-
 def official_model(timesteps):
-    official_sdt.LIF = TrainingLIF  # the classes look LIF up when built
+    official_sdt.LIF = official_sdt.TrainingLIF  # the classes look LIF up when built
     return official_sdt.randomize(official_sdt.OfficialSDT("15m", 3, 10, T=timesteps))
 
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+SIGMOID_ALPHA = 4.0  # spikingjelly's surrogate.Sigmoid default
 EMBED = {"15m": (64, 128, 256, 360), "8_384": (96, 192, 384, 480), "8_512": (128, 256, 512, 640),
          "8_768": (192, 384, 768, 960)}
 
@@ -28,6 +29,34 @@ class LIF(nn.Module):
             h = v + (xt - v) / 2.0
             s = (h >= self.v_threshold).to(x.dtype)
             v = h * (1 - s)
+            out.append(s)
+        return torch.stack(out)
+
+
+class SigmoidSpike(torch.autograd.Function):
+    """spikingjelly's surrogate.Sigmoid: Heaviside(x) forward, sigmoid(alpha x)' backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        sg = torch.sigmoid(SIGMOID_ALPHA * x)
+        return grad * SIGMOID_ALPHA * sg * (1 - sg)
+
+
+class TrainingLIF(LIF):
+    """spikingjelly's MultiStepLIFNode forward in training: surrogate sigmoid, detached reset."""
+
+    def forward(self, x):
+        v, out = torch.zeros_like(x[0]), []
+        for xt in x:
+            h = v + (xt - v) / 2.0
+            s = SigmoidSpike.apply(h - self.v_threshold)
+            v = h * (1 - s.detach())
             out.append(s)
         return torch.stack(out)
 

@@ -10,31 +10,17 @@ from lava_msf.model import neuron as sn_module
 from lava_msf.model.layers import BatchNorm, as_frames, conv, from_frames
 from lava_msf.model.neuron import SURROGATE_ALPHA, SpikingNeuron
 
+import official_sdt
 
-def _looped_float_lif(x, threshold, tau=fx.TAU):
-    """The float SN as an autograd graph of its per-step loop (the definition)."""
-    class Spike(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, u):
-            ctx.save_for_backward(u)
-            return (u >= 0).to(u.dtype)
 
-        @staticmethod
-        def backward(ctx, grad):
-            (u,) = ctx.saved_tensors
-            sg = torch.sigmoid(SURROGATE_ALPHA * u)
-            return grad * SURROGATE_ALPHA * sg * (1 - sg)
-
-    v, out = torch.zeros_like(x[..., 0]), []
-    for t in range(x.shape[-1]):
-        h = v + (x[..., t] - v) / tau
-        s = Spike.apply(h - threshold)
-        v = h * (1 - s.detach())
-        out.append(s)
-    return torch.stack(out, dim=-1)
+def _looped_float_lif(x, threshold):
+    """The float SN as an autograd graph of its per-step loop: spikingjelly's
+    training LIF (the official code's, time first) with the same surrogate."""
+    return official_sdt.TrainingLIF(threshold)(x.movedim(-1, 0)).movedim(0, -1)
 
 
 def test_float_neuron_gradient_equals_the_looped_definition():
+    assert SURROGATE_ALPHA == official_sdt.SIGMOID_ALPHA
     torch.manual_seed(0)
     x = (torch.randn(6, 5, 3, 3, 8) * 1.5 + 0.8).requires_grad_()
     weights = torch.randn(6, 5, 3, 3, 8)

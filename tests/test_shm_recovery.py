@@ -15,6 +15,7 @@ import pytest
 from conftest import REPO
 from lava_msf.runtime import LavaRunner, shm
 from small_nets import small_net
+from test_shutdown import _group_members
 
 CHILD = """
 import sys
@@ -33,17 +34,6 @@ with LavaRunner(small_net(), "lava-cpu", batch_samples=2) as runner:
 
 def _frames():
     return (np.random.default_rng(0).random((2, 2, 6, 6, 3)) < 0.5).astype(np.int64)
-
-
-def _group(pgid) -> list:
-    members = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.getpgid(int(pid)) == pgid:
-                members.append(int(pid))
-        except ProcessLookupError:
-            pass
-    return members
 
 
 def _mapped(pids) -> set:
@@ -69,7 +59,7 @@ def test_the_next_run_removes_what_a_group_sigkill_left(tmp_path, monkeypatch):
                             text=True, start_new_session=True, env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)})
     try:
         assert proc.stdout.readline() == "up\n", proc.communicate(timeout=60)
-        mapped = _mapped(_group(proc.pid))
+        mapped = _mapped(_group_members(proc.pid))
         records = list(registry.iterdir())
         assert len(records) == 1
         header, *recorded = records[0].read_text().splitlines()
@@ -78,9 +68,9 @@ def test_the_next_run_removes_what_a_group_sigkill_left(tmp_path, monkeypatch):
         os.killpg(proc.pid, signal.SIGKILL)  # host, workers and the resource tracker at once
         proc.wait(timeout=60)
         deadline = time.time() + 30
-        while _group(proc.pid) and time.time() < deadline:
+        while _group_members(proc.pid) and time.time() < deadline:
             time.sleep(0.1)
-        assert _group(proc.pid) == []
+        assert _group_members(proc.pid) == []
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
