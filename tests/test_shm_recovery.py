@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO
 from lava_msf.runtime import LavaRunner, shm
 from small_nets import small_net
-from test_shutdown import _group_members
+from test_shutdown import _group_members, _segments
 
 CHILD = """
 import sys
@@ -36,17 +36,6 @@ def _frames():
     return (np.random.default_rng(0).random((2, 2, 6, 6, 3)) < 0.5).astype(np.int64)
 
 
-def _mapped(pids) -> set:
-    names = set()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/maps") as maps:
-                names |= {line.split("/dev/shm/")[1].strip() for line in maps if "/dev/shm/psm_" in line}
-        except OSError:
-            pass
-    return names
-
-
 def _existing(names) -> set:
     return {n for n in names if os.path.exists(f"/dev/shm/{n}")}
 
@@ -59,7 +48,7 @@ def test_the_next_run_removes_what_a_group_sigkill_left(tmp_path, monkeypatch):
                             text=True, start_new_session=True, env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)})
     try:
         assert proc.stdout.readline() == "up\n", proc.communicate(timeout=60)
-        mapped = _mapped(_group_members(proc.pid))
+        mapped = _segments(_group_members(proc.pid))
         records = list(registry.iterdir())
         assert len(records) == 1
         header, *recorded = records[0].read_text().splitlines()
