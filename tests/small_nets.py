@@ -23,3 +23,19 @@ def small_net():
         Layer("fc", "dense", (3, 1, 1), (6,), weight=w(3, 8 * 36)),
     ]
     return Network(layers, timesteps=3, meta={"input": "frames"}).validate()
+
+
+def assert_backend_equals_reference(net, backend, frames, probe_names=()):
+    """`backend` runs `net` on `frames` (N, C, H, W, T) back to back with the
+    output and the probed layers equal to the reference executor's."""
+    from lava_msf.reference import Executor
+    from lava_msf.runtime import LavaRunner
+
+    probes = {}
+    ref = Executor(net).run(frames, probes)
+    with LavaRunner(net, backend, batch_samples=len(frames), probes=probe_names) as runner:
+        out, lava_probes = runner.run(frames)
+    assert ref.any()
+    np.testing.assert_array_equal(out, ref)
+    for name in probe_names:
+        np.testing.assert_array_equal(lava_probes[name], np.stack(probes[name], axis=-1))

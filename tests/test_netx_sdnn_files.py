@@ -8,9 +8,9 @@ import pytest
 
 from lava_msf.netfile import read_net
 from lava_msf.reference import Executor
-from lava_msf.runtime import LavaRunner
 
 from netx_stock import netx_file
+from small_nets import assert_backend_equals_reference
 
 
 def pilotnet():
@@ -41,12 +41,4 @@ def test_pilotnet_sdnn_on_lava_equals_reference(backend):
     net.timesteps = 3
     rng = np.random.default_rng(0)
     frames = rng.integers(-60, 65, (2, 3, 33, 100, 3))
-    probes = {}
-    ref = Executor(net).run(frames, probes)
-    names = [] if backend == "lava-cpu-fused" else [net.layers[0].name, net.layers[3].name]
-    with LavaRunner(net, backend, batch_samples=2, probes=names) as runner:
-        out, lava_probes = runner.run(frames)
-    assert ref.any()
-    np.testing.assert_array_equal(out, ref)
-    for name in names:
-        np.testing.assert_array_equal(lava_probes[name], np.stack(probes[name], axis=-1))
+    assert_backend_equals_reference(net, backend, frames, [net.layers[0].name, net.layers[3].name])

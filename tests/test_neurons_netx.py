@@ -17,6 +17,7 @@ from lava_msf.reference import Executor, NumpyBackend
 from lava_msf.runtime import LavaRunner
 
 from netx_stock import run_stock
+from small_nets import assert_backend_equals_reference
 
 STEPS = 12
 
@@ -135,15 +136,7 @@ def test_sigma_delta_net_on_lava_equals_reference(backend):
     rng = np.random.default_rng(7)
     net = sdnn_net(rng, timesteps=6)
     frames = spikes(rng, (2, 2, 6, 6), 6)
-    probes = {}
-    ref = Executor(net).run(frames, probes)
-    names = [] if backend == "lava-cpu-fused" else ["conv2"]
-    with LavaRunner(net, backend, batch_samples=2, probes=names) as runner:
-        out, lava_probes = runner.run(frames)
-    assert ref.any()
-    np.testing.assert_array_equal(out, ref)
-    for name in names:
-        np.testing.assert_array_equal(lava_probes[name], np.stack(probes[name], axis=-1))
+    assert_backend_equals_reference(net, backend, frames, ["conv2"])
 
 
 def test_sigma_delta_refused_on_float_backend():
