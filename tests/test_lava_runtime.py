@@ -204,3 +204,30 @@ def test_unmappable_neuron_is_refused_before_building_naming_the_layer():
     with pytest.raises(GraphError, match=r"layer 1 \(big-bias\).*13-bit"):
         LavaRunner(Network(layers, timesteps=2))  # the one neuron check of validation (as read_net's)
     assert_no_children()
+
+
+def test_probing_the_output_layer_and_a_layer_twice_over_more_steps_than_a_pipe_buffers():
+    """A probe on the output layer, or a layer named twice, shares the layer's
+    one sink: a second sink nobody reads fills its pipe after PIPE_FRAMES steps
+    and stalls the graph. Run in a child with a time limit, so a stall fails."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import dataclasses, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from small_nets import assert_backend_equals_reference, small_net
+from lava_msf.runtime.builder import PIPE_FRAMES
+net = small_net()
+net = dataclasses.replace(net, timesteps=PIPE_FRAMES // 2 + 8)  # one batch is over PIPE_FRAMES Lava steps
+frames = (np.random.default_rng(0).random((1, *net.layers[0].shape, net.timesteps)) < 0.5).astype(np.int64)
+names = [layer.name for layer in net.layers]
+for backend in ("lava-cpu", "lava-cpu-fused"):
+    assert_backend_equals_reference(net, backend, frames, [*names[1:], names[1]])
+print("equal")
+""".format(tests=str(Path(__file__).parent))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("equal")

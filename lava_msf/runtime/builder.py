@@ -172,12 +172,16 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     if unknown:
         raise ConfigError(f"no layer named {', '.join(unknown)}; layers: {', '.join(names)}")
     lat = graph_latencies(net, backend)
-    recorded = [len(net.layers) - 1] + [names.index(p) for p in probes]
+    probes = list(dict.fromkeys(probes))
+    # one sink per layer: a second sink of the same layer would never be read,
+    # fill its pipe and stall the graph
+    recorded = list(dict.fromkeys([len(net.layers) - 1] + [names.index(p) for p in probes]))
     period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
     processes = _Processes()
     source, sinks = _between_pipes(net, backend, lat, net.timesteps, recorded, processes.add)
+    sink_of = dict(zip(recorded, sinks))
     return LavaGraph(net=net, period=period, batch_samples=batch_samples, latency=lat, source=source,
-                     output=sinks[0], probes=dict(zip(probes, sinks[1:])), processes=processes)
+                     output=sinks[0], probes={p: sink_of[names.index(p)] for p in probes}, processes=processes)
 
 
 @dataclass
