@@ -12,6 +12,7 @@ import pytest
 
 from lava_msf.analysis import E_AC_PJ, E_MAC_PJ, energy, measure_rates
 from lava_msf.analysis.report import Frames, analyze
+from lava_msf.chip.loihi2 import LOIHI2
 from lava_msf.cli import main
 from lava_msf.netfile import read_net
 from lava_msf.reference import Executor
@@ -94,6 +95,8 @@ def test_report_and_inspect_per_layer_with_the_files_names(relative, tmp_path, c
     assert main(["inspect", path, "--json"]) == 0
     inspected = json.loads(capsys.readouterr().out)["layers"]
     assert [x["name"] for x in inspected] == names
+    # what the input layer sends: NetX's input neuron spikes, its SDNN Delta graded messages, or frames
+    assert inspected[1]["message_bits"] == (LOIHI2["message_bits"] if sdnn else 0)
 
 
 def test_synaptic_operations_are_messages_times_fan_out(tmp_path, capsys):
