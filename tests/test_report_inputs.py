@@ -173,6 +173,10 @@ def test_layouts_transform_and_plots(tmp_path, capsys):
     a = report(capsys, path, "--inputs", tmp_path / "x.npy")
     b = report(capsys, path, "--inputs", f"{tmp_path / 'netx.npz'}:x", "--layout", "netx")
     assert a["network"] == b["network"]
+    first = report(capsys, path, "--inputs", tmp_path / "x.npy", "--samples", "1")
+    assert first["samples"] == 1
+    assert first["network"]["firing_rates"]["layer1"] == pytest.approx(
+        probe_counts(net, frames[:1])["layer1"][1], rel=1e-12)
     reals = np.random.default_rng(1).random((2, 784, 1, 1, 3))
     np.save(tmp_path / "reals.npy", reals)
     np.save(tmp_path / "ints.npy", np.rint(reals * 76 + 64).astype(np.int64))  # the file's weight 76, bias 64
