@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from lava_msf import fixedpoint as fx
 from lava_msf.errors import GraphError, NetFileError
 from lava_msf.graph import Layer, Network
 from lava_msf.netfile import read_net, write_net
@@ -175,27 +176,33 @@ def test_rf_network_matches_stock_netx_block_by_block(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def rf_net(rng, timesteps=10):
-    """The same network as a graph: input 8 -> rf1 (RF_IZHIKEVICH) 6 -> rf2 (RF_PHASE) 5."""
-    def w(n_out, n_in):
-        return 2 * rng.integers(-120, 120, (n_out, n_in))
+def rf_net(rng, timesteps=10, conv=False):
+    """The same network as a graph: input 8 -> rf1 (RF_IZHIKEVICH) 6 -> rf2 (RF_PHASE) 5;
+    `conv`: input (2, 2, 2) -> conv + LIF (2, 2, 2) first, flattened into rf1."""
+    def w(*shape):
+        return 2 * rng.integers(-120, 120, shape)
 
-    layers = [Layer("input", "input", (8, 1, 1))]
-    for k, (p, n_out) in enumerate(((rf.RfParams("iz", 1500, 3700, 25), 6), (rf.RfParams("phase", 2000, 3400, 10), 5))):
-        n_in = layers[-1].shape[0]
-        layers.append(Layer(f"rf{k + 1}", "dense_comp", (n_out, 1, 1), (k,), p, w(n_out, n_in),
-                            attrs={"weight_imag": w(n_out, n_in)}))
+    layers = [Layer("input", "input", (2, 2, 2) if conv else (8, 1, 1))]
+    if conv:
+        layers.append(Layer("conv", "conv", (2, 2, 2), (0,), fx.LifParams(vth_mant=60), w(2, 2, 3, 3),
+                            attrs={"padding": 1}))
+    for p, n_out in ((rf.RfParams("iz", 1500, 3700, 25), 6), (rf.RfParams("phase", 2000, 3400, 10), 5)):
+        n_in = layers[-1].size
+        layers.append(Layer(f"rf{len(layers) - conv}", "dense_comp", (n_out, 1, 1), (len(layers) - 1,), p,
+                            w(n_out, n_in), attrs={"weight_imag": w(n_out, n_in)}))
     return Network(layers, timesteps).validate()
 
 
+@pytest.mark.parametrize("conv", [False, True])
 @pytest.mark.parametrize("backend", ["lava-cpu", "lava-cpu-fused", "lava-cpu-decomposed"])
-def test_rf_network_on_lava_equals_reference(backend):
+def test_rf_network_on_lava_equals_reference(backend, conv):
     """Two samples back to back: the RF state resets at each sample's start
-    (decomposed: stock Dense into stock RF / RF_IZ, lava-msf's resetting models)."""
+    (decomposed: stock Dense into stock RF / RF_IZ, lava-msf's resetting models);
+    `conv`: fed by a conv layer's spikes, flattened."""
     rng = np.random.default_rng(4)
-    net = rf_net(rng, timesteps=16)
-    frames = spikes(rng, (2, 8, 1, 1), 16)
-    assert_backend_equals_reference(net, backend, frames, [net.layers[1].name])
+    net = rf_net(rng, timesteps=16, conv=conv)
+    frames = spikes(rng, (2, *net.layers[0].shape), 16)
+    assert_backend_equals_reference(net, backend, frames, ["rf1"])
 
 
 def test_rf_refused_on_float_backend():
@@ -302,3 +309,15 @@ def test_rf_neuron_on_a_real_synapse_refused(tmp_path):
         f["layer/1"].create_dataset("weight", data=np.full((6, 8), 2))
     with pytest.raises(NetFileError, match=r"bad.net: layer 1 \(layer1\): a dense layer cannot feed its RfParams"):
         read_net(path)
+
+
+def test_decomposed_graph_is_stock_dense_into_stock_rf():
+    from lava_msf.runtime.backends import get_backend
+    from lava_msf.runtime.builder import build
+
+    g = build(rf_net(np.random.default_rng(0)), get_backend("lava-cpu-decomposed"), batch_samples=1)
+    kinds = {name: type(proc).__name__ for name, proc in g.processes.items()}
+    assert {kinds[f"{i}:rf{i}/{part}"] for i in (1, 2) for part in ("real", "imag")} == {"Dense"}
+    assert (kinds["1:rf1/neuron"], kinds["2:rf2/neuron"]) == ("RF_IZ", "RF")
+    cpu = build(rf_net(np.random.default_rng(0)), get_backend("lava-cpu"), batch_samples=1)
+    assert {type(cpu.processes[f"{i}:rf{i}"]).__name__ for i in (1, 2)} == {"StatefulLayer"}
