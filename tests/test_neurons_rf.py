@@ -98,7 +98,7 @@ def test_model_matches_lava_stock_rf(p):
     for name, x, y in zip(("spikes", "real", "imag"), ours, lava):
         np.testing.assert_array_equal(x, y, err_msg=f"{p} {name}")
     assert lava[0][: n // 2].any() and lava[0][n // 2:].any(), "spikes below and at saturation"
-    assert (np.abs(lava[1]) == rf.fx.STATE_LIMIT).any(), "the state saturates"
+    assert (np.abs(lava[1]) == fx.STATE_LIMIT).any(), "the state saturates"
 
 
 # --- networks -----------------------------------------------------------------

@@ -17,6 +17,7 @@ with vth = vThMant << 6. NetX passes no bias (refused) and no reset (its
 RF state runs on across samples; lava-msf resets it at each sample's start, as
 every neuron). gradedSpike true is refused: NetX builds binary spikes."""
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,7 @@ def period_alpha(p: RfParams) -> tuple:
         return 1 / (np.arctan2(s, c) / 2 / np.pi), 1 - np.sqrt(s ** 2 + c ** 2)
 
 
+@functools.lru_cache(maxsize=64)
 def decays(p: RfParams) -> tuple:
     """The (sin, cos) decays Lava's RF computes with: RF.__init__'s from NetX's
     (period, alpha), truncated to 12 bits."""
