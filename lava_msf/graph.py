@@ -171,6 +171,9 @@ def _check_layer(net: Network, i: int, layer: Layer, at: str) -> None:
         need(layer.neuron is not None, at, "has no neuron parameters")
     if layer.neuron is not None:
         need(type(layer.neuron) in MODELS, at, f"unknown neuron model {type(layer.neuron).__name__}")
+        need(getattr(model_of(layer.neuron), "currents", 1) == kind.currents, at,
+             f"a {layer.type} layer cannot feed its {type(layer.neuron).__name__} neuron (resonate-and-fire neurons "
+             f"take the two currents of a complex dense layer: weight/real, weight/imag)")
     if layer.bias is not None:
         need("bias" in kind.keys, at, f"a {layer.type} layer has no bias")
         need(layer.bias.shape == (layer.shape[0],) and np.issubdtype(layer.bias.dtype, np.integer), at,

@@ -22,13 +22,13 @@ import numpy as np
 from .atomic import atomic_h5
 from .errors import GraphError, NetFileError
 from .graph import MAX_TIMESTEPS, MEMORY_FRACTION, WEIGHT_BYTES, Layer, Network, memory_budget
-from .layers import NETX_UNSUPPORTED, TYPES, hdf5, spec
+from .layers import TYPES, hdf5, spec
+from .layers.base import COMMON_KEYS
 from .neurons import read_neuron, write_neuron
 
 FORMAT = "lava-msf-net"
 FORMAT_VERSION = 1
 MAX_LAYERS = 1 << 12
-COMMON_KEYS = frozenset({"type", "shape", "inputs"})
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "NetFileError", "read_net", "write_net"]
 
@@ -146,8 +146,6 @@ def _read(f, path, input_shape) -> Network:
         if kind == "flatten":
             index[i] = len(layers) - 1
             continue
-        if kind in NETX_UNSUPPORTED:
-            raise NetFileError(f"{at}: NetX layer type {kind!r} is not supported")
         if kind not in TYPES:
             raise NetFileError(f"{at}: unknown layer type {kind[:40]!r}")
         if not layers and spec(kind).arity[1]:

@@ -121,6 +121,7 @@ class Executor:
         own = self.layer_state[i]
         if not fed:
             a = self.be.zeros((self.batch, *layer.shape))
+            a = a if spec(layer).currents == 1 else (a,) * spec(layer).currents
         elif own is None:
             a = self.ops[i](src)
         else:

@@ -43,6 +43,7 @@ class StockRun:
     currents: list = field(default_factory=list)  # per block: its synapse's a_out (C, H, W, T), None for Input
     file_layers: list = field(default_factory=list)  # per block: index of its group in the file
     blocks: list = field(default_factory=list)  # per block: NetX's block class name
+    neuron_vars: list = field(default_factory=list)  # per block: {var: (C, H, W, T)} of run_stock's neuron_vars
 
 
 def _file_layers(path, num_layers):
@@ -62,7 +63,7 @@ def _file_layers(path, num_layers):
 
 
 def run_stock(path, frames=None, steps=None, *, bias=None, input_shape=None, input_message_bits=0,
-              num_layers=None, spike_exp=6, reset_interval=None) -> StockRun:
+              num_layers=None, spike_exp=6, reset_interval=None, neuron_vars=()) -> StockRun:
     """Run `path` in stock NetX for `steps` steps (default: the frames' T).
 
     frames: (C, H, W, T) integers sent into the network's input port (the input
@@ -70,12 +71,15 @@ def run_stock(path, frames=None, steps=None, *, bias=None, input_shape=None, inp
     bias: (C, H, W) integers set as the input neuron's bias_mant (lava-dl's
     tinynet test feeds images that way); input_shape: (C, H, W) for files
     without an input layer; reset_interval: NetX's, each block reset at its own
-    offset (block k at step k + 1), as lava-msf resets a layer when its input arrives."""
+    offset (block k at step k + 1), as lava-msf resets a layer when its input arrives;
+    neuron_vars: names of neuron Vars recorded after every step (Lava's Monitor)
+    in the blocks whose neuron has them (an RF's 'real', 'imag')."""
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.monitor.process import Monitor
 
     steps = frames.shape[-1] if steps is None else int(steps)
     kwargs = {} if input_shape is None else {"input_shape": tuple(reversed(input_shape))}
@@ -99,12 +103,19 @@ def run_stock(path, frames=None, steps=None, *, bias=None, input_shape=None, inp
         if synapse is not None:
             cur = Sink(shape=synapse.a_out.shape, buffer=steps)
             synapse.a_out.connect(cur.a_in)
-        sinks.append((out, cur))
+        monitors = {}
+        for var in neuron_vars:
+            if hasattr(block.neuron, var):
+                monitors[var] = Monitor()
+                monitors[var].probe(getattr(block.neuron, var), steps)
+        sinks.append((out, cur, monitors))
     try:
         net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt", select_sub_proc_model=True))
-        for out, cur in sinks:
+        for block, (out, cur, monitors) in zip(net.layers, sinks):
             run.outputs.append(to_chw(out.data.get()))
             run.currents.append(None if cur is None else to_chw(cur.data.get()))
+            run.neuron_vars.append({var: to_chw(np.moveaxis(m.get_data()[block.neuron.name][var], 0, -1))
+                                    for var, m in monitors.items()})
     finally:
         net.stop()
     return run

@@ -223,7 +223,7 @@ def test_sdnn_keys_round_trip(tmp_path):
     ({"type": "SDNN", "vThMant": 1}, [1 << 15, 0, 0], r"\(layer2\): bias up to 32768.*16-bit bias"),
     ({"type": "SDNN", "vThMant": 1, "tauRho": 1.0}, None, r"unexpected key 'tauRho'"),
     ({"type": "RF_PHASE", "vThMant": 1, "sinDecay": 10, "cosDecay": 4000}, None,
-     r"key 'type' = 'RF_PHASE': neuron type not supported \(resonate-and-fire"),
+     r"\(layer2\): a dense layer cannot feed its RfParams neuron \(resonate-and-fire"),
 ])
 def test_bad_neuron_keys_one_line(tmp_path, neuron, bias, message):
     path = _write(tmp_path / "bad.net", neuron, bias=bias)

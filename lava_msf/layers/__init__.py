@@ -16,8 +16,6 @@ for _module in pkgutil.iter_modules(__path__):
     _type = getattr(importlib.import_module(f"{__name__}.{_module.name}"), "TYPE", None)
     if _type is not None:
         TYPES[_type.name] = _type
-# NetX layer types lava-msf does not read yet (named in the error)
-NETX_UNSUPPORTED = tuple(t for t in ("average", "dense_rec", "dense_comp") if t not in TYPES)
 
 
 def spec(layer_or_type) -> LayerType:
@@ -25,4 +23,4 @@ def spec(layer_or_type) -> LayerType:
     return TYPES[getattr(layer_or_type, "type", layer_or_type)]
 
 
-__all__ = ["TYPES", "NETX_UNSUPPORTED", "LayerType", "spec", "hdf5"]
+__all__ = ["TYPES", "LayerType", "spec", "hdf5"]

@@ -9,6 +9,9 @@ from .. import fixedpoint as fx
 from ..errors import GraphError
 
 
+COMMON_KEYS = frozenset({"type", "shape", "inputs"})  # every layer group's (the reader's)
+
+
 def need(ok: bool, at: str, what: str) -> None:
     if not ok:
         raise GraphError(f"{at}: {what}")
@@ -22,6 +25,7 @@ class LayerType(abc.ABC):
     spiking = False  # emits spikes even without a neuron of its own
     synaptic = False  # a weighted sum of one source, one Lava step per hop
     operator = False  # its operations count in `report`'s energy
+    currents = 1  # currents its neuron takes (a resonate-and-fire neuron: 2, real and imaginary, as a tuple)
     netx_flatten = False  # NetX wants a 'flatten' group before it when it reads the previous layer
 
     # --- file -------------------------------------------------------------

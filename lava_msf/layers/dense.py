@@ -3,6 +3,7 @@
 
 import math
 
+import h5py
 import numpy as np
 
 from ..errors import NetFileError
@@ -47,26 +48,46 @@ class Dense(Synapse):
     netx_flatten = True
 
     def read(self, g, layer, at):
+        if isinstance(g.get("weight"), h5py.Group):  # NetX's complex synapse (weight/real, weight/imag)
+            return self.complex(layer).read(g, layer, at)
         super().read(g, layer, at)
+        layer.weight = self.matrix(g, layer, layer.weight, at, "weight")
+
+    def matrix(self, g, layer, w, at, key):
+        """A weight in NetX's forms -> (out, in), checked against NetX's redundant keys."""
         layer.shape = (math.prod(layer.shape), 1, 1)  # NetX reads any shape as its number of neurons
-        w = layer.weight
         if w.ndim == 1 and w.size % layer.shape[0] == 0:  # NetX's 1-D form: (out * in,)
-            layer.weight = w = w.reshape(layer.shape[0], -1)
+            w = w.reshape(layer.shape[0], -1)
         if w.ndim != 2:
-            raise NetFileError(f"{at}: key 'weight' must be (out, in), got {w.shape}")
-        # NetX's redundant keys: they must say what the weight says
-        for key, value in (("inFeatures", w.shape[1]), ("outFeatures", w.shape[0])):
-            if key in g and hdf5.integer(g, key, at, 0, hdf5.EXACT) != value:
-                raise NetFileError(f"{at}: key {key!r} = {hdf5.integer(g, key, at, 0, hdf5.EXACT)} does not match "
-                                   f"the weight {w.shape} ({value})")
+            raise NetFileError(f"{at}: key {key!r} must be (out, in), got {w.shape}")
+        for redundant, value in (("inFeatures", w.shape[1]), ("outFeatures", w.shape[0])):
+            if redundant in g and hdf5.integer(g, redundant, at, 0, hdf5.EXACT) != value:
+                raise NetFileError(f"{at}: key {redundant!r} = {hdf5.integer(g, redundant, at, 0, hdf5.EXACT)} does "
+                                   f"not match the weight {w.shape} ({value})")
+        return w
+
+    @staticmethod
+    def complex(layer):
+        """The layer as NetX's ComplexDense (lava_msf.layers.dense_complex)."""
+        from . import spec
+
+        layer.type = "dense_comp"
+        return spec(layer)
 
     def netx_read(self, layer, at):
+        from . import spec
+
+        if layer.type != self.name:  # read as another type (complex)
+            return spec(layer).netx_read(layer, at)
+        self.netx_exact(layer.weight, f"{at}: key 'weight'")
+
+    @staticmethod
+    def netx_exact(w, at):
         """Stock NetX rescales a dense weight to 8 bits and Lava's Dense truncates it:
         lava-msf reads a plain NetX file only where that is exact."""
-        w = layer.weight
         effective, exp = netx_effective_weight(w)
         if effective is None or exp > 0 or not np.array_equal(effective, w.astype(np.int64) << -exp):
-            raise NetFileError(f"{at}: key 'weight' (in {int(w.min())}..{int(w.max())}) is one stock NetX clips or "
+            raise NetFileError(f"{at} (in {int(w.min())}..{int(w.max())}) is one stock NetX clips or "
                                f"truncates; lava-msf computes weights exactly and refuses it")
 
     def write(self, g, layer, net):

@@ -50,7 +50,7 @@ def read_neuron(g, at):
         raise NetFileError(f"{at}: 'neuron' must be a group")
     kind = layers.hdf5.string(g, "type", at)
     if kind not in NETX_TYPES:
-        rf = " (resonate-and-fire: NetX builds it behind dense_comp layers only)" if "RF" in kind else ""
+        rf = " (resonate-and-fire: lava-msf reads SLAYER's names only)" if "RF" in kind else ""
         raise NetFileError(f"{at}: key 'type' = {kind!r}: neuron type not supported{rf} "
                            f"(one of {', '.join(NETX_TYPES)})")
     model = NETX_TYPES[kind]

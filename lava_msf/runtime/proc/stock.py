@@ -1,5 +1,5 @@
 """Lava's stock, chip-supported processes as the project uses them: the NetX
-mappings of the neuron models (LIFReset; Delta, SigmaDelta, Sigma), and the
+mappings of the neuron models (LIFReset; Delta, SigmaDelta, Sigma; RF, RF_IZ), and the
 instantiation of a lava_msf.chip.mapping decomposition inside a SubProcessModel."""
 
 import warnings
@@ -59,15 +59,34 @@ def sigma_delta(shape, params, bias, reset_interval: int, reset_offset: int, fix
     return proc
 
 
+def resonate_and_fire(shape, params, reset_interval: int, reset_offset: int, fixed: bool, name: str | None = None):
+    """A resonate-and-fire neuron (lava_msf.neurons.rf) as NetX builds it:
+    Lava's RF (RF_PHASE) or RF_IZ from NetX's (period, alpha), state_exp 6,
+    decay_bits 12. `stock_models` resets its state on the LIFReset schedule."""
+    from lava.proc.rf.process import RF
+    from lava.proc.rf_iz.process import RF_IZ
+
+    from lava_msf.neurons import rf
+
+    if not fixed:
+        raise ValueError(f"{name}: resonate-and-fire neurons have no floating-point model here")
+    period, alpha = rf.period_alpha(params)
+    proc = (RF if params.form == "phase" else RF_IZ)(shape=shape, period=period, alpha=alpha, vth=params.vth_mant,
+                                                     state_exp=rf.STATE_EXP, decay_bits=rf.DECAY_BITS, name=name)
+    proc.proc_params["reset_interval"] = int(reset_interval)
+    proc.proc_params["reset_offset"] = int(reset_offset) % int(reset_interval)
+    return proc
+
+
 def _resetting(base):
-    """A subclass of stock sigma-delta model `base` whose state is zeroed on the
+    """A subclass of stock model `base` (sigma-delta, resonate-and-fire) whose state is zeroed on the
     first step of each sample (LIFReset's rule), before Lava's own step."""
 
     class Resetting(base):
         def run_spk(self):
             p = self.proc_params
             if self.time_step % p["reset_interval"] == p["reset_offset"]:
-                for var in ("sigma", "act", "residue", "error"):
+                for var in ("sigma", "act", "residue", "error", "real", "imag"):
                     if hasattr(self, var):
                         getattr(self, var)[:] = 0
             super().run_spk()
@@ -104,10 +123,14 @@ def stock_models():
     subclasses Lava's fixed-point model), which the fixed-point backends select
     through the run config's exception map: DelaySparse building its
     delay-split weight matrix once instead of on every step (the weights are
-    static here), and Delta, SigmaDelta and Sigma resetting their state."""
+    static here), and Delta, SigmaDelta, Sigma, RF and RF_IZ resetting their state."""
     from lava.magma.core.decorator import implements, requires, tag
     from lava.magma.core.resources import CPU
     from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+    from lava.proc.rf.models import PyRFModelFixed
+    from lava.proc.rf.process import RF
+    from lava.proc.rf_iz.models import PyRF_IZModelFixed
+    from lava.proc.rf_iz.process import RF_IZ
     from lava.proc.sdn import models as sdn
     from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
     from lava.proc.sparse.models import PyDelaySparseModelBitAcc
@@ -124,10 +147,11 @@ def stock_models():
                 self.split = self.get_delay_wgts_mat(self.weights, self.delays, self.a_buff.shape[-1] - 1)
             return self.split.dot(s_in).reshape(self.a_buff.shape[-1], self.weights.shape[0]).T
 
-    sigma_delta_models = {proc: implements(proc=proc, protocol=LoihiProtocol)(requires(CPU)(tag("fixed_pt")(
+    resetting = {proc: implements(proc=proc, protocol=LoihiProtocol)(requires(CPU)(tag("fixed_pt")(
         _resetting(base)))) for proc, base in ((Delta, sdn.PyDeltaModelFixed), (Sigma, sdn.PySigmaModelFixed),
-                                               (SigmaDelta, sdn.PySigmaDeltaModelFixed))}
-    return {DelaySparse: CachedDelaySparseModel, **sigma_delta_models}
+                                               (SigmaDelta, sdn.PySigmaDeltaModelFixed),
+                                               (RF, PyRFModelFixed), (RF_IZ, PyRF_IZModelFixed))}
+    return {DelaySparse: CachedDelaySparseModel, **resetting}
 
 
 def instantiate(model, proc, dec: Decomposition, out_port, attention=None) -> None:
