@@ -38,20 +38,22 @@ def write_plots(r: dict, out_dir) -> list[str]:
     if r["torch"]:
         ax.bar(pos + width, [r["torch"]["firing_rates"][n] for n in names], width, label="torch model")
     ax.set_xticks(pos + (width / 2 if r["torch"] else 0), names, rotation=90, fontsize=7)
-    ax.set_ylabel("firing rate (spikes per neuron per step)")
-    ax.set_xlabel("spiking layer")
-    ax.set_title(f"Per-layer firing rates on {r['dataset']} ({r['samples']} samples, T={net['timesteps']})")
+    ax.set_ylabel("firing rate (events per neuron per step)")
+    ax.set_xlabel("layer sending spikes or graded messages")
+    ax.set_title(f"Per-layer firing rates on {r.get('inputs') or r['dataset']} ({r['samples']} samples, "
+                 f"T={net['timesteps']})")
     ax.legend()
     written.append(_save(fig, out / "firing_rates.png"))
     plt.close(fig)
 
     rows = net["layers"]
     fig, ax = plt.subplots(figsize=(max(8, 0.22 * len(rows)), 4.5))
-    colors = ["tab:red" if x["op"] == "MAC" else "tab:blue" for x in rows]
+    colors = ["tab:blue" if x["op"] == "AC" else "tab:red" for x in rows]
     ax.bar(np.arange(len(rows)), [x["energy_pj"] / 1e3 for x in rows], color=colors)
     ax.set_xticks(np.arange(len(rows)), [x["name"] for x in rows], rotation=90, fontsize=7)
     ax.set_ylabel("energy per inference (nJ)")
-    ax.set_xlabel("layer (red: MAC at 4.6 pJ, blue: AC at 0.9 pJ x firing rate)")
+    ax.set_xlabel(f"layer (red: MAC at {net['e_mac_pj']} pJ, frames or graded messages; blue: AC at "
+                  f"{net['e_ac_pj']} pJ x firing rate)")
     t = net["totals"]
     ax.set_title(f"Energy breakdown: {t['energy_uj']:.3f} uJ per inference "
                  f"(MAC {t['mac_energy_pj'] / 1e6:.3f} uJ, AC {t['ac_energy_pj'] / 1e6:.3f} uJ)")

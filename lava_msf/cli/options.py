@@ -137,6 +137,45 @@ def add_dataset_options(s, default) -> None:
     add_data_dir(s)
 
 
+def add_input_file_options(s) -> None:
+    """--inputs, --layout, --transform (run, report): the frames of an array file
+    instead of a dataset (lava_msf.pipeline.read_inputs)."""
+    from ..pipeline import LAYOUTS
+
+    s.add_argument("--inputs", default=None, metavar="FILE[:KEY]",
+                   help="integer frames instead of a dataset: FILE.npy, FILE.npz (its only array, or "
+                   "FILE.npz:KEY) or FILE.h5 (its only dataset, or FILE.h5:PATH); T steps per sample as the "
+                   "array gives; integers or bools (reals only if integer-valued, or pixels in [0, 1] for an "
+                   "image network); no labels")
+    s.add_argument("--layout", choices=sorted(LAYOUTS), default=None,
+                   help="axes of --inputs: " + "; ".join(f"{k} = {v}" for k, v in LAYOUTS.items())
+                   + " (default nchwt)")
+    s.add_argument("--transform", action="store_true",
+                   help="apply the input layer's NetX transform to --inputs: x * weight + bias (NetX leaves it "
+                   "to the caller)")
+
+
+def check_input_file_options(ns, needs_inputs=(), excludes=()) -> None:
+    """--layout, --transform and the options `needs_inputs` need --inputs; with it,
+    --dataset, --data-dir and the options `excludes` are refused, and --out may not
+    be the input file."""
+    from ..atomic import same_file
+    from ..errors import OutputError
+    from ..inputfile import split_key
+
+    flag = lambda option: f"--{option.replace('_', '-')}"  # noqa: E731
+    if ns.inputs is None:
+        for option in ("layout", "transform", *needs_inputs):
+            if getattr(ns, option):
+                raise ConfigError(f"{flag(option)} needs --inputs")
+        return
+    for option in ("dataset", "data_dir", *excludes):
+        if getattr(ns, option) is not None:
+            raise ConfigError(f"{flag(option)} and --inputs exclude each other")
+    if getattr(ns, "out", None) and same_file(ns.out, split_key(ns.inputs)[0]):
+        raise OutputError(f"cannot write {ns.out}: it is also an input of this command")
+
+
 def add_data_dir(s) -> None:
     s.add_argument("--data-dir", default=None,
                    help="folder of a dataset read from disk (docs/training.md gives each layout)")

@@ -2,9 +2,8 @@
 .net file: reference executor vs torch backend, accuracy)."""
 
 from ..errors import ConfigError
-from ..pipeline import LAYOUTS
-from .options import FILE, add_command, add_dataset_options, add_json, positive_int, print_result, progress_of, \
-    write_json
+from .options import FILE, add_command, add_dataset_options, add_input_file_options, add_json, \
+    check_input_file_options, positive_int, print_result, progress_of, write_json
 
 
 def _run_text(r: dict) -> str:
@@ -40,28 +39,18 @@ def _inputs_text(r: dict) -> str:
 def handle_run(ns) -> int:
     """Run a .net file on Lava (or the reference executor) over a test split,
     or on the frames of an array file (--inputs)."""
+    check_input_file_options(ns, needs_inputs=("probe",))
     if ns.inputs is None:
-        for option in ("layout", "transform", "probe"):
-            if getattr(ns, option):
-                raise ConfigError(f"--{option} needs --inputs")
         from ..pipeline import run_net
 
         r = run_net(ns.net, ns.dataset, ns.samples, ns.backend, ns.batch, progress_of(ns), ns.data_dir)
         write_json(ns.out, r)
         print_result(r, ns.json, _run_text(r))
         return 0
-    from ..atomic import same_file
-    from ..errors import OutputError
-    from ..inputfile import split_key
     from ..pipeline import run_inputs
 
-    for option in ("dataset", "data_dir"):
-        if getattr(ns, option) is not None:
-            raise ConfigError(f"--{option.replace('_', '-')} and --inputs exclude each other")
     if ns.out and not ns.out.lower().endswith(".npz"):
         raise ConfigError(f"--out {ns.out}: with --inputs, --out is an .npz of the outputs and probes")
-    if ns.out and same_file(ns.out, split_key(ns.inputs)[0]):
-        raise OutputError(f"cannot write {ns.out}: it is also an input of this command")
     r = run_inputs(ns.net, ns.inputs, ns.backend, ns.layout or "nchwt", ns.transform, ns.probe or (), ns.samples,
                    ns.batch, ns.out, progress_of(ns))
     print_result(r, ns.json, _inputs_text(r))
@@ -115,17 +104,7 @@ def register(sub) -> None:
     s.add_argument("--batch", type=positive_int, default=32, help="samples per Lava run (pipelined back to back)")
     s.add_argument("--out", default=None, help="also write the JSON result to this file; with --inputs, an "
                    ".npz of the arrays `output` and `probe:LAYER` (in --layout, with a sample axis)")
-    s.add_argument("--inputs", default=None, metavar="FILE[:KEY]",
-                   help="integer frames to run instead of a dataset: FILE.npy, FILE.npz (its only array, or "
-                   "FILE.npz:KEY) or FILE.h5 (its only dataset, or FILE.h5:PATH); T steps per sample as the "
-                   "array gives; integers or bools (reals only if integer-valued, or pixels in [0, 1] for an "
-                   "image network)")
-    s.add_argument("--layout", choices=sorted(LAYOUTS), default=None,
-                   help="axes of --inputs: " + "; ".join(f"{k} = {v}" for k, v in LAYOUTS.items())
-                   + " (default nchwt)")
-    s.add_argument("--transform", action="store_true",
-                   help="apply the input layer's NetX transform to --inputs: x * weight + bias (NetX leaves it "
-                   "to the caller)")
+    add_input_file_options(s)
     s.add_argument("--probe", action="append", metavar="LAYER",
                    help="also record this layer's values (repeatable; 'all': every layer); with --inputs")
     s.add_argument("--no-progress", action="store_true")

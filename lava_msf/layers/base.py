@@ -94,3 +94,8 @@ class LayerType(abc.ABC):
     def flops(self, net, i: int) -> int:
         """Multiply-accumulates per time step, as the SDT energy method counts them."""
         return 0
+
+    def cost_terms(self, net, i: int) -> list:
+        """`report`'s operations: (multiply-accumulates per step, the layers whose
+        messages drive them) pairs; by default all of flops(), driven by its inputs."""
+        return [(self.flops(net, i), tuple(net.layers[i].inputs))]

@@ -87,6 +87,10 @@ class DenseRec(Dense):
     def flops(self, net, i):
         return super().flops(net, i) + int(net.layers[i].shape[0]) ** 2
 
+    def cost_terms(self, net, i):
+        """The forward sum is driven by the input, the recurrent one by the layer's own last output."""
+        return [(super().flops(net, i), net.layers[i].inputs), (int(net.layers[i].shape[0]) ** 2, (i,))]
+
 
 TYPE = DenseRec()
 

@@ -89,8 +89,8 @@ class Input(LayerType):
         return neuron.s_out
 
     def resources(self, r, i, layer, row):
-        if layer.neuron is not None and layer.spiking:
-            row["message_bits"] = 0
+        if layer.neuron is not None:  # it sends its neuron's spikes, or graded messages (NetX's SDNN Delta)
+            row["message_bits"] = 0 if layer.spiking else r.target["message_bits"]
             return 1
         bound = IMAGE_MAX if r.net.meta.get("input") == "image" else 1
         row["message_bits"] = 0 if bound == 1 else int(bound).bit_length()
