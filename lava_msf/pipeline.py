@@ -108,7 +108,12 @@ def _sample_shapes(shape: tuple, layout: str) -> list:
     if layout == "nchwt":
         return [tuple(shape)]
     c, h, w = shape
-    return [(w, h, c)] + ([(c,)] if h == w == 1 else [])
+    return [(w, h, c)] + ([(c * h * w,)] if _one_axis(shape) else [])
+
+
+def _one_axis(shape: tuple) -> bool:
+    """At most one of (C, H, W) above 1: NetX's flat neuron order is that axis (e.g. (C, T) samples)."""
+    return sum(n > 1 for n in shape) <= 1
 
 
 def _to_nchwt(x: np.ndarray, shape: tuple, layout: str) -> np.ndarray:
@@ -116,7 +121,7 @@ def _to_nchwt(x: np.ndarray, shape: tuple, layout: str) -> np.ndarray:
     from .graph import flip_layout
 
     if layout == "netx":
-        x = x.reshape(len(x), *reversed(shape), x.shape[-1])  # (C, T) samples are (1, 1, C, T)
+        x = x.reshape(len(x), *reversed(shape), x.shape[-1])  # flat (C, T) samples are (1, 1, C, T)
         x = flip_layout(x, 1)
     return x
 
@@ -127,7 +132,7 @@ def _from_nchwt(x: np.ndarray, layout: str) -> np.ndarray:
 
     if layout == "nchwt":
         return x
-    return x.reshape(len(x), x.shape[1], x.shape[-1]) if x.shape[2:4] == (1, 1) else flip_layout(x, 1)
+    return x.reshape(len(x), -1, x.shape[-1]) if _one_axis(x.shape[1:4]) else flip_layout(x, 1)
 
 
 def _input_fits(net, layout: str, probes: list, samples):

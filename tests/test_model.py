@@ -43,9 +43,9 @@ def test_wrong_input_shape_is_a_typed_error(shape):
 
 
 @pytest.mark.parametrize("kernel, stride, padding, groups, bias",
-                         [(7, 1, 3, 6, False), (3, 2, 1, 1, True), (1, 1, 0, 1, False)])
+                         [(7, 1, 3, 6, False), (3, 2, 1, 1, True), (1, 1, 0, 1, False), (1, 1, 0, 1, True)])
 def test_conv_synapse_equals_slayer_conv(kernel, stride, padding, groups, bias):
-    from lava_msf.model.layers import conv
+    from lava_msf.model.layers import as_frames, conv, from_frames
     from lava_msf.model.slayer import synapse
 
     ours = conv(6, 12, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
@@ -56,6 +56,13 @@ def test_conv_synapse_equals_slayer_conv(kernel, stride, padding, groups, bias):
         ref.bias = torch.nn.Parameter(ours.bias.data.clone())
     x = (torch.rand(2, 6, 9, 9, 3) < 0.3).float()
     assert torch.allclose(ours(x), ref(x), atol=1e-5)
+    frames = from_frames(as_frames(x), 3).requires_grad_()  # the model's layout
+    y = ours(frames)
+    assert torch.allclose(y, ref(x), atol=1e-5)
+    (g,) = torch.autograd.grad((y * y).sum(), frames)
+    x_ref = x.clone().requires_grad_()
+    (g_ref,) = torch.autograd.grad((ref(x_ref) ** 2).sum(), x_ref)
+    assert torch.allclose(g, g_ref, atol=1e-4) and g.abs().max() > 0
 
 
 def slayer_sn(sn, x):

@@ -101,3 +101,11 @@ def test_inspect_and_report(net, spikes_in):
     avg = rows[net.layers[-1].name]
     assert avg["op"] == "AC" and avg["driven_by"] == [net.layers[-2].name] and avg["flops"] == 242
     assert avg["sops"] == 242 * t * rates["rates"][net.layers[-2].name] > 0
+
+
+def test_the_shipped_input_file_reads_in_netx_layout(net, spikes_in):
+    """input.npy is (64, T): NetX's flat neuron order of the (1, 1, 64) input, read by --layout netx."""
+    from lava_msf.pipeline import read_inputs
+
+    read, _, _ = read_inputs(net, netx_file("gts/ntidigits/input.npy"), "netx")
+    np.testing.assert_array_equal(read, frames(spikes_in))

@@ -10,6 +10,7 @@ switches every SN of a model at once.
 """
 
 import torch
+from . import kernels
 from .slayer import CUBA_RHO, cuba, quantize
 
 from .. import fixedpoint as fx
@@ -24,10 +25,16 @@ class _FloatLif(torch.autograd.Function):
     """The reference multi-step LIF over the last axis with its surrogate
     gradient written out (the autograd graph of the per-step loop, in one
     node). The state keeps the input's memory layout (no copies); the forward
-    uses the reference's expressions, so its spikes are the same."""
+    uses the reference's expressions, so its spikes are the same. Float32 CPU
+    tensors take the compiled loops (lava_msf.model.kernels), others these."""
 
     @staticmethod
     def forward(ctx, x, threshold, tau):
+        ctx.threshold, ctx.tau, ctx.compiled = threshold, tau, kernels.usable(x)
+        if ctx.compiled:
+            spikes, u = kernels.float_lif_forward(x, threshold, tau, SURROGATE_ALPHA)
+            ctx.save_for_backward(u, spikes)
+            return spikes
         steps = x.movedim(-1, 0)
         h, spikes = torch.empty_like(steps), torch.empty_like(steps)
         v = torch.zeros_like(steps[0])
@@ -35,14 +42,15 @@ class _FloatLif(torch.autograd.Function):
             h[t] = v + (steps[t] - v) / tau
             spikes[t] = (h[t] - threshold >= 0).to(x.dtype)
             v = h[t] * (1 - spikes[t])
-        ctx.save_for_backward(h, spikes)
-        ctx.threshold, ctx.tau = threshold, tau
+        ctx.save_for_backward(SURROGATE_ALPHA * (h - threshold), spikes)
         return spikes.movedim(0, -1)
 
     @staticmethod
     def backward(ctx, grad):
-        h, spikes = ctx.saved_tensors
-        sg = torch.sigmoid(SURROGATE_ALPHA * (h - ctx.threshold))
+        u, spikes = ctx.saved_tensors  # u = alpha (h - threshold)
+        sg = torch.sigmoid(u)
+        if ctx.compiled:
+            return kernels.float_lif_backward(sg, grad, spikes, SURROGATE_ALPHA, ctx.tau), None, None
         g = grad.movedim(-1, 0) * (SURROGATE_ALPHA * sg * (1 - sg))
         g_v = torch.zeros_like(g[0])  # dL/dV through the next step (the reset is detached)
         for t in range(len(g) - 1, -1, -1):
@@ -66,20 +74,33 @@ class _CubaSpikes(torch.autograd.Function):
     threshold) and Spike function (Laplace surrogate), stepped per time step
     and with the same float32 expressions, so spikes and
     gradients equal SLAYER's bit for bit (tested) at a fraction of the cost.
-    x: (N, ..., T) SN input (before the 1/tau), in any memory layout, kept."""
+    x: (N, ..., T) SN input (before the 1/tau), in any memory layout, kept.
+    Float32 CPU tensors in the float64 range take the compiled loops."""
 
     @staticmethod
     def forward(ctx, x, neuron):
         c = neuron.cuba
         w_scale, decay = c.s_scale, int(quantize(c.voltage_decay))
         reset = (c.threshold + c.threshold_eps) * w_scale
-        scaled = (w_scale * (x / fx.TAU)).movedim(-1, 0)
-        voltage = torch.empty_like(scaled)  # the input's memory layout: no copies
+        keep = ((1 << 12) - decay) / (1 << 12)
+        threshold = c.threshold + c.threshold_eps
+        ctx.neuron, (threshold32, tau_rho, coef, ctx.decay) = neuron, _surrogate_constants(c, x)
         # SLAYER keeps the voltage in int64; while |v| < 2**24 float64 holds it, its decay
         # (a division truncating to zero) and its float32 comparisons exactly, and is faster
-        exact = scaled.numel() == 0 or float(scaled.abs().max()) * len(scaled) < F64_EXACT
+        if x.numel() == 0:
+            exact = True
+        else:  # the largest |w_scale x / tau|: rounding is monotone, so scaling the extremes is exact
+            lo, hi = torch.aminmax(x.detach())
+            extreme = torch.maximum(-lo, hi)
+            exact = float(w_scale * (extreme / fx.TAU)) * x.shape[-1] < F64_EXACT
+        ctx.compiled = exact and kernels.usable(x)
+        if ctx.compiled:
+            spikes, e = kernels.cuba_forward(x, fx.TAU, w_scale, keep, reset, threshold, float(tau_rho))
+            ctx.save_for_backward(e)
+            return spikes
+        scaled = (w_scale * (x / fx.TAU)).movedim(-1, 0)
+        voltage = torch.empty_like(scaled)  # the input's memory layout: no copies
         steps = torch.trunc(scaled).to(torch.float64) if exact else scaled.to(torch.int64)
-        keep = ((1 << 12) - decay) / (1 << 12)
         v = torch.zeros_like(steps[0])
         for t in range(len(steps)):
             # SLAYER: right_shift_to_zero(v * (4096 - decay), 12)
@@ -87,25 +108,31 @@ class _CubaSpikes(torch.autograd.Function):
                  torch.div(v * ((1 << 12) - decay), 1 << 12, rounding_mode="trunc")) + steps[t]
             voltage[t] = v / w_scale
             v = v * (v < reset)
-        threshold = c.threshold + c.threshold_eps
-        ctx.save_for_backward(voltage)
-        ctx.neuron = neuron
+        ctx.save_for_backward((-torch.abs(voltage - threshold32) / tau_rho).movedim(0, -1))
         return (voltage >= threshold).to(x.dtype).movedim(0, -1)
 
     @staticmethod
     def backward(ctx, grad):
-        (voltage,) = ctx.saved_tensors
-        c = ctx.neuron.cuba
-        f32 = dict(dtype=voltage.dtype, device=voltage.device)
-        threshold = torch.tensor(c.threshold + c.threshold_eps, **f32)
-        tau_rho = torch.tensor(c.tau_rho * CUBA_RHO[0], **f32)
-        scale_rho = torch.tensor(c.scale_rho * CUBA_RHO[1], **f32)
-        surrogate = scale_rho / 2 / tau_rho * torch.exp(-torch.abs(voltage - threshold) / tau_rho)
-        g = surrogate * grad.movedim(-1, 0)
-        decay = 1 - quantize(c.voltage_decay).to(**f32) / (1 << 12)
+        (e,) = ctx.saved_tensors  # e = -|voltage - threshold| / tau_rho
+        ex = torch.exp(e)
+        _, _, coef, decay = _surrogate_constants(ctx.neuron.cuba, e)
+        if ctx.compiled:
+            return kernels.cuba_backward(ex, grad, float(coef), float(decay), fx.TAU), None
+        g = (coef * ex).movedim(-1, 0) * grad.movedim(-1, 0)
         for t in range(len(g) - 2, -1, -1):  # the leaky integrator's adjoint, back in time
             g[t] = decay * g[t + 1] + g[t]
         return g.movedim(0, -1) / fx.TAU, None
+
+
+def _surrogate_constants(c: cuba.Neuron, like: torch.Tensor) -> tuple:
+    """SLAYER's float32 threshold, tau_rho, Laplace peak scale_rho / 2 / tau_rho
+    and voltage decay 1 - decay/4096, as 0-d tensors."""
+    f32 = dict(dtype=like.dtype if like.is_floating_point() else torch.float32, device=like.device)
+    threshold = torch.tensor(c.threshold + c.threshold_eps, **f32)
+    tau_rho = torch.tensor(c.tau_rho * CUBA_RHO[0], **f32)
+    scale_rho = torch.tensor(c.scale_rho * CUBA_RHO[1], **f32)
+    decay = 1 - quantize(c.voltage_decay).to(**f32) / (1 << 12)
+    return threshold, tau_rho, scale_rho / 2 / tau_rho, decay
 
 
 def _cuba_neuron(threshold: float) -> cuba.Neuron:
