@@ -80,12 +80,13 @@ def inspect_network(net: Network, target: Target) -> dict:
 
 
 def report_text(r: dict) -> str:
-    head = f"{'#':>3} {'layer':28s} {'type':6s} {'neurons':>9s} {'synapses':>11s} {'fan-in':>7s} " \
+    tw = max([6] + [len(x["type"]) for x in r["layers"]])  # the type column fits every name (dense_comp)
+    head = f"{'#':>3} {'layer':28s} {'type':{tw}s} {'neurons':>9s} {'synapses':>11s} {'fan-in':>7s} " \
            f"{'fan-out':>7s} {'w bits':>6s} {'exp':>4s} {'msg':>4s} {'|I| bits':>8s} {'cores':>5s}"
     lines = [f"target {r['target']}: resource estimate (docs/loihi-mapping.md)", head]
     for x in r["layers"]:
         opt = lambda v: "-" if v is None else str(v)  # noqa: E731
-        lines.append(f"{x['index']:3d} {x['name'][:28]:28s} {x['type']:6s} {x['neurons']:9d} {x['synapses']:11d} "
+        lines.append(f"{x['index']:3d} {x['name'][:28]:28s} {x['type']:{tw}s} {x['neurons']:9d} {x['synapses']:11d} "
                      f"{x['fan_in']:7d} {x['fan_out']:7d} {opt(x['weight_bits']):>6s} {opt(x['weight_exp']):>4s} "
                      f"{opt(x['message_bits']):>4s} {x['current_bits']:8d} {x['cores']:5d}")
     t = r["totals"]
