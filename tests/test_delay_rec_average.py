@@ -215,26 +215,66 @@ def test_lava_cpu_and_fused_equal_the_reference(make):
         np.testing.assert_array_equal(runner.run(frames)[0], ref)
 
 
-def test_decomposed_stock_processes_equal_the_reference_on_a_stream():
-    """DelayDense, two Dense into a LIF, a Dense of ones: exact over one unreset stream; with per-sample
-    resets the stock synapses would carry pending spikes over, so run refuses them in one line."""
+def strided_chain():
+    """A non-square, strided, dilated, grouped conv with per-tap delays into a
+    per-output delayed dense layer whose current is the output."""
+    rng = np.random.default_rng(6)
+    layers = [
+        Layer("in", "input", (2, 7, 6)),
+        Layer("c", "conv", (4, 4, 4), (0,), neuron=fx.LifParams(vth_mant=20), weight=w(rng, 4, 1, 3, 2, lo=-10),
+              attrs={"stride": (2, 1), "padding": (1, 0), "groups": 2, "dilation": (1, 2)},
+              delay=rng.integers(0, 4, (4, 1, 3, 2))),
+        Layer("d", "dense", (3, 1, 1), (1,), weight=w(rng, 3, 64, lo=-50, hi=50), weight_exp=-1,
+              delay=np.array([2, 0, 5])),
+    ]
+    return Network(layers, timesteps=T, meta={"input": "frames"}).validate()
+
+
+@pytest.mark.parametrize("make", [dense_chain, conv_chain, strided_chain])
+def test_decomposed_stock_processes_equal_the_reference_on_a_stream(make):
+    """Stock DelaySparse (every conv or dense synapse with its delay) into the layer's LIF, dense_rec's two
+    Dense into a LIF, a Dense of ones: exact over one unreset stream; with per-sample resets the stock
+    synapses would carry pending spikes over, so run refuses them in one line."""
     from lava_msf.runtime import LavaRunner
     from lava_msf.runtime.builder import BuildError
     from lava_msf.runtime.stream import StreamRunner
 
-    net = dense_chain()
-    frames = spikes(np.random.default_rng(9), (2, 3, 3), n=1)[0]
+    net = make()
+    frames = spikes(np.random.default_rng(9), net.layers[0].shape, n=1)[0]
     ref = Executor(net).run(frames[None])[0]
     outs = []
     with StreamRunner(net, "lava-cpu-decomposed", reset_interval=None, segment=T) as runner:
         for t in range(T):
             outs += runner.step(frames[..., t])
         outs += runner.drain()
-    assert ref.any()
+    assert ref.any() and (make is not strided_chain or ref.min() < 0 < ref.max())  # mixed signs: the current
     np.testing.assert_array_equal(np.stack(outs, axis=-1), ref)
-    with pytest.raises(BuildError, match=r"layer 1 \(d_in\): Lava's stock DelayDense cannot drop") as e:
+    with pytest.raises(BuildError, match=r"layer 1 \(\w+\): key 'delay': Lava's stock DelaySparse cannot drop") as e:
         LavaRunner(net, "lava-cpu-decomposed", batch_samples=1)
     assert "\n" not in str(e.value)
+
+
+def _with_dense(weight, weight_exp=-1, bias=None, shape=(2, 7, 6)):
+    """strided_chain's input and a delayed dense layer reading it, current out."""
+    return lambda: Network([Layer("in", "input", shape), Layer("d", "dense", (3, 1, 1), (0,), weight=weight,
+                                                                weight_exp=weight_exp, bias=bias,
+                                                                delay=np.array([2, 0, 5]))], timesteps=T).validate()
+
+
+@pytest.mark.parametrize("make,words", [
+    (_with_dense(np.full((3, 84), 2), bias=np.arange(3)), "layer 1 (d): key 'bias': Lava's stock DelaySparse adds "
+                                                          "no bias"),
+    (_with_dense(np.full((3, 84), 3) * np.array([[1], [-1], [1]])), "layer 1 (d): key 'weight': Lava's stock "
+                                                                    "DelaySparse keeps mixed-sign weights even"),
+    (_with_dense(np.full((3, 512), 254), 7, shape=(2, 16, 16)), "layer 1 (d): key 'delay': its sum may reach"),
+])
+def test_decomposed_refuses_what_stock_delay_synapses_cannot_compute_in_one_line(make, words):
+    from lava_msf.runtime.builder import BuildError
+    from lava_msf.runtime.stream import StreamRunner
+
+    with pytest.raises(BuildError) as e:
+        StreamRunner(make(), "lava-cpu-decomposed", reset_interval=None, segment=T)
+    assert str(e.value).startswith(words) and "\n" not in str(e.value), str(e.value)
 
 
 # --- stock NetX, layer by layer -----------------------------------------------------------------------

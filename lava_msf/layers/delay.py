@@ -10,7 +10,7 @@ as NetX clamps (Loihi 2: 6 delay bits, Lava's DelayDense buffer of 63 slots).
 Stock NetX applies dense delays and ignores the key on conv; lava-msf applies
 both.
 
-Semantics (Lava's DelayDense, bit for bit): the weights split into delay
+Semantics (Lava's DelayDense and DelaySparse, bit for bit): the weights split into delay
 classes; each step every class's weighted sum is shifted by the synapse's
 exponent on its own and lands `d` steps later, so the current at step t is
   a(t) = sat24(sum_d shift(W_d x(t - d), e - g) + b).
@@ -141,23 +141,68 @@ def resources(layer, row: dict) -> None:
     row["delay_bits"] = (span(layer) - 1).bit_length()
 
 
+def synapse_entries(weight_shape, in_shape, out_shape, stride, padding, groups, dilation):
+    """Every synapse of a conv (weight (O, C/groups, kH, kW), geometry as (y, x)
+    pairs) between (C, H, W) -> (O, H', W'): (rows, cols, taps), the output and
+    input indices flat in Lava's (W, H, C) order and the tap's flat weight index."""
+    o_n, cg, kh, kw = weight_shape
+    c_n, h, w = in_shape
+    _, ho, wo = out_shape
+    (sy, sx), (py, px), (dy, dx) = stride, padding, dilation
+    o, oy, ox, c, j, i = np.ix_(np.arange(o_n), np.arange(ho), np.arange(wo), np.arange(cg), np.arange(kh),
+                                np.arange(kw))
+    iy, ix = oy * sy - py + j * dy, ox * sx - px + i * dx
+    ci = o // (o_n // groups) * cg + c
+    full = np.broadcast_shapes(o.shape, oy.shape, ox.shape, c.shape, j.shape, i.shape)
+    ok = np.broadcast_to((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w), full)
+    rows = np.broadcast_to((ox * ho + oy) * o_n + o, full)[ok]
+    cols = np.broadcast_to((ix * h + iy) * c_n + ci, full)[ok]
+    taps = np.broadcast_to(((o * cg + c) * kh + j) * kw + i, full)[ok]
+    return rows, cols, taps
+
+
 def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
-    """A dense layer's stock chip synapse: Lava's DelayDense (dense weights,
-    per-synapse delays), then the layer's neuron."""
+    """A delayed conv or dense synapse as Lava's stock DelaySparse (the conv's
+    synapses, each with its delay), then the layer's neuron (else the current
+    goes on, as the other backends' does)."""
+    from scipy.sparse import csr_matrix
+    from lava.proc.sparse.process import DelaySparse
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    from ..intconv import pair
     from ..runtime.builder import NEVER, BuildError
-    from lava.proc.dense.process import DelayDense
+    from . import spec
 
     at = f"layer {i} ({layer.name})"
-    if layer.weight.ndim != 2 or layer.neuron is None:
-        raise BuildError(f"{at}: a delayed synapse maps to Lava's stock DelayDense only as a dense layer "
-                         f"with a neuron; use --backend lava-cpu")
     if b.reset_interval != NEVER:
-        raise BuildError(f"{at}: Lava's stock DelayDense cannot drop pending delayed spikes between samples "
-                         f"(it has no reset); use --backend lava-cpu, or stream with --reset never")
-    syn = b.add(DelayDense(weights=layer.weight.astype(np.int32), delays=expand(layer).astype(int),
-                           max_delay=span(layer) - 1, weight_exp=shift, num_message_bits=graded_bits,
-                           name=f"{i}:{layer.name}"))
-    ports[0].transpose([2, 1, 0]).flatten().connect(syn.s_in)  # (W, H, C) -> C*H*W, the weight's order
+        raise BuildError(f"{at}: key 'delay': Lava's stock DelaySparse cannot drop pending delayed spikes between "
+                         f"samples (it has no reset); use --backend lava-cpu, or stream with --reset never")
+    if layer.bias is not None and layer.neuron is None:
+        raise BuildError(f"{at}: key 'bias': Lava's stock DelaySparse adds no bias to a delayed synapse without a "
+                         f"neuron; use --backend lava-cpu")
+    if b.current_bounds[i] > fx.SYNAPSE_MAX:
+        raise BuildError(f"{at}: key 'delay': its sum may reach {b.current_bounds[i]}, past the 24-bit range, "
+                         f"and Lava's stock DelaySparse cannot saturate it as the other backends do; "
+                         f"use --backend lava-cpu")
+    src = b.net.layers[layer.inputs[0]]
+    weight, stride, padding, groups, dilation = spec(layer).lava_conv(layer, src)
+    rows, cols, taps = synapse_entries(weight.shape, src.shape, layer.shape, pair(stride), pair(padding), groups,
+                                       pair(dilation))
+    w, d = weight.ravel()[taps], expand(layer).ravel()[taps]
+    mode = determine_sign_mode(w)
+    if (truncate_weights(clip_weights(w, mode, 8), mode, 8) != w).any():
+        raise BuildError(f"{at}: key 'weight': Lava's stock DelaySparse keeps mixed-sign weights even (it drops the "
+                         f"lowest bit) and this layer has odd ones; use --backend lava-cpu")
+    keep, late = w != 0, (w != 0) & (d > 0)
+    shape = (layer.size, src.size)
+    syn = b.add(DelaySparse(weights=csr_matrix((w[keep].astype(np.int32), (rows[keep], cols[keep])), shape=shape),
+                            delays=csr_matrix((d[late].astype(int), (rows[late], cols[late])), shape=shape),
+                            max_delay=span(layer) - 1, weight_exp=shift, num_message_bits=graded_bits,
+                            name=f"{i}:{layer.name}"))
+    ports[0].flatten().connect(syn.s_in)
+    out = syn.a_out.reshape(layer.lava_shape)
+    if layer.neuron is None:
+        return out
     lif = b.add(b.lif(i, f"{i}:{layer.name}/neuron"))
-    syn.a_out.reshape(layer.lava_shape).connect(lif.a_in)
+    out.connect(lif.a_in)
     return lif.s_out
