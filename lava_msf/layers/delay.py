@@ -161,22 +161,28 @@ def synapse_entries(weight_shape, in_shape, out_shape, stride, padding, groups, 
     return rows, cols, taps
 
 
+# The per-sample gate of the decomposed delays (chip LIFs, Lava's fixed-point units)
+OPEN = {"du": 0, "dv": 4095, "bias_mant": 1, "bias_exp": 6, "vth": 0}  # fires every step while its u is 0
+SHUT = -128  # the weight that shuts one (its u holds it: du = 0) until its reset
+
+
 def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
-    """A delayed conv or dense synapse as Lava's stock DelaySparse (the conv's
-    synapses, each with its delay), then the layer's neuron (else the current
-    goes on, as the other backends' does)."""
+    """A delayed conv or dense synapse from Lava's stock processes: every synapse
+    of the layer (synapse_entries) with its delay in one DelaySparse, then the
+    layer's neuron (else its current goes on, as the other backends' does).
+    One hop more than an undelayed synapse (Synapse.latency): the hop that, with
+    per-sample resets, drops the sums that would land in the next sample (_gated);
+    on an unreset stream every delay is one step longer instead."""
     from scipy.sparse import csr_matrix
     from lava.proc.sparse.process import DelaySparse
     from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
     from ..intconv import pair
     from ..runtime.builder import NEVER, BuildError
+    from ..runtime.proc.stock import GRADED_BITS
     from . import spec
 
     at = f"layer {i} ({layer.name})"
-    if b.reset_interval != NEVER:
-        raise BuildError(f"{at}: key 'delay': Lava's stock DelaySparse cannot drop pending delayed spikes between "
-                         f"samples (it has no reset); use --backend lava-cpu, or stream with --reset never")
     if layer.bias is not None and layer.neuron is None:
         raise BuildError(f"{at}: key 'bias': Lava's stock DelaySparse adds no bias to a delayed synapse without a "
                          f"neuron; use --backend lava-cpu")
@@ -193,16 +199,71 @@ def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
     if (truncate_weights(clip_weights(w, mode, 8), mode, 8) != w).any():
         raise BuildError(f"{at}: key 'weight': Lava's stock DelaySparse keeps mixed-sign weights even (it drops the "
                          f"lowest bit) and this layer has odd ones; use --backend lava-cpu")
-    keep, late = w != 0, (w != 0) & (d > 0)
-    shape = (layer.size, src.size)
+    keep = w != 0
+    if b.reset_interval == NEVER:
+        x, d = ports[0].flatten(), d + 1
+    else:
+        keep &= d < b.reset_interval  # a sum due a whole sample later never lands in its own sample
+        classes = np.unique(d[keep]) if keep.any() else np.zeros(1, int)
+        x, cols = _gated(b, i, layer, ports[0], graded_bits, classes, d, cols)
+        graded_bits = GRADED_BITS  # the gates' products
+    late = keep & (d > 0)
+    shape = (layer.size, x.size)
     syn = b.add(DelaySparse(weights=csr_matrix((w[keep].astype(np.int32), (rows[keep], cols[keep])), shape=shape),
                             delays=csr_matrix((d[late].astype(int), (rows[late], cols[late])), shape=shape),
-                            max_delay=span(layer) - 1, weight_exp=shift, num_message_bits=graded_bits,
-                            name=f"{i}:{layer.name}"))
-    ports[0].flatten().connect(syn.s_in)
+                            max_delay=int(d[keep].max(initial=0)), weight_exp=shift,
+                            num_message_bits=graded_bits, name=f"{i}:{layer.name}"))
+    x.connect(syn.s_in)
     out = syn.a_out.reshape(layer.lava_shape)
     if layer.neuron is None:
         return out
     lif = b.add(b.lif(i, f"{i}:{layer.name}/neuron"))
     out.connect(lif.a_in)
     return lif.s_out
+
+
+def _gated(b, i, layer, port, graded_bits: int, classes, d, cols):
+    """With resets every R steps: the input copied once per delay class c into
+    product neurons (input times the class's gate, 0 or 1); gate c is open from
+    the sample's first step until R - c steps before its end, shut by a clock
+    neuron that fires once per sample, R - 1 - (the largest class) steps after
+    its first, and reaches gate c (the largest class - c) steps later (a stock
+    delay: at most 61). An input of sample step t thus passes into class c iff
+    t + c < R, as the reference drops the sums due in the next sample. Returns
+    the product neurons' output and each synapse's column among them."""
+    from scipy.sparse import csr_matrix
+    from lava.proc.lif.process import LIFReset
+    from lava.proc.prodneuron.process import ProdNeuron
+    from lava.proc.sparse.process import DelaySparse, Sparse
+
+    r, n, n_in = b.reset_interval, len(classes), int(np.prod(port.shape))
+    last = int(classes.max(initial=0))
+    name, first = f"{i}:{layer.name}", (b.lat[layer.inputs[0]] + 1) % r  # the sample's first step at the input
+    gate = b.add(LIFReset(shape=(n,), u=0, v=0, reset_interval=r, reset_offset=first, name=f"{name}/gate", **OPEN))
+    copy = ProdNeuron(shape=(n * n_in,), vth=0, exp=0)
+    copy.name = f"{name}/gated"  # (its constructor takes no name)
+    b.add(copy)
+
+    def link(src, dst, rows, cols, weight, delays=None, bits=0):
+        shape = (dst.shape[0], src.size)
+        w = csr_matrix((np.full(len(rows), weight, dtype=np.int32), (rows, cols)), shape=shape)
+        if delays is None:
+            syn = Sparse(weights=w, num_message_bits=bits)
+        else:
+            on = delays > 0
+            syn = DelaySparse(weights=w, delays=csr_matrix((delays[on], (rows[on], cols[on])), shape=shape),
+                              max_delay=int(delays.max(initial=0)))
+        b.add(syn)
+        src.connect(syn.s_in)
+        syn.a_out.connect(dst)
+
+    copies = np.arange(n * n_in)
+    link(port.flatten(), copy.a_in1, copies, copies % n_in, 1, bits=graded_bits)
+    link(gate.s_out, copy.a_in2, copies, copies // n_in, 1)
+    shut = np.flatnonzero(classes > 0)
+    if len(shut):  # class 0 is never shut
+        clock = b.add(LIFReset(shape=(1,), u=SHUT << 6, v=0, reset_interval=r, name=f"{name}/clock",
+                               reset_offset=(first + r - 1 - last) % r, **OPEN))  # u: shut until its first reset
+        link(clock.s_out, clock.a_in, np.zeros(1, int), np.zeros(1, int), SHUT)  # fires once per sample
+        link(clock.s_out, gate.a_in, shut, np.zeros(len(shut), int), SHUT, delays=(last - classes[shut]).astype(int))
+    return copy.s_out, np.searchsorted(classes, np.minimum(d, last)) * n_in + cols

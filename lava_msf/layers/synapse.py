@@ -56,7 +56,7 @@ class Synapse(LayerType):
              f"(integer products would not stay exact)")
 
     def latency(self, layer, decomposed):
-        return 1
+        return 2 if decomposed and layer.delay is not None else 1  # decomposed delays: a gating hop (layers/delay.py)
 
     def row_sums(self, layer):
         """Per output channel the sum of |weights| into one output."""
