@@ -22,6 +22,7 @@ from lava_msf.reference import Executor, NumpyBackend
 from lava_msf.runtime import LavaRunner
 
 RNG = np.random.default_rng(4)
+NS = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2)}  # a geometry whose axes differ
 
 
 def even(*shape, lo=-40, hi=60):
@@ -184,7 +185,8 @@ def test_float_backend_equals_reference_where_nothing_rounds():
               Layer("unpool", "unpool", (2, 6, 6), (1,), neuron=plain, weight=np.full((1, 1, 2, 2), 70)),
               Layer("c", "conv", (2, 6, 6), (0,), neuron=plain, weight=even(2, 2, 1, 1, lo=10)),
               Layer("cat", "concat", (7, 6, 6), (2, 3, 4)),  # c arrives a step early: DelaySparse
-              Layer("out", "convT", (2, 7, 7), (5,), weight=even(7, 2, 2, 2), bias=RNG.integers(-5, 5, 2))]
+              Layer("out", "convT", (2, 11, 8), (5,), weight=even(7, 2, 3, 2), bias=RNG.integers(-5, 5, 2),
+                    attrs=NS)]  # non-square
     net = Network(layers, timesteps=4).validate()
     frames = (RNG.random((2, 2, 6, 6, 4)) < 0.5).astype(np.int64)
     ref, probes = run_reference(net, frames)
@@ -350,8 +352,6 @@ def test_inspect_and_report_count_by_hand():
 
 
 # --- non-square geometry: every (y, x) pair differs between the axes, odd sizes
-NS = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2)}
-
 
 def nonsquare_net():
     """Straight on integer frames (C, 7, 5): pools, transposed convs and unpools
