@@ -298,6 +298,29 @@ def test_decomposed_delays_with_short_and_long_samples(steps):
     np.testing.assert_array_equal(out, ref)
 
 
+@pytest.mark.parametrize("make", [dense_forms, conv_chain, strided_chain])
+def test_inspect_counts_the_decomposed_gates_as_built(make):
+    """inspect's neurons and synapses of a delayed layer: its own plus its gate's, as the decomposed
+    backend builds them (processes counted, not run)."""
+    from lava_msf.runtime.backends import get_backend
+    from lava_msf.runtime.builder import build
+
+    net = make()
+    rows = inspect_network(net, LOIHI2)["layers"]
+    built = build(net, get_backend("lava-cpu-decomposed"), 1).processes
+    for i, layer in enumerate(net.layers):
+        if layer.delay is None:
+            continue
+        mine = {n.split("/", 1)[1]: p for n, p in built.items() if n.startswith(f"{i}:{layer.name}/")}
+        neurons = sum(int(np.prod(mine[k].s_out.shape)) for k in ("gated", "gate", "clock") if k in mine)
+        synapses = sum(mine[k].weights.init.nnz for k in ("copy", "open", "tick", "shut") if k in mine)
+        assert neurons == rows[i]["gate_neurons"] > 0
+        plain = layer.size if layer.neuron is not None else 0
+        assert (rows[i]["neurons"], rows[i]["synapses"]) == (plain + neurons, spec(layer).counts(
+            layer, net.layers[layer.inputs[0]])[0] + synapses), layer.name
+    assert net.latencies(decomposed=True)[1] == 2 and net.latencies()[1] == 1
+
+
 def _with_dense(weight, weight_exp=-1, bias=None, shape=(2, 7, 6)):
     """strided_chain's input and a delayed dense layer reading it, current out."""
     return lambda: Network([Layer("in", "input", shape), Layer("d", "dense", (3, 1, 1), (0,), weight=weight,

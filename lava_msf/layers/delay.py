@@ -137,8 +137,32 @@ def state_elements(layer) -> int:
     return span(layer) * layer.size + copies * WEIGHT_BYTES // 8
 
 
-def resources(layer, row: dict) -> None:
+def gate_classes(layer, steps: int) -> np.ndarray:
+    """The delay classes the decomposed gate (lava_decomposed) passes when samples
+    are `steps` long: those of nonzero weights below `steps` (a sum due a whole
+    sample later never lands in its own sample); at least class 0."""
+    d = expand(layer)[layer.weight != 0]
+    classes = np.unique(d[d < steps])
+    return classes if len(classes) else np.zeros(1, np.int64)
+
+
+def gate_counts(layer, n_in: int, steps: int) -> tuple:
+    """(neurons, synapses) of the decomposed gate: per class a product neuron per
+    input (fed by the input and the class's gate), one gate per class, and a clock
+    (with its self-synapse) when some class must be shut."""
+    classes = gate_classes(layer, steps)
+    n, shut = len(classes), int((classes > 0).sum())
+    return n * n_in + n + (shut > 0), 2 * n * n_in + shut + (shut > 0)
+
+
+def resources(layer, row: dict, n_in: int, steps: int) -> None:
+    """delay_bits; on the chip (decomposed, samples of `steps` reset) the gate's
+    neurons and synapses are the layer's too."""
     row["delay_bits"] = (span(layer) - 1).bit_length()
+    neurons, synapses = gate_counts(layer, n_in, steps if steps > 0 else MAX_DELAY + 1)
+    row["neurons"] += neurons
+    row["synapses"] += synapses
+    row["gate_neurons"] = neurons
 
 
 def synapse_entries(weight_shape, in_shape, out_shape, stride, padding, groups, dilation):
@@ -204,8 +228,7 @@ def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
         x, d = ports[0].flatten(), d + 1
     else:
         keep &= d < b.reset_interval  # a sum due a whole sample later never lands in its own sample
-        classes = np.unique(d[keep]) if keep.any() else np.zeros(1, int)
-        x, cols = _gated(b, i, layer, ports[0], graded_bits, classes, d, cols)
+        x, cols = _gated(b, i, layer, ports[0], graded_bits, gate_classes(layer, b.reset_interval), d, cols)
         graded_bits = GRADED_BITS  # the gates' products
     late = keep & (d > 0)
     shape = (layer.size, x.size)
@@ -244,26 +267,27 @@ def _gated(b, i, layer, port, graded_bits: int, classes, d, cols):
     copy.name = f"{name}/gated"  # (its constructor takes no name)
     b.add(copy)
 
-    def link(src, dst, rows, cols, weight, delays=None, bits=0):
+    def link(label, src, dst, rows, cols, weight, delays=None, bits=0):
         shape = (dst.shape[0], src.size)
         w = csr_matrix((np.full(len(rows), weight, dtype=np.int32), (rows, cols)), shape=shape)
         if delays is None:
-            syn = Sparse(weights=w, num_message_bits=bits)
+            syn = Sparse(weights=w, num_message_bits=bits, name=f"{name}/{label}")
         else:
             on = delays > 0
             syn = DelaySparse(weights=w, delays=csr_matrix((delays[on], (rows[on], cols[on])), shape=shape),
-                              max_delay=int(delays.max(initial=0)))
+                              max_delay=int(delays.max(initial=0)), name=f"{name}/{label}")
         b.add(syn)
         src.connect(syn.s_in)
         syn.a_out.connect(dst)
 
     copies = np.arange(n * n_in)
-    link(port.flatten(), copy.a_in1, copies, copies % n_in, 1, bits=graded_bits)
-    link(gate.s_out, copy.a_in2, copies, copies // n_in, 1)
+    link("copy", port.flatten(), copy.a_in1, copies, copies % n_in, 1, bits=graded_bits)
+    link("open", gate.s_out, copy.a_in2, copies, copies // n_in, 1)
     shut = np.flatnonzero(classes > 0)
     if len(shut):  # class 0 is never shut
         clock = b.add(LIFReset(shape=(1,), u=SHUT << 6, v=0, reset_interval=r, name=f"{name}/clock",
                                reset_offset=(first + r - 1 - last) % r, **OPEN))  # u: shut until its first reset
-        link(clock.s_out, clock.a_in, np.zeros(1, int), np.zeros(1, int), SHUT)  # fires once per sample
-        link(clock.s_out, gate.a_in, shut, np.zeros(len(shut), int), SHUT, delays=(last - classes[shut]).astype(int))
+        link("tick", clock.s_out, clock.a_in, np.zeros(1, int), np.zeros(1, int), SHUT)  # fires once per sample
+        link("shut", clock.s_out, gate.a_in, shut, np.zeros(len(shut), int), SHUT,
+             delays=(last - classes[shut]).astype(int))
     return copy.s_out, np.searchsorted(classes, np.minimum(d, last)) * n_in + cols
