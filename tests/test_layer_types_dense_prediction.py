@@ -484,6 +484,8 @@ BAD_GEOMETRY = [  # (input shape, layer, words of the error)
     ((2, 3, 3), _geo("convT", (2, 3, 3), (2, 2, 2, 2), stride=(1, -1)), ["'stride' (1, -1)", "1.."]),
     ((2, 2, 2), _geo("unpool", (2, 4, 6), (1, 1, 2, 3), padding=(0, 3)), ["'padding' (0, 3)", "(kernel - 1)"]),
     ((2, 2, 2), _geo("unpool", (2, 4, 7), (1, 1, 2, 3)), ["output size (4, 7)", "(4, 6)"]),
+    ((2, 4, 4), _geo("pool", (2, 2, 2), (1, 1, 2, 2), stride=(1, 2, 3)), ["'stride' (1, 2, 3)", "(y, x) pair"]),
+    ((2, 3, 3), _geo("convT", (2, 3, 3), (2, 2, 1, 1), padding=0.5), ["'padding' 0.5", "int or a (y, x)"]),
 ]
 
 

@@ -12,7 +12,7 @@ from ..errors import NetFileError
 from ..intconv import transposed_kernel
 from . import hdf5
 from .base import need
-from .pool import axes, check_size, check_window, describe, read_window, window, write_window
+from .pool import axes, check_attrs, check_size, check_window, describe, read_window, window, write_window
 from .synapse import Synapse
 
 
@@ -53,6 +53,7 @@ class ConvT(Synapse):
     def check_weight(self, layer, src, at):
         w, groups = self.transposed(layer)
         need(w.ndim == 4 and w.size, at, f"{self.name} weight must be (in, out/groups, kH, kW), got {w.shape}")
+        check_attrs(layer, at)
         geometry, k = self.window(layer), w.shape[2:]
         check_window(geometry, k, at)
         need(groups >= 1 and w.shape[0] == src.shape[0] and src.shape[0] % groups == 0

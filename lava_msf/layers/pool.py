@@ -8,6 +8,8 @@ divisible by the stride and no padding (its use) that is this per-channel
 pooling. On Lava the project's Conv with the kernel on every channel
 (groups = C): fixed weights, what Lava's stock Conv computes; one step per hop."""
 
+from numbers import Integral
+
 import numpy as np
 
 from ..errors import NetFileError
@@ -55,6 +57,15 @@ def write_window(g, layer, geometry: tuple) -> None:
     g.create_dataset("kernelSize", data=np.array(layer.weight.shape[2:], dtype=np.int64))
     for key, v in zip(WINDOW, geometry):
         g.create_dataset(key, data=np.array(v, dtype=np.int64))
+
+
+def check_attrs(layer, at: str) -> None:
+    """Each window attr an int or a (y, x) pair of ints (what window() reads)."""
+    for key in WINDOW:
+        v = layer.attrs.get(key, 1)
+        ok = isinstance(v, Integral) if np.ndim(v) == 0 else \
+            np.ndim(v) == 1 and len(v) == 2 and all(isinstance(e, Integral) for e in v)
+        need(ok, at, f"'{key}' {v!r} must be an int or a (y, x) pair of ints")
 
 
 def check_window(geometry: tuple, kernel: tuple, at: str) -> None:
@@ -118,6 +129,7 @@ class Pool(Synapse):
         w = layer.weight
         need(w.ndim == 4 and w.shape[:2] == (1, 1) and w.size, at,
              f"pool weight must be (1, 1, kH, kW), one kernel for every channel, got {w.shape}")
+        check_attrs(layer, at)
         geometry, k = self.window(layer), w.shape[2:]
         check_window(geometry, k, at)
         need(layer.shape[0] == src.shape[0], at, f"pools each of {src.shape[0]} channels: output must have as many")
