@@ -56,7 +56,7 @@ class Synapse(LayerType):
              f"(integer products would not stay exact)")
 
     def latency(self, layer, decomposed):
-        return 1
+        return 2 if decomposed and layer.delay is not None else 1  # decomposed delays: a gating hop (layers/delay.py)
 
     def row_sums(self, layer):
         """Per output channel the sum of |weights| into one output."""
@@ -137,7 +137,7 @@ class Synapse(LayerType):
         if layer.bias is not None and layer.neuron is None:
             r.synapse_bias.append(layer.name)
         if layer.delay is not None:
-            delay.resources(layer, row)
+            delay.resources(layer, row, src.size, r.net.timesteps)
         # per output channel the sum of |w| times the largest input, shifted as the synapse shifts, plus |bias|
         acc = fx.shift(self.row_sums(layer) * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
         bias = 0 if layer.bias is None or layer.neuron is not None else np.abs(layer.bias.astype(np.int64))
