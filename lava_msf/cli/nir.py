@@ -25,7 +25,7 @@ def handle_import_nir(ns) -> int:
     write_net(net, ns.out)
     result = {"nir": ns.nir_file, "out": ns.out, "layers": len(net.layers), **report}
     rows = []
-    for name, r in report["layers"].items():
+    for name, r in report["quantization"].items():
         parts = [f"weight rel. error {r['weight_rel_error']:.2e} (exp {r['weight_exp']})"] if "weight_exp" in r else []
         if "threshold" in r:
             parts.append(f"threshold {r['threshold']['exact']:g} -> {r['threshold']['used']:g}")

@@ -58,7 +58,7 @@ class Import:
             raise NirError(f"{where}: dt must be a positive number, got {self.dt}")
         self.timesteps = int(timesteps if timesteps is not None else meta.get(f"{HINT}timesteps", 0))
         self.layers, self.value, self.done = [], {}, set()
-        self.report = {"dt": self.dt, "layers": {}}
+        self.report = {"dt": self.dt, "quantization": {}}
 
     def at(self, n: str) -> str:
         return f"{self.where}: node {n!r} ({_kind(self.nodes[n])})"
@@ -120,7 +120,10 @@ class Import:
                 if not missing[m]:
                     heapq.heappush(ready, key(m))
         if len(order) < len(self.nodes):
-            loop = [n for n in self.nodes if missing[n]]
+            loop = {n for n in self.nodes if missing[n]}  # cycles and what they feed: drop the latter
+            while any(not set(self.succ[n]) & loop for n in loop):
+                loop = {n for n in loop if set(self.succ[n]) & loop}
+            loop = [n for n in self.nodes if n in loop]
             neurons = [n for n in loop if _kind(self.nodes[n]) in lif.NODES]
             if neurons:
                 raise NirError(f"{self.at(neurons[0])}: recurrence (a cycle through this neuron) is not imported "
@@ -307,7 +310,7 @@ class Import:
         net = Network(self.layers, self.timesteps, {"source": "nir"})
         net.validate(self.where)
         self.report["exact"] = not any(set(r) - {"weight_exp", "weight_rel_error"} or r.get("weight_rel_error")
-                                       for r in self.report["layers"].values())
+                                       for r in self.report["quantization"].values())
         return net, self.report
 
     def input_layer(self, n: str) -> None:
@@ -335,7 +338,7 @@ class Import:
         elif k:
             layer.attrs["value_shift"] = k
         if rep:
-            self.report["layers"][n] = rep
+            self.report["quantization"][n] = rep
         self.add(layer, n, scale, m)
 
     def synapse(self, n: str) -> None:
@@ -392,7 +395,7 @@ class Import:
         if m is None:
             layer.weight, layer.weight_exp = self.weights(n, w, 1.0, rep)
             layer.bias = self.bias(b, 1.0, rep)
-            self.report["layers"][n] = rep
+            self.report["quantization"][n] = rep
             self.add(layer, n, scale, delay)
             return
         power = self.power(n, w, threshold, vbias, rep)
@@ -402,7 +405,7 @@ class Import:
                                     i_decay=p.i_decay, v_decay=p.v_decay)
         if power:
             rep["scaled_by"] = 2 ** power
-        self.report["layers"][n] = rep
+        self.report["quantization"][n] = rep
         self.add(layer, n, scale, delay, m)
 
     def power(self, n: str, w, threshold: float, vbias, rep: dict) -> int:
@@ -462,7 +465,7 @@ class Import:
         if not 0 <= mant * hw <= GAIN_MAX << k:
             raise NirError(f"{self.at(n)}: scale {s:g} over {hw} tokens is outside lava-msf's token mean")
         if rep:
-            self.report["layers"][n] = rep
+            self.report["quantization"][n] = rep
         self.add(Layer(n, "mean", (self.layers[src].shape[0], 1, 1), (src,),
                        attrs={"scale_mant": mant, "scale_shift": k}), n, scale)
 
@@ -484,7 +487,7 @@ class Import:
         layer.neuron = fx.LifParams(vth_mant=lif.threshold_mant(threshold, self.at(m), rep), i_decay=p.i_decay,
                                     v_decay=p.v_decay)
         if rep:
-            self.report["layers"][m] = rep
+            self.report["quantization"][m] = rep
         self.add(layer, m)
 
     def scale(self, n: str) -> None:
