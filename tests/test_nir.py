@@ -190,39 +190,90 @@ def foreign_graph(weights_exact: bool):
 
 def simulate_nir(graph, dt, spikes):
     """NIR's semantics, forward Euler at dt, current of the same step (docs/nir.md),
-    in float64, written from NIR's equations alone. spikes (N, C, H, W, T) ->
-    {node: output (N, ..., T)}."""
+    in float64, written from NIR's equations alone, for a chain graph listed in
+    order. spikes (N, C, H, W, T) -> {node: output (N, ..., T)}."""
     n, steps = spikes.shape[0], spikes.shape[-1]
-    nodes, out = graph.nodes, {}
-    state = {}
+    out, state = {}, {}
+
+    def window(x, k, stride, pad):  # (N, C, H, W) -> (N, C, kH, kW, H', W') zero-padded patches
+        x = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+        h, w = (x.shape[2] - k[0]) // stride[0] + 1, (x.shape[3] - k[1]) // stride[1] + 1
+        return np.stack([np.stack([x[:, :, i:i + stride[0] * h:stride[0], j:j + stride[1] * w:stride[1]]
+                                   for j in range(k[1])], 2) for i in range(k[0])], 2)
+
+    def fire(name, v, node):
+        z = v > node.v_threshold
+        return z.astype(np.float64), np.where(z, node.v_reset, v)
     for t in range(steps):
         x = spikes[..., t].astype(np.float64)
-        for name, node in nodes.items():  # the graph is a chain in this order
+        for name, node in graph.nodes.items():
             if isinstance(node, nir.Conv2d):
-                w = node.weight
-                k = w.shape[2]
-                p = k // 2
-                xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-                y = np.zeros((n, w.shape[0], *x.shape[2:]))
-                for i in range(k):
-                    for j in range(k):
-                        patch = xp[:, :, i:i + x.shape[2], j:j + x.shape[3]]
-                        y += np.einsum("oc,nchw->nohw", w[:, :, i, j], patch)
-                x = y + node.bias.reshape(1, -1, 1, 1)
+                k = node.weight.shape[2:]
+                pad = tuple(d // 2 for d in k) if node.padding == "same" else tuple(node.padding)
+                x = np.einsum("ocij,ncijhw->nohw", node.weight, window(x, k, node.stride, pad)) \
+                    + node.bias.reshape(1, -1, 1, 1)
+            elif isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+                k = tuple(node.kernel_size)
+                x = window(x, k, tuple(node.stride), tuple(node.padding)).sum((2, 3))
+                x = x / np.prod(k) if isinstance(node, nir.AvgPool2d) else x
             elif isinstance(node, nir.Flatten):
                 x = x.reshape(n, -1)
-            elif isinstance(node, nir.Affine):
-                x = x @ node.weight.T + node.bias
+            elif isinstance(node, (nir.Affine, nir.Linear)):
+                x = x.reshape(n, -1) @ node.weight.T + (node.bias if isinstance(node, nir.Affine) else 0)
+            elif isinstance(node, nir.Scale):
+                x = x * node.scale
             elif isinstance(node, nir.CubaLIF):
                 i_syn, v = state.get(name, (np.zeros_like(x), np.zeros_like(x)))
                 i_syn = i_syn + dt / node.tau_syn * (-i_syn + node.w_in * x)
                 v = v + dt / node.tau_mem * (node.v_leak - v + node.r * i_syn)
-                z = v > node.v_threshold
-                v = np.where(z, node.v_reset, v)
+                x, v = fire(name, v, node)
                 state[name] = (i_syn, v)
-                x = z.astype(np.float64)
+            elif isinstance(node, nir.LIF):
+                v = state.get(name, np.zeros_like(x))
+                x, state[name] = fire(name, v + dt / node.tau * (node.v_leak - v + node.r * x), node)
+            elif isinstance(node, nir.IF):
+                v = state.get(name, np.zeros_like(x))
+                x, state[name] = fire(name, v + dt * node.r * x, node)
             out.setdefault(name, []).append(x)
     return {k: np.stack(v, axis=-1) for k, v in out.items()}
+
+
+def test_foreign_lif_if_same_padding_avgpool_linear():
+    """Input -> LIF (an input neuron: frames are its current), Conv2d 'same' -> IF,
+    AvgPool2d, Linear -> LIF: exact numbers import exactly and spike as NIR says."""
+    rng = np.random.default_rng(4)
+    dt = 1e-3
+    full = np.full
+    nodes = {
+        "in": nir.Input(input_type={"input": np.array([2, 6, 6])}),
+        "lif0": nir.LIF(tau=full((2, 6, 6), 4e-3), r=full((2, 6, 6), 4.0), v_leak=np.zeros((2, 6, 6)),
+                        v_threshold=full((2, 6, 6), 1.0)),
+        "conv": nir.Conv2d(input_shape=(6, 6), weight=np.round(rng.normal(0, 0.7, (3, 2, 3, 3)) * 32) / 32,
+                           stride=1, padding="same", dilation=1, groups=1, bias=np.zeros(3)),
+        "if": nir.IF(r=full((3, 6, 6), 1 / dt), v_threshold=full((3, 6, 6), 0.5)),
+        "avg": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "flat": nir.Flatten(input_type={"input": np.array([3, 3, 3])}, start_dim=0),
+        "fc": nir.Linear(weight=np.round(rng.normal(0, 0.8, (4, 27)) * 64) / 64),
+        "lif1": nir.LIF(tau=full(4, 2e-3), r=full(4, 2.0), v_leak=full(4, 0.0625), v_threshold=full(4, 0.5)),
+        "out": nir.Output(output_type={"output": np.array([4])}),
+    }
+    names = list(nodes)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])))
+    net, report = import_nir(graph, dt=dt)
+    assert report["exact"], report
+    assert [(layer.name, layer.type, layer.neuron is not None) for layer in net.layers] == [
+        ("in", "input", True), ("conv", "conv", True), ("avg", "pool", False), ("fc", "dense", True)]
+    # the frame is the input neuron's current in mantissa units (1/64): the gain (dt/tau) r = 1 is 64 there
+    assert net.layers[0].neuron == fx.LifParams(vth_mant=1, i_decay=4096, v_decay=1024)
+    assert net.layers[1].neuron.v_decay == 0 and net.layers[1].attrs["padding"] == 1
+    np.testing.assert_array_equal(net.layers[3].bias, np.full(4, 2))  # dv v_leak = 1/32: 2 / 64
+    x = np.random.default_rng(6).integers(0, 3, (6, 2, 6, 6, 10))
+    _, probes = run_probed(net, x)
+    ref = simulate_nir(graph, dt, x)
+    for layer, node in (("in", "lif0"), ("conv", "if"), ("fc", "lif1")):
+        lava = np.stack(probes[layer], axis=-1).reshape(ref[node].shape)
+        assert ref[node].mean() > 0.05, node
+        assert (lava == ref[node]).mean() >= 0.995, node  # measured 1.0
 
 
 @pytest.mark.parametrize("exact", [True, False], ids=["dyadic", "gaussian"])

@@ -90,6 +90,14 @@ def _node(g, name: str, at: str, depth: int, count: list):
         return _graph(g, where, depth + 1, count, meta)
     p = {key: _array(g, key, where) for key in keys}
     try:
+        return _construct(nir, kind, p, meta)
+    except (AssertionError, ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError) as e:
+        raise NirError(f"{where}: inconsistent parameters ({type(e).__name__}: {str(e)[:120]})") from None
+
+
+def _construct(nir, kind: str, p: dict, meta: dict):
+    """The nir node of type `kind` from its parameters as read."""
+    with np.errstate(all="ignore"):  # NIR computes a conv's output size from what the file says
         if kind in ("Input", "Output"):
             arg = "input_type" if kind == "Input" else "output_type"
             return getattr(nir, kind)(**{arg: {arg.split("_")[0]: p["shape"]}}, metadata=meta)
@@ -105,8 +113,6 @@ def _node(g, name: str, at: str, depth: int, count: list):
             if p["input_shape"] is not None:
                 p["input_shape"] = tuple(int(v) for v in np.ravel(p["input_shape"]))
         return getattr(nir, kind)(**p, metadata=meta)
-    except (AssertionError, ValueError, TypeError, IndexError, KeyError) as e:
-        raise NirError(f"{where}: inconsistent parameters ({type(e).__name__}: {str(e)[:120]})") from None
 
 
 def _graph(g, at: str, depth: int, count: list, meta: dict):
