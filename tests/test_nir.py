@@ -414,6 +414,8 @@ def test_cli_export_and_import(tmp_path, capsys):
     assert result["exact"] and result["dt"] == 0.002 and result["layers"] == len(net.layers)
     assert set(result["quantization"]) == {layer.name for layer in net.layers if layer.weight is not None}
     assert_same_network(net, read_net(tmp_path / "b.net"))
+    assert main(["export-nir", str(tmp_path / "b.net"), "--out", str(tmp_path / "c.nir")]) == 0
+    assert read_nir(tmp_path / "c.nir")[1]["dt"] == 0.002  # an imported network keeps its dt
     assert main(["export-nir", str(tmp_path / "b.net"), "--out", str(tmp_path / "b.net")]) == 2  # input = output
     write_net(small_net(), tmp_path / "s.net")
     assert main(["export-nir", str(tmp_path / "s.net"), "--out", str(tmp_path / "s.nir")]) == 2

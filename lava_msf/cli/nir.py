@@ -7,9 +7,11 @@ from .options import FILE, add_command, add_json, integer, positive_float, print
 def handle_export_nir(ns) -> int:
     """A .net file as a NIR graph for time step --dt (exact: import-nir gives the same network back)."""
     from ..netfile import read_net
-    from ..nir import DT, write_nir
+    from ..nir import write_nir
+    from ..nir.exporter import time_step
 
-    net, dt = read_net(ns.net), DT if ns.dt is None else ns.dt
+    net = read_net(ns.net)
+    dt = time_step(net, ns.dt)
     write_nir(net, ns.out, dt)
     result = {"net": ns.net, "out": ns.out, "dt": dt, "layers": len(net.layers)}
     print_result(result, ns.json, f"exported {ns.net} ({len(net.layers)} layers) to {ns.out} (NIR, dt = {dt:g} s)")
@@ -45,7 +47,7 @@ def register(sub) -> None:
                     "representation)", inputs=("net",), outputs={"out": FILE})
     s.add_argument("net")
     s.add_argument("--out", required=True, help="NIR file to write (HDF5)")
-    s.add_argument("--dt", type=positive_float, default=None, help="seconds per time step (default 1e-4)")
+    s.add_argument("--dt", type=positive_float, default=None, help="seconds per time step (default: the one an imported network came with, else 1e-4)")
     add_json(s)
 
     s = add_command(sub, "import-nir", handle_import_nir, "import a NIR file as a .net file (Loihi fixed point)",

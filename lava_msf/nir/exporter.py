@@ -12,6 +12,8 @@ change). The main node of layer i is named after it; extra nodes are
 `lava_msf_layer` = i (hints: import_nir uses them to rebuild the same layers,
 never to change what the graph computes)."""
 
+import math
+
 import numpy as np
 
 from .. import fixedpoint as fx
@@ -105,11 +107,21 @@ class Export:
         self.add(i, name, lif.export(p, layer.bias, shape, self.dt, self.at(i)), sources, shape)
 
 
-def export_nir(net, dt: float = DT):
-    """`net` as a NIR graph for time step `dt` (the graph stores it as a hint):
-    exact for the types with a NIR form; NirError naming the first layer without."""
+def time_step(net, dt: float | None = None) -> float:
+    """dt, else the one `net` was imported with (its meta's nir_dt), else DT."""
+    value = net.meta.get("nir_dt", DT) if dt is None else dt
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise NirError(f"dt must be a positive number of seconds, got {str(value)[:40]}")
+    return float(value)
+
+
+def export_nir(net, dt: float | None = None):
+    """`net` as a NIR graph for time step `dt` (default: the one it was imported
+    with, else DT; the graph stores it as a hint): exact for the types with a NIR
+    form; NirError naming the first layer without."""
     import nir
 
+    dt = time_step(net, dt)
     net.validate()
     x = Export(net, dt)
     for i, layer in enumerate(net.layers):

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 from ..atomic import check_destination, write_bytes
-from . import DT, NirError
+from . import NirError
 
 MAX_ELEMENTS = 1 << 26  # one parameter (float64: 512 MiB)
 MAX_NODES = 1 << 12
@@ -168,8 +168,8 @@ def read_nir(path, dt: float | None = None, timesteps: int | None = None):
     return import_nir(read_graph(path), dt, timesteps, where=str(path))
 
 
-def write_nir(net, path, dt: float = DT) -> None:
-    """Export `net` (export_nir) to the NIR file `path`, atomically."""
+def write_nir(net, path, dt: float | None = None) -> None:
+    """Export `net` (export_nir: dt) to the NIR file `path`, atomically."""
     import nir
 
     from .exporter import export_nir

@@ -307,7 +307,7 @@ class Import:
                 raise NirError(f"{self.at(n)}: lava-msf imports a Delay only between a synapse and its neuron")
         if self.value[self.output] != len(self.layers) - 1:
             raise NirError(f"{self.at(self.output)}: does not read the graph's last layer")
-        net = Network(self.layers, self.timesteps, {"source": "nir"})
+        net = Network(self.layers, self.timesteps, {"source": "nir", "nir_dt": self.dt})
         net.validate(self.where)
         self.report["exact"] = not any(set(r) - {"weight_exp", "weight_rel_error"} or r.get("weight_rel_error")
                                        for r in self.report["quantization"].values())
