@@ -84,6 +84,7 @@ class Import:
                 raise NirError(f"{self.where}: edge ({a!r}, {b!r}) appears twice")
             self.pred[b].append(a)
             self.succ[a].append(b)
+        self.recurrent = self.recurrences()
         kinds = {k: [n for n, v in self.nodes.items() if _kind(v) == k] for k in ("Input", "Output")}
         for k, names in kinds.items():
             if len(names) != 1:
@@ -93,7 +94,8 @@ class Import:
         for n in self.nodes:
             if n == self.input and self.pred[n] or n != self.input and not self.pred[n]:
                 raise NirError(f"{self.at(n)}: {'the Input has inputs' if self.pred[n] else 'has no input'}")
-            if n == self.output and self.succ[n] or n != self.output and not self.succ[n]:
+            if n == self.output and self.succ[n] or n != self.output and not self.succ[n] and \
+                    n not in self.recurrent.values():
                 raise NirError(f"{self.at(n)}: {'the Output feeds other nodes' if self.succ[n] else 'feeds nothing'}")
         if len(self.pred[self.output]) != 1:
             raise NirError(f"{self.at(self.output)}: reads {len(self.pred[self.output])} nodes; lava-msf's output "
@@ -102,6 +104,20 @@ class Import:
         self.shapes = {}
         for n in self.order:
             self.shapes[n] = self.shape(n)
+
+    def recurrences(self) -> dict:
+        """{neuron: Affine} for each Affine that reads only a neuron and feeds only
+        it back (a recurrent dense layer: the previous step's spikes); its edge into
+        the neuron leaves the graph's order and shapes."""
+        found = {}
+        for m in self.nodes:
+            for r in list(self.pred[m]):
+                if _kind(self.nodes[m]) in lif.NODES and _kind(self.nodes[r]) in ("Affine", "Linear") \
+                        and self.pred[r] == [m] and self.succ[r] == [m] and m not in found:
+                    found[m] = r
+                    self.pred[m].remove(r)
+                    self.succ[r].remove(m)
+        return found
 
     def topological(self) -> list:
         """Kahn's order; ties by the layer hint, then as the graph lists the nodes."""
@@ -126,8 +142,8 @@ class Import:
             loop = [n for n in self.nodes if n in loop]
             neurons = [n for n in loop if _kind(self.nodes[n]) in lif.NODES]
             if neurons:
-                raise NirError(f"{self.at(neurons[0])}: recurrence (a cycle through this neuron) is not imported "
-                               f"yet")
+                raise NirError(f"{self.at(neurons[0])}: a cycle through this neuron: lava-msf imports recurrence as "
+                               f"an Affine from a neuron back into it only (dense_rec)")
             raise NirError(f"{self.at(loop[0])}: a cycle without a neuron (an algebraic loop) has no meaning")
         return order
 
@@ -392,6 +408,14 @@ class Import:
                 m = None
             else:
                 vbias = vbias + b
+        rec = self.recurrent.get(m)
+        if rec is not None:  # one exponent for both matrices, as NetX's RecurrentDense
+            if type_ != "dense" or m is None:
+                raise NirError(f"{self.at(rec)}: lava-msf's recurrence is a dense layer's (dense_rec)")
+            r = self.nodes[rec]
+            if _kind(r) == "Affine" and np.any(r.bias):
+                raise NirError(f"{self.at(rec)}: a recurrent Affine's bias is not imported (fold it into v_leak)")
+            layer.type, w = "dense_rec", np.concatenate([w, np.asarray(r.weight, dtype=np.float64)], axis=1)
         if m is None:
             layer.weight, layer.weight_exp = self.weights(n, w, 1.0, rep)
             layer.bias = self.bias(b, 1.0, rep)
@@ -405,8 +429,20 @@ class Import:
                                     i_decay=p.i_decay, v_decay=p.v_decay)
         if power:
             rep["scaled_by"] = 2 ** power
+        if rec is not None:
+            layer.weight, layer.attrs["weight_rec"] = self.split_recurrent(n, layer, w * 2.0 ** power, rep)
         self.report["quantization"][n] = rep
-        self.add(layer, n, scale, delay, m)
+        self.add(layer, n, scale, delay, m, rec)
+
+    def split_recurrent(self, n: str, layer, w, rep: dict):
+        """The forward and recurrent weights of a dense_rec (the latter even, as it requires)."""
+        c_in = w.shape[1] - w.shape[0]
+        if (layer.weight[:, c_in:] % 2).any():
+            mant, layer.weight_exp = quantize_weight(w)
+            rep.update(weight_exp=layer.weight_exp, weight_rel_error=float(
+                np.abs(mant * 2.0 ** layer.weight_exp / fx.WEIGHT_SCALE - w).max() / np.abs(w).max()))
+            layer.weight = mant
+        return layer.weight[:, :c_in], layer.weight[:, c_in:].copy()
 
     def power(self, n: str, w, threshold: float, vbias, rep: dict) -> int:
         """The power of two a spiking layer's weights, bias and threshold are scaled
@@ -479,6 +515,8 @@ class Import:
         self.add(layer, n)
 
     def neuron_layer(self, m: str) -> None:
+        if m in self.recurrent:
+            raise NirError(f"{self.at(self.recurrent[m])}: lava-msf's recurrence is a dense layer's (dense_rec)")
         src = self.source(m, current=True)
         self.check_shape(m, src)
         rep = {}
