@@ -328,6 +328,37 @@ def test_imported_foreign_graph_runs_on_the_lava_backends():
         assert_backend_equals_reference(net, backend, x, probe_names=("conv",))
 
 
+def test_foreign_recurrent_layer_is_dense_rec_with_the_previous_steps_spikes():
+    """Input -> Affine -> CubaLIF with an Affine from the CubaLIF back into it (snnTorch's RSynaptic):
+    a dense_rec layer; NIR's cycle read as the previous step's spikes."""
+    rng = np.random.default_rng(8)
+    n, dt = 7, 1e-3
+    w, w_rec = (np.round(rng.normal(0, s, shape) * 64) / 64 for s, shape in ((0.6, (n, 12)), (0.5, (n, n))))
+    full = lambda v: np.full(n, v)  # noqa: E731
+    nodes = {"in": nir.Input(input_type={"input": np.array([12])}),
+             "fc": nir.Affine(weight=w, bias=np.zeros(n)),
+             "lif": nir.CubaLIF(tau_syn=full(2e-3), tau_mem=full(4e-3), r=full(4.0), v_leak=full(0.0),
+                                v_threshold=full(1.0), w_in=full(2.0)),
+             "rec": nir.Linear(weight=w_rec), "out": nir.Output(output_type={"output": np.array([n])})}
+    edges = [("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")]
+    net, report = import_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt=dt)
+    assert report["exact"] and [layer.type for layer in net.layers] == ["input", "dense_rec"]
+    np.testing.assert_array_equal(net.layers[1].attrs["weight_rec"] * 2.0 ** net.layers[1].weight_exp, w_rec * 64)
+    x = (np.random.default_rng(9).random((4, 12, 1, 1, 16)) < 0.5).astype(np.int64)
+    lava = Executor(net).run(x)[:, :, 0, 0]
+    i_syn, v, z = np.zeros((4, n)), np.zeros((4, n)), np.zeros((4, n))
+    ref = []
+    for t in range(x.shape[-1]):
+        s = x[:, :, 0, 0, t] @ w.T + z @ w_rec.T  # the recurrent input: the previous step's spikes
+        i_syn = i_syn + dt / 2e-3 * (-i_syn + 2.0 * s)
+        v = v + dt / 4e-3 * (-v + 4.0 * i_syn)
+        z = (v > 1.0).astype(np.float64)
+        v = np.where(z > 0, 0.0, v)
+        ref.append(z)
+    ref = np.stack(ref, axis=-1)
+    assert ref.mean() > 0.1 and (lava == ref).mean() >= 0.995  # measured 1.0
+
+
 def test_foreign_residual_and_bias_into_decaying_current(tmp_path):
     """Two Affines into one CubaLIF (a residual: summed edges) become a merge and a
     neuron layer; a bias into a decaying current keeps its own layer."""
