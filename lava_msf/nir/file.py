@@ -13,8 +13,10 @@ import numpy as np
 from ..atomic import check_destination, write_bytes
 from . import NirError
 
-MAX_ELEMENTS = 1 << 26  # one parameter (float64: 512 MiB)
+MAX_ELEMENTS = 1 << 26  # one parameter (float64: 512 MiB) ...
+MAX_TOTAL = 1 << 27  # ... and all of them (1 GiB), checked before each is read
 MAX_NODES = 1 << 12
+MAX_EDGES = 1 << 16
 MAX_DEPTH = 8  # nested graphs
 # NIR 1.0.8's nodes: required and optional parameters (its serialization's keys)
 PARAMS = {
@@ -44,12 +46,15 @@ def _text(ds, at: str) -> str:
     return value.decode("utf8", "replace") if isinstance(value, bytes) else value
 
 
-def _array(g, key: str, at: str):
+def _array(g, key: str, at: str, count: list):
     ds = g[key]
     if not isinstance(ds, h5py.Dataset):
         raise NirError(f"{at}: parameter {key!r} must be a dataset")
     if ds.size > MAX_ELEMENTS:
         raise NirError(f"{at}: parameter {key!r} has {ds.size} elements, more than {MAX_ELEMENTS}")
+    count[1] += ds.size
+    if count[1] > MAX_TOTAL:
+        raise NirError(f"{at}: the file's parameters hold more than {MAX_TOTAL} elements")
     if ds.dtype.kind in "SOU" and key in STRING_PARAMS:
         return _text(ds, f"{at}: parameter {key!r}")
     if ds.dtype.kind not in "biuf":
@@ -88,7 +93,7 @@ def _node(g, name: str, at: str, depth: int, count: list):
     meta = _metadata(g, where)
     if kind == "NIRGraph":
         return _graph(g, where, depth + 1, count, meta)
-    p = {key: _array(g, key, where) for key in keys}
+    p = {key: _array(g, key, where, count) for key in keys}
     try:
         return _construct(nir, kind, p, meta)
     except (AssertionError, ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError) as e:
@@ -127,8 +132,8 @@ def _graph(g, at: str, depth: int, count: list, meta: dict):
         raise NirError(f"{at}: more than {MAX_NODES} nodes")
     nodes = {name: _node(sub, name, at, depth, count) for name, sub in g["nodes"].items()}
     raw = g["edges"]
-    if raw.size > 2 * MAX_NODES * MAX_NODES or raw.dtype.kind not in "SOU":
-        raise NirError(f"{at}: 'edges' must be (source, target) pairs of node names")
+    if raw.size > 2 * MAX_EDGES or raw.dtype.kind not in "SOU":
+        raise NirError(f"{at}: 'edges' must be at most {MAX_EDGES} (source, target) pairs of node names")
     edges = np.asarray(raw[()])
     if edges.size == 0:
         edges = edges.reshape(0, 2)
@@ -151,7 +156,7 @@ def read_graph(path):
         if not isinstance(f.get("node"), h5py.Group):
             raise NirError(f"{path}: no 'node' group (not a NIR file)")
         try:
-            graph = _node(f["node"], "node", str(path), 0, [0])
+            graph = _node(f["node"], "node", str(path), 0, [0, 0])  # nodes, elements
         except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:  # h5py on corrupt files
             if isinstance(e, NirError):
                 raise
