@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .. import fixedpoint as fx
-from ..graph import Layer, Network
+from ..graph import MAX_TIMESTEPS, Layer, Network
 from ..intconv import output_size, pair
 from ..layers import delay as delays
 from ..layers.mean import GAIN_MAX, SHIFT_MAX
@@ -44,6 +44,10 @@ def _kind(node) -> str:
     return type(node).__name__
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def _exact(x, y) -> bool:
     return bool(np.all(np.abs(np.asarray(x, dtype=np.float64) - y) <= lif.EXACT * np.maximum(1.0, np.abs(y))))
 
@@ -53,10 +57,16 @@ class Import:
         self.where = where
         self.nodes, self.edges = dict(graph.nodes), [tuple(e) for e in graph.edges]
         meta = graph.metadata if isinstance(graph.metadata, dict) else {}
-        self.dt = float(dt if dt is not None else meta.get(f"{HINT}dt", DT))
-        if not math.isfinite(self.dt) or self.dt <= 0:
-            raise NirError(f"{where}: dt must be a positive number, got {self.dt}")
-        self.timesteps = int(timesteps if timesteps is not None else meta.get(f"{HINT}timesteps", 0))
+        hint_dt, hint_t = meta.get(f"{HINT}dt"), meta.get(f"{HINT}timesteps")
+        if dt is None:  # a hint that is no time step is no hint
+            dt = hint_dt if _number(hint_dt) and 0 < hint_dt < math.inf else DT
+        if timesteps is None:
+            timesteps = hint_t if isinstance(hint_t, int) and 0 <= hint_t <= MAX_TIMESTEPS else 0
+        if not (_number(dt) and 0 < dt < math.inf):
+            raise NirError(f"{where}: dt must be a positive number, got {str(dt)[:40]}")
+        if not (isinstance(timesteps, int) and 0 <= timesteps <= MAX_TIMESTEPS):
+            raise NirError(f"{where}: timesteps must be an integer in 0..{MAX_TIMESTEPS}, got {str(timesteps)[:40]}")
+        self.dt, self.timesteps = float(dt), int(timesteps)
         self.layers, self.value, self.done = [], {}, set()
         self.report = {"dt": self.dt, "quantization": {}}
 
