@@ -441,6 +441,38 @@ def test_bad_nir_files_exit_2_with_one_line(tmp_path, capsys, case, words):
     assert not (tmp_path / "x.net").exists()
 
 
+def test_mutated_nir_files_fail_only_with_typed_errors(tmp_path):
+    """Every dataset of an exported file replaced by a wrong value, shape, type or nothing: a
+    LavaMsfError (one line at the CLI), never another exception or a numpy warning."""
+    import warnings
+
+    from lava_msf.errors import LavaMsfError
+
+    write_nir(every_type_net(), tmp_path / "good.nir")
+    with h5py.File(tmp_path / "good.nir", "r") as f:
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    rng = np.random.default_rng(11)
+    bad = [np.float64(-2.5), np.float64(1e300), np.zeros((0,)), np.zeros((2, 3, 1)), "same", None]
+    names, refused = [n for n in names if n != "version"], 0  # `version`: nothing reads it
+    for k, name in enumerate(rng.choice(names, 40, replace=False)):
+        path = tmp_path / f"m{k}.nir"
+        path.write_bytes((tmp_path / "good.nir").read_bytes())
+        value = bad[rng.integers(len(bad))]
+        with h5py.File(path, "r+") as f:
+            parent, key = name.rsplit("/", 1)
+            del f[name]
+            if value is not None:
+                f[parent].create_dataset(key, data=value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            try:
+                read_nir(path)
+            except LavaMsfError:
+                refused += 1
+    assert refused >= 20  # most are wrong for what they are; metadata hints that are not hints pass
+
+
 def test_cli_export_and_import(tmp_path, capsys):
     net = every_type_net()
     write_net(net, tmp_path / "a.net")
