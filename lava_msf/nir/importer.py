@@ -413,11 +413,13 @@ class Import:
         if delay is not None:
             layer.delay = self.delays(delay, c_out, rep)
         if m is not None:
-            p, threshold, vbias = self.neuron(m, 1.0, rep)
+            rounded = {}
+            p, threshold, vbias = self.neuron(m, 1.0, rounded)
             if b.any() and p.i_decay != fx.DECAY_UNITY:  # a constant input into a decaying current: its own layer
                 m = None
             else:
                 vbias = vbias + b
+                rep.update(rounded)
         rec = self.recurrent.get(m)
         if rec is not None:  # one exponent for both matrices, as NetX's RecurrentDense
             if type_ != "dense" or m is None:
