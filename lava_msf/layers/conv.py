@@ -101,6 +101,16 @@ class Conv(Synapse):
     def lava_conv(self, layer, src):
         return (layer.weight.astype(np.int64), *geometry(layer))
 
+    def to_nir(self, x, i, layer):  # NIR's (x, y) are torch's (H, W): lava-msf's (y, x) pairs as they are
+        import nir
+
+        source, shape = x.image_source(i)
+        stride, padding, groups, dilation = geometry(layer)
+        node = nir.Conv2d(input_shape=shape[1:], weight=x.weight(layer), stride=stride, padding=padding,
+                          dilation=dilation, groups=groups, bias=x.current_bias(layer, layer.shape[0]))
+        node.input_type = {"input": np.array(shape)}  # nir 1.0.8 takes C_in / groups for C_in
+        x.synapse(i, node, [source], layer.shape)
+
     def counts(self, layer, src):
         stride, pad, groups, dil = geometry(layer)
         c_out, c_in_g, kh, kw = layer.weight.shape

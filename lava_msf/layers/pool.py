@@ -157,6 +157,18 @@ class Pool(Synapse):
         stride, padding, _ = self.window(layer)
         return self.kernel(layer), stride, padding, layer.shape[0], 1  # the kernel is dilated already
 
+    def to_nir(self, x, i, layer):  # NIR's SumPool2d has no weight: then a Scale by it
+        import nir
+
+        w = np.unique(x.weight(layer))
+        stride, padding, dilation = (np.broadcast_to(np.asarray(v), (2,)) for v in self.window(layer))
+        if w.size != 1 or (dilation != 1).any() or (layer.bias is not None and layer.neuron is None):
+            raise x.error(i, "only a pool with one weight on every tap, no dilation and no current bias is a "
+                          "NIR SumPool2d")
+        source, shape = x.image_source(i)
+        node = nir.SumPool2d(kernel_size=np.array(layer.weight.shape[2:]), stride=stride, padding=padding)
+        x.synapse(i, node, [source], layer.shape, scale=float(w[0]))
+
     def counts(self, layer, src):
         (ty, ry), (tx, rx) = axes(src.shape, layer.shape, layer.weight.shape[2:], self.window(layer), False)
         return (layer.shape[0] * int(ty.sum()) * int(tx.sum()), int(ty.max()) * int(tx.max()),
