@@ -132,19 +132,20 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.rint(np.matmul(a.astype(dtype, copy=False), b.astype(dtype, copy=False))).astype(np.int64)
 
 
-def dilate(weight: np.ndarray, dilation: int) -> np.ndarray:
-    """A kernel (..., kH, kW) with dilation - 1 zeros between its taps: the
-    dilated kernel as an ordinary one."""
+def dilate(weight: np.ndarray, dilation) -> np.ndarray:
+    """A kernel (..., kH, kW) with dilation - 1 zeros between its taps (an int or a
+    (y, x) pair): the dilated kernel as an ordinary one."""
     w = np.asarray(weight)
-    if dilation == 1:
+    dy, dx = pair(dilation)
+    if dy == dx == 1:
         return w
     kh, kw = w.shape[-2:]
-    out = np.zeros((*w.shape[:-2], dilation * (kh - 1) + 1, dilation * (kw - 1) + 1), dtype=w.dtype)
-    out[..., ::dilation, ::dilation] = w
+    out = np.zeros((*w.shape[:-2], dy * (kh - 1) + 1, dx * (kw - 1) + 1), dtype=w.dtype)
+    out[..., ::dy, ::dx] = w
     return out
 
 
-def transposed_kernel(weight: np.ndarray, dilation: int, groups: int) -> np.ndarray:
+def transposed_kernel(weight: np.ndarray, dilation, groups: int) -> np.ndarray:
     """A transposed conv's weight (C, O/groups, kH, kW) (torch's layout) as the
     kernel (O, C/groups, kH', kW') of the ordinary conv that computes it on the
     zero-upsampled input: per group in and out swapped, taps flipped, dilated."""
@@ -157,19 +158,20 @@ def transposed_kernel(weight: np.ndarray, dilation: int, groups: int) -> np.ndar
 
 class Upsampled:
     """A Conv2d (stride 1) applied to its input with stride - 1 zeros inserted
-    between pixels: a transposed convolution when the conv has the kernel of
-    transposed_kernel and padding kH' - 1 - the transposed conv's padding."""
+    between pixels (an int or a (y, x) pair): a transposed convolution when the
+    conv has the kernel of transposed_kernel and padding kH' - 1 - the
+    transposed conv's padding per axis."""
 
-    def __init__(self, conv: Conv2d, stride: int):
-        self.conv, self.stride = conv, int(stride)
+    def __init__(self, conv: Conv2d, stride):
+        self.conv, self.stride = conv, pair(stride)
 
     def _spread(self, x):
-        if self.stride == 1:
+        sy, sx = self.stride
+        if sy == sx == 1:
             return x
         n, c, h, w = x.shape
-        s = self.stride
-        out = np.zeros((n, c, (h - 1) * s + 1, (w - 1) * s + 1), dtype=x.dtype)
-        out[:, :, ::s, ::s] = x
+        out = np.zeros((n, c, (h - 1) * sy + 1, (w - 1) * sx + 1), dtype=x.dtype)
+        out[:, :, ::sy, ::sx] = x
         return out
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -179,8 +181,9 @@ class Upsampled:
         return self.conv.real(self._spread(x))
 
 
-def conv_transpose(weight, stride: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1) -> Upsampled:
-    """Exact integer transposed convolution with weight (C, O/groups, kH, kW), square
-    geometry, padding at most dilation * (k - 1) (output padding 0, as SLAYER's)."""
+def conv_transpose(weight, stride=1, padding=0, dilation=1, groups: int = 1) -> Upsampled:
+    """Exact integer transposed convolution with weight (C, O/groups, kH, kW);
+    stride, padding and dilation ints or (y, x) pairs, padding at most
+    dilation * (k - 1) per axis (output padding 0, as SLAYER's)."""
     k = transposed_kernel(weight, dilation, groups)
-    return Upsampled(Conv2d(k, 1, k.shape[-1] - 1 - padding, groups), stride)
+    return Upsampled(Conv2d(k, 1, tuple(n - 1 - p for n, p in zip(k.shape[-2:], pair(padding))), groups), stride)

@@ -7,11 +7,13 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lava_msf import fixedpoint as fx
 from lava_msf.analysis.energy import energy, layer_flops, measure_rates
 from lava_msf.chip.loihi2 import LOIHI2
 from lava_msf.chip.report import inspect_network
+from lava_msf.errors import GraphError
 from lava_msf.export.torch_backend import TorchBackend
 from lava_msf.graph import Layer, Network
 from lava_msf.layers import spec
@@ -20,6 +22,7 @@ from lava_msf.reference import Executor, NumpyBackend
 from lava_msf.runtime import LavaRunner
 
 RNG = np.random.default_rng(4)
+NS = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2)}  # a geometry whose axes differ
 
 
 def even(*shape, lo=-40, hi=60):
@@ -182,7 +185,8 @@ def test_float_backend_equals_reference_where_nothing_rounds():
               Layer("unpool", "unpool", (2, 6, 6), (1,), neuron=plain, weight=np.full((1, 1, 2, 2), 70)),
               Layer("c", "conv", (2, 6, 6), (0,), neuron=plain, weight=even(2, 2, 1, 1, lo=10)),
               Layer("cat", "concat", (7, 6, 6), (2, 3, 4)),  # c arrives a step early: DelaySparse
-              Layer("out", "convT", (2, 7, 7), (5,), weight=even(7, 2, 2, 2), bias=RNG.integers(-5, 5, 2))]
+              Layer("out", "convT", (2, 11, 8), (5,), weight=even(7, 2, 3, 2), bias=RNG.integers(-5, 5, 2),
+                    attrs=NS)]  # non-square
     net = Network(layers, timesteps=4).validate()
     frames = (RNG.random((2, 2, 6, 6, 4)) < 0.5).astype(np.int64)
     ref, probes = run_reference(net, frames)
@@ -193,32 +197,42 @@ def test_float_backend_equals_reference_where_nothing_rounds():
     np.testing.assert_array_equal(out, ref.astype(np.float64))
 
 
-def test_lava_dl_export_of_slayer_blocks_reads_with_slayer_semantics(tmp_path):
+SLAYER_BLOCKS = {  # (Pool, ConvT, Unpool arguments), the input, the shapes and the convT's attrs read back
+    "square": ((2,), (2, 4, 3, {"stride": 2, "padding": 1, "dilation": 2, "groups": 2}), (2,), (2, 8, 8),
+               [(2, 4, 4), (4, 9, 9), (4, 18, 18)]),
+    "nonsquare": (((3, 2),), (2, 4, (3, 2), {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2}),
+                  ((2, 3),), (2, 9, 8), [(2, 3, 4), (4, 5, 6), (4, 10, 18)]),
+}
+
+
+@pytest.mark.parametrize("kind", SLAYER_BLOCKS)
+def test_lava_dl_export_of_slayer_blocks_reads_with_slayer_semantics(tmp_path, kind):
     """lava-dl SLAYER's Pool, ConvT and Unpool blocks written by their own
     export_hdf5: lava-msf reads the file, and each layer's current for a spike
     input is SLAYER's synapse output in weight-mantissa units (x 64)."""
     from lava.lib.dl import slayer
 
+    pool, (c_in, c_out, k, geometry), unpool, shape, shapes = SLAYER_BLOCKS[kind]
     torch.manual_seed(1)
     neuron = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 0.03,
               "scale_grad": 3, "requires_grad": False}
     blocks = torch.nn.ModuleList([
-        slayer.block.cuba.Pool(neuron, 2),
-        slayer.block.cuba.ConvT(neuron, 2, 4, 3, stride=2, padding=1, dilation=2, groups=2, weight_scale=3),
-        slayer.block.cuba.Unpool(neuron, 2),
+        slayer.block.cuba.Pool(neuron, *pool),
+        slayer.block.cuba.ConvT(neuron, c_in, c_out, k, **geometry, weight_scale=3),
+        slayer.block.cuba.Unpool(neuron, *unpool),
     ])
     path = tmp_path / "slayer.net"
     with h5py.File(path, "w") as f:
         group = f.create_group("layer")
         with torch.no_grad():
-            x = torch.zeros(1, 2, 8, 8, 1)
+            x = torch.zeros(1, *shape, 1)
             for i, block in enumerate(blocks):
                 x = block(x)
                 block.export_hdf5(group.create_group(str(i)))
-    net = read_net(path, input_shape=(2, 8, 8))
+    net = read_net(path, input_shape=shape)
     assert [(layer.type, layer.shape) for layer in net.layers] == [
-        ("input", (2, 8, 8)), ("pool", (2, 4, 4)), ("convT", (4, 9, 9)), ("unpool", (4, 18, 18))]
-    assert net.layers[2].attrs == {"stride": 2, "padding": 1, "dilation": 2, "groups": 2}
+        ("input", shape), ("pool", shapes[0]), ("convT", shapes[1]), ("unpool", shapes[2])]
+    assert net.layers[2].attrs == geometry
     assert net.layers[1].neuron.vth_mant == 80 and (net.layers[1].weight == 64).all()
     for i, block in enumerate(blocks, start=1):
         spikes = (torch.rand(2, *net.layers[i - 1].shape, 3) < 0.4).float()
@@ -264,11 +278,18 @@ def _set(key, value):
 
 BAD = [  # (layer type, edit of its group, words of the error)
     ("pool", _set("kernelSize", [3, 3]), ["'kernelSize'", "does not match"]),
-    ("pool", _set("padding", [5, 5]), ["'padding'", "outside"]),
-    ("pool", _set("dilation", [0, 0]), ["'dilation'", "outside"]),
-    ("pool", _set("stride", [2, 1]), ["'stride'", "two equal"]),
-    ("pool", _set("weight", np.full((2, 1, 2, 2), 64)), ["(1, 1, k, k)"]),
-    ("pool", _set("weight", np.full((1, 1, 2, 3), 64)), ["'weight'", "square kernel"]),
+    ("pool", _set("kernelSize", [2, 3]), ["'kernelSize'", "does not match"]),
+    ("pool", _set("padding", [5, 5]), ["'padding'", "at most dilation"]),
+    ("pool", _set("padding", [1, 2]), ["'padding'", "at most dilation"]),
+    ("pool", _set("dilation", [0, 0]), ["'dilation'", "(y, x) pair in 1.."]),
+    ("pool", _set("stride", [2, 0]), ["'stride'", "(y, x) pair in 1.."]),
+    ("pool", _set("stride", [-1, 2]), ["'stride'", "(y, x) pair in 1.."]),
+    ("pool", _set("stride", [2, 2, 2]), ["'stride'", "(y, x) pair"]),
+    ("pool", _set("weight", np.full((2, 1, 2, 2), 64)), ["(1, 1, kH, kW)"]),
+    ("pool", _set("weight", np.full((1, 1, 2), 64)), ["'weight'", "4-D"]),
+    ("pool", lambda g: (_set("weight", np.full((1, 1, 9, 2), 64))(g), _set("kernelSize", None)(g)),
+     ["'kernelSize' larger than the padded input"]),
+    ("pool", _set("stride", [2, 1]), ["output size", "stride (2, 1)"]),
     ("pool", _set("delay", np.zeros(4)), ["unexpected key 'delay'"]),
     ("pool", _set("weight", np.full((1, 1, 2, 2), 300)), ["integers in [-256, 255]"]),
     ("convT", _set("inChannels", 7), ["'inChannels'", "does not match"]),
@@ -276,11 +297,13 @@ BAD = [  # (layer type, edit of its group, words of the error)
     ("convT", _set("groups", 13), ["'groups'", "outside"]),
     ("convT", lambda g: (_set("outChannels", None)(g), _set("groups", 3)(g)), ["does not fit"]),
     ("convT", _set("stride", [3, 3]), ["output size"]),
+    ("convT", _set("stride", [0, 2]), ["'stride'", "(y, x) pair in 1.."]),
+    ("convT", _set("padding", [1, 3]), ["'padding'", "at most dilation"]),
     ("convT", _set("weight", np.zeros((12, 2, 3), dtype=np.int64)), ["'weight'", "4-D"]),
     ("convT", _set("weight", None), ["missing key 'weight'"]),
-    ("unpool", _set("weight", np.full((4, 1, 2, 2), 64)), ["(1, 1, k, k)"]),
+    ("unpool", _set("weight", np.full((4, 1, 2, 2), 64)), ["(1, 1, kH, kW)"]),
     ("unpool", _set("groups", 1), ["unexpected key 'groups'"]),
-    ("unpool", _set("stride", [1 << 20, 1 << 20]), ["'stride'", "outside"]),
+    ("unpool", _set("stride", [1 << 20, 1 << 20]), ["'stride'", "(y, x) pair in 1.."]),
     ("concat", _set("shape", [13, 8, 8]), ["not the sum"]),
     ("concat", _set("inputs", [4, 3]), ["concatenates spikes", "lateral"]),
     ("concat", _set("weight", [1]), ["unexpected key 'weight'"]),
@@ -326,3 +349,151 @@ def test_inspect_and_report_count_by_hand():
     assert list(rows) == ["stem", "pool", "lateral", "up", "unpool", "pool2", "out"]  # concat does no operation
     assert rows["up"]["driven_by"] == ["pool"] and rows["out"]["driven_by"] == ["cat"]
     assert rows["pool2"]["flops"] == flops["pool2"] and 0 < rows["pool2"]["input_rate"] < 1
+
+
+# --- non-square geometry: every (y, x) pair differs between the axes, odd sizes
+
+def nonsquare_net():
+    """Straight on integer frames (C, 7, 5): pools, transposed convs and unpools
+    whose kernel, stride, padding and dilation differ per axis, with groups,
+    exponents and a bias; then a spiking pool into a spiking grouped convT."""
+    c, lif = 4, fx.LifParams
+    layers = [
+        Layer("in", "input", (c, 7, 5)),
+        Layer("pool", "pool", (c, 4, 3), (0,), weight=even(1, 1, 3, 2), weight_exp=1, attrs=NS),
+        Layer("pool_avg", "pool", (c, 4, 2), (0,), weight=np.full((1, 1, 2, 3), 32), attrs={"padding": 1}),
+        Layer("up", "convT", (6, 13, 7), (0,), weight=even(c, 3, 3, 2), bias=RNG.integers(-9, 9, 6),
+              attrs={**NS, "groups": 2}),
+        Layer("unpool", "unpool", (c, 14, 15), (0,), weight=np.full((1, 1, 2, 3), 64)),  # stride: the kernel
+        Layer("unpool_d", "unpool", (c, 7, 10), (0,), weight=even(1, 1, 2, 2), weight_exp=-1,
+              attrs={"stride": (1, 2), "padding": (1, 0), "dilation": (2, 1)}),
+        Layer("sn_pool", "pool", (c, 4, 3), (0,), neuron=lif(vth_mant=90), weight=np.full((1, 1, 3, 2), 64),
+              attrs=NS),
+        Layer("out", "convT", (4, 9, 3), (6,), neuron=lif(vth_mant=50), weight=even(c, 2, 2, 3, lo=-10),
+              attrs={"stride": (2, 1), "padding": (0, 1), "dilation": (2, 1), "groups": 2}),
+    ]
+    return Network(layers, timesteps=3, meta={"input": "frames"}).validate()
+
+
+def torch_value(layer, x):
+    """The layer's sum for x (N, C, H, W) by torch.nn.functional on integer-valued float64."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    w = torch.as_tensor(layer.weight, dtype=torch.float64)
+    geo = {k: layer.attrs[k] for k in ("stride", "padding", "dilation") if k in layer.attrs}
+    c = x.shape[1]
+    if layer.type == "pool":
+        geo.setdefault("stride", tuple(w.shape[2:]))
+        y = F.conv2d(x, w.expand(c, -1, -1, -1), groups=c, **geo)
+    elif layer.type == "unpool":
+        geo.setdefault("stride", tuple(w.shape[2:]))
+        y = F.conv_transpose2d(x, w.expand(c, -1, -1, -1), groups=c, **geo)
+    else:
+        y = F.conv_transpose2d(x, w, groups=layer.attrs.get("groups", 1), **geo)
+    return y.numpy()
+
+
+def test_nonsquare_reference_equals_torch_functional():
+    net = nonsquare_net()
+    frames = RNG.integers(0, 4, (2, 4, 7, 5, 3))
+    _, probes = run_reference(net, frames)
+    by = {layer.name: layer for layer in net.layers}
+    for t in range(3):
+        x = frames[..., t]
+        for name in ("pool", "pool_avg", "up", "unpool", "unpool_d"):
+            layer = by[name]
+            bias = 0 if layer.bias is None else layer.bias[:, None, None]
+            value = np.rint(torch_value(layer, x)).astype(np.int64)
+            np.testing.assert_array_equal(probes[name][..., t],
+                                          fx.saturate_synapse(fx.shift(value, layer.weight_exp) + bias), err_msg=name)
+        # the same two again by other torch functions: average pooling times the taps, nearest upsampling
+        avg = F.avg_pool2d(torch.as_tensor(x, dtype=torch.float64), (2, 3), padding=1, count_include_pad=True) * 6
+        np.testing.assert_array_equal(probes["pool_avg"][..., t], np.rint(avg.numpy()).astype(np.int64) * 32)
+        near = F.interpolate(torch.as_tensor(x, dtype=torch.float64), scale_factor=(2, 3), mode="nearest")
+        np.testing.assert_array_equal(probes["unpool"][..., t], near.numpy().astype(np.int64) * 64)
+    for name in ("pool", "up", "unpool_d"):
+        assert probes[name].min() < 0 < probes[name].max(), name
+    out_t, probes_t = run_reference(net, frames, TorchBackend)
+    for name in probes:
+        np.testing.assert_array_equal(probes_t[name], probes[name], err_msg=name)
+    np.testing.assert_array_equal(probes["out"], run_reference(net, frames)[0])
+
+
+@pytest.mark.parametrize("backend", ["lava-cpu", "lava-cpu-decomposed", "lava-cpu-fused"])
+def test_nonsquare_lava_backends_equal_reference(backend):
+    net = nonsquare_net()
+    frames = (RNG.random((2, 4, 7, 5, net.timesteps)) < 0.5).astype(np.int64)
+    ref, probes = run_reference(net, frames)
+    names = [] if backend == "lava-cpu-fused" else [layer.name for layer in net.layers[1:-1]]
+    with LavaRunner(net, backend, batch_samples=2, probes=names) as runner:
+        out, lava_probes = runner.run(frames)
+    for name in ("sn_pool", "out"):
+        assert 0 < probes[name].mean() < 1, name  # the spike layers spike, not always
+    np.testing.assert_array_equal(out, ref)
+    for name in names:
+        np.testing.assert_array_equal(lava_probes[name], probes[name], err_msg=name)
+
+
+def _connectivity(net, i):
+    """Layer i's synapses as a 0/1 matrix (outputs x inputs), from torch on unit impulses and all-ones weights."""
+    layer, src = net.layers[i], net.layers[net.layers[i].inputs[0]]
+    ones = Layer(layer.name, layer.type, layer.shape, layer.inputs, weight=np.ones_like(layer.weight),
+                 attrs=layer.attrs)
+    eye = np.eye(int(np.prod(src.shape))).reshape(-1, *src.shape)
+    return (torch_value(ones, eye).reshape(len(eye), -1).T > 0).astype(np.int64)
+
+
+def test_nonsquare_inspect_counts_equal_torch_connectivity():
+    net = nonsquare_net()
+    rows = {x["name"]: x for x in inspect_network(net, LOIHI2)["layers"]}
+    for i, layer in enumerate(net.layers[1:], start=1):
+        m = _connectivity(net, i)
+        if layer.type != "convT":  # pool, unpool: each channel on its own
+            c = layer.shape[0]
+            blocks = m.reshape(c, m.shape[0] // c, c, m.shape[1] // c).sum(axis=(1, 3))
+            assert (blocks == np.diag(np.diag(blocks))).all() and np.diag(blocks).min() > 0, layer.name
+        expect = (int(m.sum()), int(m.sum(axis=1).max()), int(m.sum(axis=0).max()))
+        assert (rows[layer.name]["synapses"], rows[layer.name]["fan_in"], rows[layer.name]["fan_out"]) == expect, \
+            layer.name
+    assert layer_flops(net, 3) == 7 * 5 * 4 * 3 * 3 * 2 and layer_flops(net, 1) == 4 * 4 * 3 * 3 * 2
+
+
+def test_nonsquare_file_round_trip_keeps_pairs(tmp_path):
+    net = nonsquare_net()
+    path = tmp_path / "ns.net"
+    write_net(net, path)
+    with h5py.File(path, "r") as f:
+        assert f["layer/3/kernelSize"][()].tolist() == [3, 2] and f["layer/3/stride"][()].tolist() == [2, 1]
+        assert f["layer/4/stride"][()].tolist() == [2, 3]  # unpool's default stride: the kernel
+    back = read_net(path)
+    for a, b in zip(net.layers, back.layers):
+        assert spec(a).window(a) == spec(b).window(b) if a.type in ("pool", "convT", "unpool") else True, a.name
+    assert back.layers[1].attrs == {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2)}
+    frames = (RNG.random((1, 4, 7, 5, 3)) < 0.4).astype(np.int64)
+    np.testing.assert_array_equal(Executor(back).run(frames), Executor(net).run(frames))
+
+
+def _geo(kind, out, kernel, **attrs):
+    return Layer("g", kind, out, (0,), weight=np.ones(kernel, np.int64), attrs=attrs)
+
+
+BAD_GEOMETRY = [  # (input shape, layer, words of the error)
+    ((2, 4, 4), _geo("pool", (2, 3, 3), (1, 1, 2, 2), stride=(0, 1)), ["'stride' (0, 1)", "1.."]),
+    ((2, 4, 4), _geo("pool", (2, 3, 3), (1, 1, 2, 2), dilation=(1, -2)), ["'dilation' (1, -2)", "1.."]),
+    ((2, 4, 4), _geo("pool", (2, 1, 1), (1, 1, 9, 2)), ["'kernelSize' larger than the padded input", "(0, 2)"]),
+    ((2, 1, 1), _geo("convT", (2, 1, 1), (2, 2, 3, 3), padding=(2, 0)), ["'padding' crops the whole output"]),
+    ((2, 3, 3), _geo("convT", (2, 3, 3), (2, 2, 2, 2), stride=(1, -1)), ["'stride' (1, -1)", "1.."]),
+    ((2, 2, 2), _geo("unpool", (2, 4, 6), (1, 1, 2, 3), padding=(0, 3)), ["'padding' (0, 3)", "(kernel - 1)"]),
+    ((2, 2, 2), _geo("unpool", (2, 4, 7), (1, 1, 2, 3)), ["output size (4, 7)", "(4, 6)"]),
+    ((2, 4, 4), _geo("pool", (2, 2, 2), (1, 1, 2, 2), stride=(1, 2, 3)), ["'stride' (1, 2, 3)", "(y, x) pair"]),
+    ((2, 3, 3), _geo("convT", (2, 3, 3), (2, 2, 1, 1), padding=0.5), ["'padding' 0.5", "int or a (y, x)"]),
+]
+
+
+@pytest.mark.parametrize("src,layer,words", BAD_GEOMETRY, ids=[f"{b[1].type}-{i}" for i, b in enumerate(BAD_GEOMETRY)])
+def test_bad_geometry_is_one_error_naming_layer_and_key(src, layer, words):
+    with pytest.raises(GraphError) as info:
+        Network([Layer("in", "input", src), layer], timesteps=1).validate()
+    msg = str(info.value)
+    assert "layer 1 (g)" in msg and "\n" not in msg
+    for w in words:
+        assert w in msg, msg

@@ -11,7 +11,7 @@ import warnings
 
 from .. import signals
 from ..errors import LavaMsfError, LavaMsfWarning
-from . import export, info, inspect, report, run, stream, train
+from . import export, info, inspect, nir, report, run, stream, train
 from .options import DIRECTORY, Parser, error_line
 
 EXIT_USAGE = 2
@@ -20,7 +20,7 @@ EXIT_USAGE = 2
 def build_parser() -> Parser:
     p = Parser(prog="lava-msf", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (info, train, export, run, stream, inspect, report):
+    for group in (info, train, export, run, stream, inspect, report, nir):
         group.register(sub)
     return p
 

@@ -10,15 +10,13 @@ integers in [-256, 254]) with one exponent per layer, biases to integer current
 units (1/64).
 """
 
-import math
-
 import numpy as np
 import torch
 
 from .. import fixedpoint as fx
 from ..errors import ConfigError
 from ..graph import Layer, Network
-from ..layers.synapse import WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIGHT_MIN
+from ..layers.synapse import quantize_bias, quantize_weight
 from ..model.layers import SDSA, ConvBlock, Downsample, RepConv, SepConv, TransformerBlock, bn_scale_shift
 from ..model.metaspikeformer import MetaSpikeFormer
 from ..reference import Executor, network_inputs, predictions
@@ -27,20 +25,6 @@ from .torch_backend import TorchBackend
 IMAGE_LEVELS = 255  # 8-bit input pixels ...
 IMAGE_SHIFT = 8  # ... read as x / 256 by the stem (a graded-input shift, like NetX's spike_exp)
 MEAN_SHIFT = 16
-
-
-def quantize_weight(w: np.ndarray):
-    """Float weight (current units per input unit) -> (even int weight, exponent)
-    with w ~= weight * 2**exp / 64, weight in [WEIGHT_MIN, WEIGHT_MAX]."""
-    peak = float(np.abs(w).max()) * fx.WEIGHT_SCALE
-    exp = WEIGHT_EXP_RANGE[0] if peak == 0 else math.ceil(math.log2(peak / WEIGHT_MAX))
-    exp = int(min(max(exp, WEIGHT_EXP_RANGE[0]), WEIGHT_EXP_RANGE[1]))
-    mant = np.clip(np.rint(w * fx.WEIGHT_SCALE / 2.0 ** (exp + 1)), WEIGHT_MIN // 2, WEIGHT_MAX // 2)
-    return 2 * mant.astype(np.int64), exp
-
-
-def quantize_bias(b: np.ndarray) -> np.ndarray:
-    return np.rint(b * fx.WEIGHT_SCALE).astype(np.int64)
 
 
 def _lif(sn) -> fx.LifParams:

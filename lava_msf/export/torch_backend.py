@@ -25,7 +25,7 @@ class TorchBackend:
 
     @staticmethod
     def conv_transpose(w, stride, padding, dilation, groups):
-        w = w.double()
+        w, stride, padding, dilation = w.double(), pair(stride), pair(padding), pair(dilation)
         return lambda x: torch.round(F.conv_transpose2d(x.double(), w, stride=stride, padding=padding,
                                                         groups=groups, dilation=dilation)).long()
 

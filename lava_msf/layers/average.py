@@ -44,6 +44,13 @@ class Average(LayerType):
         ports[0].transpose([2, 1, 0]).flatten().connect(syn.s_in)  # (W, H, C) -> C*H*W
         return syn.a_out.reshape(layer.lava_shape)
 
+    def to_nir(self, x, i, layer):  # spike counts: an Affine of ones per group
+        import nir
+
+        x.add(i, layer.name, nir.Affine(weight=self.groups(x.net, layer).astype(np.float64),
+                                        bias=np.zeros(layer.shape[0])),
+              [x.flat_source(i)], (layer.shape[0],), type=self.name)
+
     def resources(self, r, i, layer, row):
         size = r.net.layers[layer.inputs[0]].size
         row.update(synapses=size, fan_in=size // layer.shape[0], fan_out=1, weight_bits=1, weight_exp=0)

@@ -89,6 +89,11 @@ class LayerType(abc.ABC):
 
         raise BuildError(f"layer {i} ({layer.name}): a {self.name} layer has no Lava process")
 
+    # --- NIR (lava_msf.nir) -------------------------------------------------
+    def to_nir(self, x, i: int, layer) -> None:
+        """Add the layer's NIR nodes through exporter `x` (lava_msf.nir.exporter.Export)."""
+        raise x.error(i, f"lava-msf exports no {self.name} layer to NIR")
+
     # --- inspect, report --------------------------------------------------
     def resources(self, r, i: int, layer, row: dict) -> int:
         """Fill `row` (neurons, synapses, fan-in/out, weight bits...) through inspect's

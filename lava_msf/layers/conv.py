@@ -21,21 +21,6 @@ def geometry(layer) -> tuple:
     return pair(stride), pair(padding), int(groups), pair(dilation)
 
 
-def _pair_key(g, key, at, lo, hi, default) -> tuple:
-    """NetX's one value or (y, x) pair, each in lo..hi."""
-    if key not in g:
-        return (default, default)
-    v = hdf5.ints(g, key, at).reshape(-1)
-    if v.size not in (1, 2) or not all(lo <= int(e) <= hi for e in v):
-        raise NetFileError(f"{at}: key {key!r} must be one value or a (y, x) pair in {lo}..{hi}, got {v.tolist()[:4]}")
-    return pair(v[0] if v.size == 1 else v)
-
-
-def _compact(p: tuple):
-    """A (y, x) pair as the attrs keep it: one int when both are equal."""
-    return p[0] if p[0] == p[1] else p
-
-
 def _axis(n_in: int, n_out: int, k: int, stride: int, pad: int, dil: int):
     """Per output position the taps inside the input; per input position the
     outputs it reaches (one spatial axis)."""
@@ -62,17 +47,17 @@ class Conv(Synapse):
         if w.ndim != 4:
             raise NetFileError(f"{at}: key 'weight' must be (out, in/groups, kH, kW), got {w.shape}")
         groups = hdf5.integer(g, "groups", at, 1, layer.shape[0], default=1)
-        dilation = _pair_key(g, "dilation", at, 1, MAX_STEP, 1)
-        padding = _pair_key(g, "padding", at, 0, MAX_STEP, 0)
+        dilation = hdf5.pair(g, "dilation", at, 1, MAX_STEP, 1)
+        padding = hdf5.pair(g, "padding", at, 0, MAX_STEP, 0)
         if any(p >= d * (k - 1) + 1 for p, d, k in zip(padding, dilation, w.shape[2:])):
             raise NetFileError(f"{at}: key 'padding' {list(padding)} must be below the (dilated) kernel "
                                f"{list(w.shape[2:])}")
-        stride = _pair_key(g, "stride", at, 1, MAX_STEP, 1)
-        layer.attrs = {"stride": _compact(stride), "padding": _compact(padding), "groups": groups}
+        stride = hdf5.pair(g, "stride", at, 1, MAX_STEP, 1)
+        layer.attrs = {"stride": hdf5.compact(stride), "padding": hdf5.compact(padding), "groups": groups}
         if dilation != (1, 1):
-            layer.attrs["dilation"] = _compact(dilation)
+            layer.attrs["dilation"] = hdf5.compact(dilation)
         # NetX's redundant keys: they must say what the weight says
-        if "kernelSize" in g and _pair_key(g, "kernelSize", at, 1, MAX_STEP, 1) != w.shape[2:]:
+        if "kernelSize" in g and hdf5.pair(g, "kernelSize", at, 1, MAX_STEP, 1) != w.shape[2:]:
             raise NetFileError(f"{at}: key 'kernelSize' {hdf5.ints(g, 'kernelSize', at).tolist()} does not match "
                                f"the weight's kernel {list(w.shape[2:])}")
         for key, value in (("inChannels", w.shape[1] * groups), ("outChannels", w.shape[0])):
@@ -115,6 +100,16 @@ class Conv(Synapse):
 
     def lava_conv(self, layer, src):
         return (layer.weight.astype(np.int64), *geometry(layer))
+
+    def to_nir(self, x, i, layer):  # NIR's (x, y) are torch's (H, W): lava-msf's (y, x) pairs as they are
+        import nir
+
+        source, shape = x.image_source(i)
+        stride, padding, groups, dilation = geometry(layer)
+        node = nir.Conv2d(input_shape=shape[1:], weight=x.weight(layer), stride=stride, padding=padding,
+                          dilation=dilation, groups=groups, bias=x.current_bias(layer, layer.shape[0]))
+        node.input_type = {"input": np.array(shape)}  # nir 1.0.8 takes C_in / groups for C_in
+        x.synapse(i, node, [source], layer.shape)
 
     def counts(self, layer, src):
         stride, pad, groups, dil = geometry(layer)

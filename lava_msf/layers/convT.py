@@ -1,7 +1,8 @@
 """convT: transposed 2-D convolution of one source (SLAYER's ConvTranspose),
-weight (in, out/groups, k, k) as torch's, square kernel, stride, padding (at
-most dilation * (k - 1)), dilation and groups (+ bias, + neuron); output size
-(H - 1) * stride - 2 * padding + dilation * (k - 1) + 1 per axis.
+weight (in, out/groups, kH, kW) as torch's; stride, padding (at most
+dilation * (k - 1) per axis) and dilation, each an int or a (y, x) pair, and
+groups (+ bias, + neuron); output size (H - 1) * stride - 2 * padding +
+dilation * (k - 1) + 1 per axis (SLAYER's format has no output padding).
 a = sat24(shift(conv_transpose2d(src, W), e - g) + b). On Lava the project's
 ConvT process: a Conv on the zero-upsampled input; one step per hop."""
 
@@ -11,8 +12,14 @@ from ..errors import NetFileError
 from ..intconv import transposed_kernel
 from . import hdf5
 from .base import need
-from .pool import check_window, connections, read_window, square_kernel, window, write_window
+from .pool import axes, check_attrs, check_size, check_window, describe, read_window, window, write_window
 from .synapse import Synapse
+
+
+def output_size(size, kernel, stride, padding, dilation) -> tuple:
+    """(H', W') of a transposed conv over (H, W) (PyTorch's rule, output padding 0)."""
+    return tuple((n - 1) * s - 2 * p + d * (k - 1) + 1
+                 for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
 
 
 class ConvT(Synapse):
@@ -40,23 +47,21 @@ class ConvT(Synapse):
         return window(layer, 1)
 
     def transposed(self, layer) -> tuple:
-        """(weight (in, out/groups, k, k), groups): the layer as a transposed conv."""
+        """(weight (in, out/groups, kH, kW), groups): the layer as a transposed conv."""
         return layer.weight, int(layer.attrs.get("groups", 1))
 
     def check_weight(self, layer, src, at):
         w, groups = self.transposed(layer)
-        need(w.ndim == 4 and w.shape[2] == w.shape[3], at,
-             f"{self.name} weight must be (in, out/groups, k, k), got {w.shape}")
-        check_window(self.window(layer), w.shape[2], at)
+        need(w.ndim == 4 and w.size, at, f"{self.name} weight must be (in, out/groups, kH, kW), got {w.shape}")
+        check_attrs(layer, at)
+        geometry, k = self.window(layer), w.shape[2:]
+        check_window(geometry, k, at)
         need(groups >= 1 and w.shape[0] == src.shape[0] and src.shape[0] % groups == 0
              and layer.shape[0] == w.shape[1] * groups, at,
              f"{self.name} weight {w.shape} does not fit {src.shape[0]} -> {layer.shape[0]} channels in "
              f"{groups} groups")
-        stride, padding, dilation = self.window(layer)
-        for axis in (1, 2):
-            size = (src.shape[axis] - 1) * stride - 2 * padding + dilation * (w.shape[2] - 1) + 1
-            need(size == layer.shape[axis], at, f"output size {layer.shape} does not follow from input "
-                 f"{src.shape}, kernel {w.shape[2]}, stride {stride}, padding {padding}, dilation {dilation}")
+        check_size(layer.shape[1:], output_size(src.shape[1:], k, *geometry), at, describe(src, k, geometry),
+                   "'padding' crops the whole output")
 
     def row_sums(self, layer):
         w, groups = self.transposed(layer)
@@ -67,10 +72,9 @@ class ConvT(Synapse):
         """The upsampled, padded input, the conv's kernel and its im2col matrix (lava_msf.intconv)."""
         stride, padding, dilation = self.window(layer)
         c, h, w = src[0].shape
-        k = dilation * (layer.weight.shape[2] - 1) + 1
-        q = 2 * (k - 1 - padding)
-        return c * ((h - 1) * stride + 1 + q) * ((w - 1) * stride + 1 + q) + \
-            layer.shape[0] * c * k * k + c * k * k * layer.shape[1] * layer.shape[2]
+        ky, kx = (d * (n - 1) + 1 for d, n in zip(dilation, layer.weight.shape[2:]))
+        hy, wx = ((n - 1) * s + 1 + 2 * (k - 1 - p) for n, s, k, p in zip((h, w), stride, (ky, kx), padding))
+        return c * hy * wx + layer.shape[0] * c * ky * kx + c * ky * kx * layer.shape[1] * layer.shape[2]
 
     def synapse(self, layer, weight, be):
         w, groups = self.transposed(layer)
@@ -86,14 +90,13 @@ class ConvT(Synapse):
         stride, padding, dilation = self.window(layer)
         w, groups = self.transposed(layer)
         k = transposed_kernel(w.astype(np.int64), dilation, groups)
-        return k, stride, k.shape[-1] - 1 - padding, groups, 1  # the kernel is dilated already
+        pad = tuple(n - 1 - p for n, p in zip(k.shape[-2:], padding))
+        return k, stride, pad, groups, 1  # the kernel is dilated already
 
     def counts(self, layer, src):
-        stride, pad, dilation = self.window(layer)
         w, groups = self.transposed(layer)
-        c_in, c_out_g, k = w.shape[0], w.shape[1], w.shape[2]
-        ty, ry = connections(src.shape[1], layer.shape[1], k, stride, pad, dilation, True)
-        tx, rx = connections(src.shape[2], layer.shape[2], k, stride, pad, dilation, True)
+        c_in, c_out_g = w.shape[:2]
+        (ty, ry), (tx, rx) = axes(src.shape, layer.shape, w.shape[2:], self.window(layer), True)
         return (c_in * c_out_g * int(ry.sum()) * int(rx.sum()), c_in // groups * int(ty.max()) * int(tx.max()),
                 c_out_g * int(ry.max()) * int(rx.max()))
 

@@ -10,7 +10,7 @@ as NetX clamps (Loihi 2: 6 delay bits, Lava's DelayDense buffer of 63 slots).
 Stock NetX applies dense delays and ignores the key on conv; lava-msf applies
 both.
 
-Semantics (Lava's DelayDense, bit for bit): the weights split into delay
+Semantics (Lava's DelayDense and DelaySparse, bit for bit): the weights split into delay
 classes; each step every class's weighted sum is shifted by the synapse's
 exponent on its own and lands `d` steps later, so the current at step t is
   a(t) = sat24(sum_d shift(W_d x(t - d), e - g) + b).
@@ -137,27 +137,157 @@ def state_elements(layer) -> int:
     return span(layer) * layer.size + copies * WEIGHT_BYTES // 8
 
 
-def resources(layer, row: dict) -> None:
+def gate_classes(layer, steps: int) -> np.ndarray:
+    """The delay classes the decomposed gate (lava_decomposed) passes when samples
+    are `steps` long: those of nonzero weights below `steps` (a sum due a whole
+    sample later never lands in its own sample); at least class 0."""
+    d = expand(layer)[layer.weight != 0]
+    classes = np.unique(d[d < steps])
+    return classes if len(classes) else np.zeros(1, np.int64)
+
+
+def gate_counts(layer, n_in: int, steps: int) -> tuple:
+    """(neurons, synapses) of the decomposed gate: per class a product neuron per
+    input (fed by the input and the class's gate), one gate per class, and a clock
+    (with its self-synapse) when some class must be shut."""
+    classes = gate_classes(layer, steps)
+    n, shut = len(classes), int((classes > 0).sum())
+    return n * n_in + n + (shut > 0), 2 * n * n_in + shut + (shut > 0)
+
+
+def resources(layer, row: dict, n_in: int, steps: int) -> None:
+    """delay_bits; on the chip (decomposed, samples of `steps` reset) the gate's
+    neurons and synapses are the layer's too."""
     row["delay_bits"] = (span(layer) - 1).bit_length()
+    neurons, synapses = gate_counts(layer, n_in, steps if steps > 0 else MAX_DELAY + 1)
+    row["neurons"] += neurons
+    row["synapses"] += synapses
+    row["gate_neurons"] = neurons
+
+
+def synapse_entries(weight_shape, in_shape, out_shape, stride, padding, groups, dilation):
+    """Every synapse of a conv (weight (O, C/groups, kH, kW), geometry as (y, x)
+    pairs) between (C, H, W) -> (O, H', W'): (rows, cols, taps), the output and
+    input indices flat in Lava's (W, H, C) order and the tap's flat weight index."""
+    o_n, cg, kh, kw = weight_shape
+    c_n, h, w = in_shape
+    _, ho, wo = out_shape
+    (sy, sx), (py, px), (dy, dx) = stride, padding, dilation
+    o, oy, ox, c, j, i = np.ix_(np.arange(o_n), np.arange(ho), np.arange(wo), np.arange(cg), np.arange(kh),
+                                np.arange(kw))
+    iy, ix = oy * sy - py + j * dy, ox * sx - px + i * dx
+    ci = o // (o_n // groups) * cg + c
+    full = np.broadcast_shapes(o.shape, oy.shape, ox.shape, c.shape, j.shape, i.shape)
+    ok = np.broadcast_to((iy >= 0) & (iy < h) & (ix >= 0) & (ix < w), full)
+    rows = np.broadcast_to((ox * ho + oy) * o_n + o, full)[ok]
+    cols = np.broadcast_to((ix * h + iy) * c_n + ci, full)[ok]
+    taps = np.broadcast_to(((o * cg + c) * kh + j) * kw + i, full)[ok]
+    return rows, cols, taps
+
+
+# The per-sample gate of the decomposed delays (chip LIFs, Lava's fixed-point units)
+OPEN = {"du": 0, "dv": 4095, "bias_mant": 1, "bias_exp": 6, "vth": 0}  # fires every step while its u is 0
+SHUT = -128  # the weight that shuts one (its u holds it: du = 0) until its reset
 
 
 def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
-    """A dense layer's stock chip synapse: Lava's DelayDense (dense weights,
-    per-synapse delays), then the layer's neuron."""
+    """A delayed conv or dense synapse from Lava's stock processes: every synapse
+    of the layer (synapse_entries) with its delay in one DelaySparse, then the
+    layer's neuron (else its current goes on, as the other backends' does).
+    One hop more than an undelayed synapse (Synapse.latency): the hop that, with
+    per-sample resets, drops the sums that would land in the next sample (_gated);
+    on an unreset stream every delay is one step longer instead."""
+    from scipy.sparse import csr_matrix
+    from lava.proc.sparse.process import DelaySparse
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    from ..intconv import pair
     from ..runtime.builder import NEVER, BuildError
-    from lava.proc.dense.process import DelayDense
+    from ..runtime.proc.stock import GRADED_BITS
+    from . import spec
 
     at = f"layer {i} ({layer.name})"
-    if layer.weight.ndim != 2 or layer.neuron is None:
-        raise BuildError(f"{at}: a delayed synapse maps to Lava's stock DelayDense only as a dense layer "
-                         f"with a neuron; use --backend lava-cpu")
-    if b.reset_interval != NEVER:
-        raise BuildError(f"{at}: Lava's stock DelayDense cannot drop pending delayed spikes between samples "
-                         f"(it has no reset); use --backend lava-cpu, or stream with --reset never")
-    syn = b.add(DelayDense(weights=layer.weight.astype(np.int32), delays=expand(layer).astype(int),
-                           max_delay=span(layer) - 1, weight_exp=shift, num_message_bits=graded_bits,
-                           name=f"{i}:{layer.name}"))
-    ports[0].transpose([2, 1, 0]).flatten().connect(syn.s_in)  # (W, H, C) -> C*H*W, the weight's order
+    if layer.bias is not None and layer.neuron is None:
+        raise BuildError(f"{at}: key 'bias': Lava's stock DelaySparse adds no bias to a delayed synapse without a "
+                         f"neuron; use --backend lava-cpu")
+    if b.current_bounds[i] > fx.SYNAPSE_MAX:
+        raise BuildError(f"{at}: key 'delay': its sum may reach {b.current_bounds[i]}, past the 24-bit range, "
+                         f"and Lava's stock DelaySparse cannot saturate it as the other backends do; "
+                         f"use --backend lava-cpu")
+    src = b.net.layers[layer.inputs[0]]
+    weight, stride, padding, groups, dilation = spec(layer).lava_conv(layer, src)
+    rows, cols, taps = synapse_entries(weight.shape, src.shape, layer.shape, pair(stride), pair(padding), groups,
+                                       pair(dilation))
+    w, d = weight.ravel()[taps], expand(layer).ravel()[taps]
+    mode = determine_sign_mode(w)
+    if (truncate_weights(clip_weights(w, mode, 8), mode, 8) != w).any():
+        raise BuildError(f"{at}: key 'weight': Lava's stock DelaySparse keeps mixed-sign weights even (it drops the "
+                         f"lowest bit) and this layer has odd ones; use --backend lava-cpu")
+    keep = w != 0
+    if b.reset_interval == NEVER:
+        x, d = ports[0].flatten(), d + 1
+    else:
+        keep &= d < b.reset_interval  # a sum due a whole sample later never lands in its own sample
+        x, cols = _gated(b, i, layer, ports[0], graded_bits, gate_classes(layer, b.reset_interval), d, cols)
+        graded_bits = GRADED_BITS  # the gates' products
+    late = keep & (d > 0)
+    shape = (layer.size, x.size)
+    syn = b.add(DelaySparse(weights=csr_matrix((w[keep].astype(np.int32), (rows[keep], cols[keep])), shape=shape),
+                            delays=csr_matrix((d[late].astype(int), (rows[late], cols[late])), shape=shape),
+                            max_delay=int(d[keep].max(initial=0)), weight_exp=shift,
+                            num_message_bits=graded_bits, name=f"{i}:{layer.name}"))
+    x.connect(syn.s_in)
+    out = syn.a_out.reshape(layer.lava_shape)
+    if layer.neuron is None:
+        return out
     lif = b.add(b.lif(i, f"{i}:{layer.name}/neuron"))
-    syn.a_out.reshape(layer.lava_shape).connect(lif.a_in)
+    out.connect(lif.a_in)
     return lif.s_out
+
+
+def _gated(b, i, layer, port, graded_bits: int, classes, d, cols):
+    """With resets every R steps: the input copied once per delay class c into
+    product neurons (input times the class's gate, 0 or 1); gate c is open from
+    the sample's first step until R - c steps before its end, shut by a clock
+    neuron that fires once per sample, R - 1 - (the largest class) steps after
+    its first, and reaches gate c (the largest class - c) steps later (a stock
+    delay: at most 61). An input of sample step t thus passes into class c iff
+    t + c < R, as the reference drops the sums due in the next sample. Returns
+    the product neurons' output and each synapse's column among them."""
+    from scipy.sparse import csr_matrix
+    from lava.proc.lif.process import LIFReset
+    from lava.proc.prodneuron.process import ProdNeuron
+    from lava.proc.sparse.process import DelaySparse, Sparse
+
+    r, n, n_in = b.reset_interval, len(classes), int(np.prod(port.shape))
+    last = int(classes.max(initial=0))
+    name, first = f"{i}:{layer.name}", (b.lat[layer.inputs[0]] + 1) % r  # the sample's first step at the input
+    gate = b.add(LIFReset(shape=(n,), u=0, v=0, reset_interval=r, reset_offset=first, name=f"{name}/gate", **OPEN))
+    copy = ProdNeuron(shape=(n * n_in,), vth=0, exp=0)
+    copy.name = f"{name}/gated"  # (its constructor takes no name)
+    b.add(copy)
+
+    def link(label, src, dst, rows, cols, weight, delays=None, bits=0):
+        shape = (dst.shape[0], src.size)
+        w = csr_matrix((np.full(len(rows), weight, dtype=np.int32), (rows, cols)), shape=shape)
+        if delays is None:
+            syn = Sparse(weights=w, num_message_bits=bits, name=f"{name}/{label}")
+        else:
+            on = delays > 0
+            syn = DelaySparse(weights=w, delays=csr_matrix((delays[on], (rows[on], cols[on])), shape=shape),
+                              max_delay=int(delays.max(initial=0)), name=f"{name}/{label}")
+        b.add(syn)
+        src.connect(syn.s_in)
+        syn.a_out.connect(dst)
+
+    copies = np.arange(n * n_in)
+    link("copy", port.flatten(), copy.a_in1, copies, copies % n_in, 1, bits=graded_bits)
+    link("open", gate.s_out, copy.a_in2, copies, copies // n_in, 1)
+    shut = np.flatnonzero(classes > 0)
+    if len(shut):  # class 0 is never shut
+        clock = b.add(LIFReset(shape=(1,), u=SHUT << 6, v=0, reset_interval=r, name=f"{name}/clock",
+                               reset_offset=(first + r - 1 - last) % r, **OPEN))  # u: shut until its first reset
+        link("tick", clock.s_out, clock.a_in, np.zeros(1, int), np.zeros(1, int), SHUT)  # fires once per sample
+        link("shut", clock.s_out, gate.a_in, shut, np.zeros(len(shut), int), SHUT,
+             delays=(last - classes[shut]).astype(int))
+    return copy.s_out, np.searchsorted(classes, np.minimum(d, last)) * n_in + cols

@@ -107,6 +107,12 @@ class Dense(Synapse):
     def lava_conv(self, layer, src):  # a conv whose kernel is the whole input
         return layer.weight.astype(np.int64).reshape(layer.shape[0], *src.shape), 1, 0, 1, 1
 
+    def to_nir(self, x, i, layer):
+        import nir
+
+        x.synapse(i, nir.Affine(weight=x.weight(layer), bias=x.current_bias(layer, layer.shape[0])),
+                  [x.flat_source(i)], (layer.shape[0],))
+
     def counts(self, layer, src):
         n_in, n_out = int(np.prod(src.shape)), layer.shape[0]
         return n_in * n_out, n_in, n_out

@@ -72,6 +72,15 @@ class DenseRec(Dense):
             return build_stateful(b, i, layer, ports)
         return _stock(b, i, layer, ports)
 
+    def to_nir(self, x, i, layer):  # NIR's recurrent edge: an Affine from the neuron back into it
+        import nir
+
+        super().to_nir(x, i, layer)
+        neuron = f"{layer.name}.neuron"
+        rec = layer.attrs["weight_rec"].astype(np.float64) * 2.0 ** layer.weight_exp / fx.WEIGHT_SCALE
+        x.add(i, f"{layer.name}.rec", nir.Affine(weight=rec, bias=np.zeros(layer.shape[0])), [neuron])
+        x.edges.append((f"{layer.name}.rec", neuron))
+
     def counts(self, layer, src):
         synapses, fan_in, fan_out = super().counts(layer, src)
         n = layer.shape[0]

@@ -5,6 +5,7 @@ import h5py
 import numpy as np
 
 from ..errors import NetFileError
+from ..intconv import pair as _pair
 
 MAX_ELEMENTS = 1 << 26  # elements of one dataset: refused before it is read (int64: 512 MiB)
 EXACT = 1 << 53  # integers beyond this are not exact in the float64 a key may be stored as
@@ -58,16 +59,19 @@ def integer(g, key, at, lo: int, hi: int, default: int | None = None) -> int:
     return int(value[0])
 
 
-def square(g, key, at, lo: int, hi: int, default: int) -> int:
-    """One value or two equal ones (NetX's (y, x) pairs), in lo..hi."""
+def pair(g, key, at, lo: int, hi: int, default) -> tuple:
+    """NetX's one value or (y, x) pair, each in lo..hi (`default`, an int or a pair, when absent)."""
     if key not in g:
-        return default
+        return _pair(default)
     v = ints(g, key, at).reshape(-1)
-    if v.size not in (1, 2) or (v.size == 2 and v[0] != v[1]):
-        raise NetFileError(f"{at}: key {key!r} must be one value or two equal ones, got {v.tolist()}")
-    if not lo <= int(v[0]) <= hi:
-        raise NetFileError(f"{at}: key {key!r} = {int(v[0])} outside {lo}..{hi}")
-    return int(v[0])
+    if v.size not in (1, 2) or not all(lo <= int(e) <= hi for e in v):
+        raise NetFileError(f"{at}: key {key!r} must be one value or a (y, x) pair in {lo}..{hi}, got {v.tolist()[:4]}")
+    return _pair(v[0] if v.size == 1 else v)
+
+
+def compact(p: tuple):
+    """A (y, x) pair as a layer's attrs keep it: one int when both are equal."""
+    return p[0] if p[0] == p[1] else p
 
 
 def write_string(g, key, value: str) -> None:

@@ -88,6 +88,19 @@ class Input(LayerType):
         ports[0].connect(neuron.a_in)
         return neuron.s_out
 
+    def to_nir(self, x, i, layer):  # NIR: frames x / 2**k; a neuron's frame is its current (1/64 units)
+        import nir
+
+        hints = {f"transform_{k}": v for k, v in (transform(layer) or {}).items()}
+        name = x.add(i, layer.name, nir.Input(input_type={"input": np.array(layer.shape)}), (), layer.shape,
+                     type=self.name, **hints)
+        k = 6 if layer.neuron is not None else self.value_shift(layer)
+        if k:
+            name = x.add(i, f"{layer.name}.scale", nir.Scale(scale=np.full(layer.shape, 2.0 ** -k)), [name],
+                         layer.shape)
+        if layer.neuron is not None:
+            x.neuron(i, f"{layer.name}.neuron", [name], layer.shape)
+
     def resources(self, r, i, layer, row):
         if layer.neuron is not None:  # it sends its neuron's spikes, or graded messages (NetX's SDNN Delta)
             row["message_bits"] = 0 if layer.spiking else r.target["message_bits"]

@@ -52,6 +52,17 @@ class Mean(LayerType):
         ports[0].connect(mean.a_in)
         return mean.a_out
 
+    def to_nir(self, x, i, layer):  # a SumPool2d over all tokens, then Scale m / 2**k (NIR: no floor)
+        import nir
+        import numpy as np
+
+        source, shape = x.image_source(i)
+        m, k = int(layer.attrs["scale_mant"]), int(layer.attrs["scale_shift"])
+        name = x.add(i, layer.name, nir.SumPool2d(kernel_size=np.array(shape[1:]), stride=np.array(shape[1:]),
+                                                  padding=np.zeros(2, dtype=np.int64)), [source], layer.shape,
+                     type=self.name, scale_shift=k)
+        x.add(i, f"{layer.name}.scale", nir.Scale(scale=np.full(layer.shape, m / 2.0 ** k)), [name], layer.shape)
+
     def resources(self, r, i, layer, row):
         src = r.net.layers[layer.inputs[0]]
         m, k = int(layer.attrs["scale_mant"]), int(layer.attrs["scale_shift"])

@@ -55,6 +55,16 @@ class Merge(LayerType):
             port.connect(getattr(merge, f"a_in{classes.index(d)}"))
         return merge.a_out
 
+    def to_nir(self, x, i, layer):  # several edges into one node are summed: a Scale of ones keeps the name
+        import nir
+        import numpy as np
+
+        ports = [x.ports[j] for j in layer.inputs]
+        if len({shape for _, shape in ports}) > 1:
+            raise x.error(i, f"its inputs have different NIR shapes {[shape for _, shape in ports]}")
+        x.add(i, layer.name, nir.Scale(scale=np.ones(ports[0][1])), [name for name, _ in ports], ports[0][1],
+              type=self.name)
+
     def resources(self, r, i, layer, row):
         dec = merge_decomposition(layer.lava_shape, sorted(set(r.net.input_delays(i, r.lat))))
         row.update(dec.counts(layer.size))

@@ -21,6 +21,10 @@ class Neuron(LayerType):
         ports[0].connect(lif.a_in)
         return lif.s_out
 
+    def to_nir(self, x, i, layer):
+        source, shape = x.source(i)
+        x.neuron(i, layer.name, [source], shape)
+
     def resources(self, r, i, layer, row):
         return r.src_bounds(layer)[0]
 

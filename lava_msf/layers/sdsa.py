@@ -85,6 +85,13 @@ class SDSA(LayerType):
         need(scale * max_count(layer) <= fx.SYNAPSE_MAX, at, f"attention current up to {scale * max_count(layer)} "
              f"(scale x {max_count(layer)} coincidences) over the 24-bit synaptic accumulator")
 
+    def to_nir(self, x, i, layer):
+        if layer.attrs["variant"] == "v2":
+            raise x.error(i, "SDSA v2 multiplies two spike signals (Q times K^T V), which NIR cannot express; "
+                          "its v1_kv and v1_qk forms (ANDs and sums) are NIR subgraphs, not exported yet")
+        raise x.error(i, f"SDSA {layer.attrs['variant']} (a NIR subgraph of coincidence LIFs and sums) is not "
+                      f"exported yet")
+
     def neuron_shape(self, layer):
         """The attention neuron of V1 forms is per channel (v1_kv) or per head and token (v1_qk)."""
         c, h, w = layer.shape

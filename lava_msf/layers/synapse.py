@@ -4,6 +4,7 @@ on Lava the project's Conv process (a dense layer is a conv whose kernel is its
 input)."""
 
 import abc
+import math
 
 import numpy as np
 
@@ -20,6 +21,20 @@ WEIGHT_MIN, WEIGHT_MAX = -256, 254
 READ_WEIGHT_MAX = 255
 WEIGHT_EXP_RANGE = (-8, 7)
 ROW_SUM_MAX = 1 << 22  # sum |W| per output: 32-bit inputs keep every partial sum exact in float64 (BLAS)
+
+
+def quantize_weight(w: np.ndarray):
+    """Float weight (current units per input unit) -> (even int weight, exponent)
+    with w ~= weight * 2**exp / 64, weight in [WEIGHT_MIN, WEIGHT_MAX]."""
+    peak = float(np.abs(w).max()) * fx.WEIGHT_SCALE
+    exp = WEIGHT_EXP_RANGE[0] if peak == 0 else math.ceil(math.log2(peak / WEIGHT_MAX))
+    exp = int(min(max(exp, WEIGHT_EXP_RANGE[0]), WEIGHT_EXP_RANGE[1]))
+    mant = np.clip(np.rint(w * fx.WEIGHT_SCALE / 2.0 ** (exp + 1)), WEIGHT_MIN // 2, WEIGHT_MAX // 2)
+    return 2 * mant.astype(np.int64), exp
+
+
+def quantize_bias(b: np.ndarray) -> np.ndarray:
+    return np.rint(b * fx.WEIGHT_SCALE).astype(np.int64)
 
 
 class Synapse(LayerType):
@@ -56,7 +71,7 @@ class Synapse(LayerType):
              f"(integer products would not stay exact)")
 
     def latency(self, layer, decomposed):
-        return 1
+        return 2 if decomposed and layer.delay is not None else 1  # decomposed delays: a gating hop (layers/delay.py)
 
     def row_sums(self, layer):
         """Per output channel the sum of |weights| into one output."""
@@ -137,7 +152,7 @@ class Synapse(LayerType):
         if layer.bias is not None and layer.neuron is None:
             r.synapse_bias.append(layer.name)
         if layer.delay is not None:
-            delay.resources(layer, row)
+            delay.resources(layer, row, src.size, r.net.timesteps)
         # per output channel the sum of |w| times the largest input, shifted as the synapse shifts, plus |bias|
         acc = fx.shift(self.row_sums(layer) * r.src_bounds(layer)[0], layer.weight_exp - src.value_shift)
         bias = 0 if layer.bias is None or layer.neuron is not None else np.abs(layer.bias.astype(np.int64))

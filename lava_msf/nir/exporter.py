@@ -1,0 +1,137 @@
+"""lava_msf.graph.Network -> nir.NIRGraph. Each layer type adds its own nodes
+(`LayerType.to_nir(x, i, layer)`, lava_msf/layers); this module holds what
+they share: names, the shapes NIR sees, float weights, the neuron and the
+delay that follow a synapse, and the hints that make the import exact.
+
+Values in NIR are lava-msf's in float units: a spike is 1, a current of
+mantissa m is m / 64, a frame of an input with value shift k is x / 2**k (a
+Scale after the Input). A weight W with exponent e is W * 2**e / 64 whatever
+its source (the synapse's shift by the source's value shift is that unit
+change). The main node of layer i is named after it; extra nodes are
+`<name>.neuron`, `.delay`, `.flatten`, `.scale`; every node carries metadata
+`lava_msf_layer` = i (hints: import_nir uses them to rebuild the same layers,
+never to change what the graph computes)."""
+
+import math
+
+import numpy as np
+
+from .. import fixedpoint as fx
+from ..layers import spec
+from ..layers import delay as delays
+from ..neurons import model_of
+from . import DT, HINT, NirError
+from . import neuron as lif
+
+OUTPUT = "output"
+
+
+class Export:
+    def __init__(self, net, dt: float):
+        import nir
+
+        self.nir, self.net, self.dt = nir, net, float(dt)
+        self.nodes, self.edges = {}, []
+        self.ports = {}  # layer index -> (node name, NIR shape) of its output
+
+    def at(self, i: int) -> str:
+        return f"layer {i} ({self.net.layers[i].name})"
+
+    def error(self, i: int, why: str) -> NirError:
+        return NirError(f"{self.at(i)}: {why}")
+
+    def add(self, i: int, name: str, node, sources=(), shape=None, **hints) -> str:
+        """Node `name` of layer i, fed by the node names `sources`; its output shape
+        `shape` becomes the layer's port. Returns the name."""
+        if name in self.nodes or "/" in name or not name:
+            raise self.error(i, f"NIR node name {name!r} is taken or not a valid HDF5 name")
+        node.metadata = {f"{HINT}layer": i, **{f"{HINT}{k}": v for k, v in hints.items()}}
+        self.nodes[name] = node
+        self.edges += [(s, name) for s in sources]
+        if shape is not None:
+            self.ports[i] = (name, tuple(int(d) for d in shape))
+        return name
+
+    def source(self, i: int, k: int = 0):
+        """(node name, NIR shape) of layer i's k-th input."""
+        return self.ports[self.net.layers[i].inputs[k]]
+
+    def flat_source(self, i: int) -> str:
+        """Layer i's input as a vector (a Flatten node when it is not one)."""
+        name, shape = self.source(i)
+        if len(shape) == 1:
+            return name
+        return self.add(i, f"{self.net.layers[i].name}.flatten",
+                        self.nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1), [name])
+
+    def image_source(self, i: int):
+        """(node name, (C, H, W)) of layer i's input, which must be an image."""
+        name, shape = self.source(i)
+        if len(shape) != 3:
+            raise self.error(i, f"reads a vector {shape}; NIR has no reshape back to (C, H, W)")
+        return name, shape
+
+    def weight(self, layer) -> np.ndarray:
+        return layer.weight.astype(np.float64) * 2.0 ** layer.weight_exp / fx.WEIGHT_SCALE
+
+    def current_bias(self, layer, channels: int) -> np.ndarray:
+        """A synapse's bias in float units (zero when it is its neuron's)."""
+        if layer.bias is None or layer.neuron is not None:
+            return np.zeros(channels)
+        return layer.bias.astype(np.float64) / fx.WEIGHT_SCALE
+
+    def synapse(self, i: int, node, sources, shape, scale: float | None = None) -> None:
+        """A synapse node named after layer i, then a Scale by `scale` (a pool's
+        weight), its delay and its neuron."""
+        layer = self.net.layers[i]
+        name = self.add(i, layer.name, node, sources, shape, type=layer.type, weight_exp=int(layer.weight_exp))
+        if scale is not None:
+            name = self.add(i, f"{layer.name}.scale", self.nir.Scale(scale=np.full(shape, scale)), [name], shape)
+        if layer.delay is not None:
+            d = delays.per_output(layer)
+            if d is None:
+                raise self.error(i, "its delays differ between the synapses into one output; NIR's Delay delays "
+                                 "a whole signal (per-output delays export)")
+            steps = np.broadcast_to(d.reshape((-1,) + (1,) * (len(shape) - 1)), shape).astype(np.float64)
+            name = self.add(i, f"{layer.name}.delay", self.nir.Delay(delay=steps * self.dt), [name], shape)
+        if layer.neuron is not None:
+            self.neuron(i, f"{layer.name}.neuron", [name], shape)
+
+    def neuron(self, i: int, name: str, sources, shape) -> None:
+        """Layer i's neuron (its bias in the voltage) as a NIR node `name`."""
+        layer = self.net.layers[i]
+        p = layer.neuron
+        if not isinstance(p, fx.LifParams):
+            raise self.error(i, f"its {type(model_of(p)).__name__} neuron has no NIR form (NIR's neurons are "
+                             f"LIF, CubaLIF, IF, LI)")
+        self.add(i, name, lif.export(p, layer.bias, shape, self.dt, self.at(i)), sources, shape)
+
+
+def time_step(net, dt: float | None = None) -> float:
+    """dt, else the one `net` was imported with (its meta's nir_dt), else DT."""
+    value = net.meta.get("nir_dt", DT) if dt is None else dt
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise NirError(f"dt must be a positive number of seconds, got {str(value)[:40]}")
+    return float(value)
+
+
+def export_nir(net, dt: float | None = None):
+    """`net` as a NIR graph for time step `dt` (default: the one it was imported
+    with, else DT; the graph stores it as a hint): exact for the types with a NIR
+    form; NirError naming the first layer without."""
+    import nir
+
+    dt = time_step(net, dt)
+    net.validate()
+    x = Export(net, dt)
+    for i, layer in enumerate(net.layers):
+        spec(layer).to_nir(x, i, layer)
+    out, shape = x.ports[len(net.layers) - 1]
+    name = OUTPUT if OUTPUT not in x.nodes else f"{OUTPUT}.nir"
+    x.nodes[name] = nir.Output(output_type={"output": np.array(shape)})
+    x.edges.append((out, name))
+    meta = {f"{HINT}dt": float(dt), f"{HINT}timesteps": int(net.timesteps)}
+    try:
+        return nir.NIRGraph(nodes=x.nodes, edges=x.edges, metadata=meta, type_check=True)
+    except (ValueError, AssertionError) as e:  # NIR's own type check: a bug of a to_nir hook
+        raise NirError(f"the exported NIR graph fails NIR's type check: {str(e)[:200]}") from None
