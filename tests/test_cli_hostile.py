@@ -121,6 +121,8 @@ OUTPUTS = {
     "export": (lambda i, o: ["export", i, "--out", o], "export", "handle_export", "file"),
     "import-sdt": (lambda i, o: ["import-sdt", i, "--variant", "15m", "--out", o], "export", "handle_import_sdt",
                    "file"),
+    "export-nir": (lambda i, o: ["export-nir", i, "--out", o], "nir", "handle_export_nir", "file"),
+    "import-nir": (lambda i, o: ["import-nir", i, "--out", o], "nir", "handle_import_nir", "file"),
     "train": (lambda i, o: ["train", "--init", i, "--out", o], "train", "handle_train", "directory"),
     "pipeline": (lambda i, o: ["pipeline", "--checkpoint", i, "--out", o], "train", "handle_pipeline",
                  "directory"),

@@ -231,3 +231,15 @@ print("equal")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("equal")
+
+
+def test_a_network_without_time_steps_is_refused_for_batches():
+    import dataclasses
+
+    from small_nets import small_net
+
+    from lava_msf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"no time steps per sample \(T = 0\)"):
+        LavaRunner(dataclasses.replace(small_net(), timesteps=0), "lava-cpu")
+    assert_no_children()

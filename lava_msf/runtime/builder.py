@@ -166,6 +166,8 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     samples streamed in through pipes (a Var set moves one value per message).
     `probes`: names of layers whose values are read out too."""
     net.validate()
+    if net.timesteps < 1:  # a file may leave T open (NIR imports): a batch needs it
+        raise ConfigError("the network has no time steps per sample (T = 0): give it timesteps")
     _check_models(net, backend)
     names = [layer.name for layer in net.layers]
     unknown = sorted(set(probes) - set(names))
