@@ -1,0 +1,255 @@
+"""The real NIR clients (test extras: snntorch 1.0.0, norse 1.1.0, nirtorch 2.6): networks built in
+snnTorch and Norse, exported by their own NIR export, imported by lava-msf and run on the reference
+executor and lava-cpu; lava-msf's exports imported by snnTorch and Norse and run there. Each is
+compared with the other side's run on the same input spikes (docs/nir.md, "Clients").
+
+Exact cases use weights that are exact in Loihi fixed point and decays of 1/2 over few enough steps
+that Lava's truncating decays lose no bit (the oldest contribution is halved at most T - 1 times; a
+state that is a multiple of 2**(T - 1) halves exactly); the others state their measured agreement."""
+
+import nir
+import norse.torch as norse
+import numpy as np
+import snntorch as snn
+import torch
+from norse.torch.functional.lif import LIFParameters
+from snntorch.export_nir import export_to_nir
+from snntorch.import_nir import import_from_nir
+from snntorch.utils import reset as snntorch_reset
+
+from lava_msf import fixedpoint as fx
+from lava_msf.graph import Layer, Network
+from lava_msf.nir import export_nir, import_nir
+from lava_msf.reference import Executor
+
+from small_nets import assert_backend_equals_reference
+
+SNNTORCH_DT = 1e-4  # snnTorch 1.0.0 hard-codes its NIR time step
+NORSE_DT = 2.0**-10  # dt * tau_inv exact in float32: Norse's own run has no rounding either
+
+
+def spikes(shape, steps, p, seed):
+    return (np.random.default_rng(seed).random((*shape, steps)) < p).astype(np.int64)
+
+
+def run_lava(net, x):
+    """The reference executor's spikes of every spiking layer: {name: (N, ..., T)}."""
+    probes = {}
+    Executor(net).run(x, probes)
+    return {layer.name: np.stack(probes[layer.name], axis=-1)
+            for layer in net.layers if layer.neuron is not None}
+
+
+def run_torch(step, x):
+    """`step(x_t)` -> [spikes of each neuron layer] over x's last axis: [(N, ..., T)]."""
+    out = []
+    with torch.no_grad():
+        for t in range(x.shape[-1]):
+            out.append([s.numpy() for s in step(torch.from_numpy(x[..., t]).float())])
+    return [np.stack(layer, axis=-1) for layer in zip(*out)]
+
+
+def cosine(a, b):
+    a, b = a.reshape(-1).astype(np.float64), b.reshape(-1).astype(np.float64)
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
+
+
+def agreement(lava, frame):
+    """(spike agreement, cosine of the per-neuron spike counts) of two (N, ..., T) spike arrays."""
+    lava = lava.reshape(frame.shape)
+    return float((lava == frame).mean()), cosine(lava.sum(-1), frame.sum(-1))
+
+
+# ---- snnTorch -> NIR -> lava-msf
+
+
+def snntorch_cnn(alpha, beta, weights, rng):
+    """Conv2d(1->4, 3x3) -> Synaptic -> Flatten -> Linear(144->5) -> Leaky: snnTorch's own modules,
+    reset to zero without delay (Lava's reset). Per-neuron parameters so that NIR's types infer."""
+    full = lambda v, *s: torch.full(s, float(v))  # noqa: E731
+    conv = torch.nn.Conv2d(1, 4, 3, padding=1, bias=False)
+    fc = torch.nn.Linear(144, 5, bias=False)
+    conv.weight.data, fc.weight.data = (torch.tensor(w, dtype=torch.float32) for w in weights(rng))
+    kw = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    return torch.nn.Sequential(
+        conv, snn.Synaptic(alpha=full(alpha, 4, 6, 6), beta=full(beta, 4, 6, 6), threshold=full(1, 4, 6, 6), **kw),
+        torch.nn.Flatten(), fc, snn.Leaky(beta=full(beta, 5), threshold=full(1, 5), **kw))
+
+
+def snntorch_step(model):
+    def step(x):
+        out, seen = x, []
+        for module in model:
+            out = module(out)
+            if isinstance(module, snn.SpikingNeuron):
+                seen.append(out)
+        return seen
+    return step
+
+
+def eighths(rng):  # multiples of 1/8: Lava's states are multiples of 512 (2**-3 times 4096)
+    return rng.integers(-6, 9, (4, 1, 3, 3)) / 8, rng.integers(-3, 4, (5, 144)) / 8
+
+
+def gaussian(rng):
+    return rng.normal(0.05, 0.3, (4, 1, 3, 3)), rng.normal(0.0, 0.1, (5, 144))
+
+
+def snntorch_through_lava(alpha, beta, weights, steps, seed):
+    model = snntorch_cnn(alpha, beta, weights, np.random.default_rng(seed))
+    graph = export_to_nir(model, torch.zeros(1, 1, 6, 6), ignore_dims=[0])
+    net, report = import_nir(graph, dt=SNNTORCH_DT, timesteps=steps)
+    x = spikes((6, 1, 6, 6), steps, 0.3, seed)
+    snntorch_reset(model)
+    theirs = run_torch(snntorch_step(model), x)
+    return net, report, x, run_lava(net, x), theirs
+
+
+def test_snntorch_cnn_runs_on_lava_bit_exactly():
+    """alpha = beta = 1/2, weights in 1/8 steps, T = 10: snnTorch's float32 run and Lava's integers agree
+    on every spike of both layers, on the reference executor and on lava-cpu."""
+    net, report, x, lava, (conv, fc) = snntorch_through_lava(0.5, 0.5, eighths, steps=10, seed=3)
+    assert [layer.type for layer in net.layers] == ["input", "conv", "dense"]
+    assert net.layers[1].neuron.i_decay == net.layers[1].neuron.v_decay == 2048
+    assert net.layers[2].neuron.i_decay == 4096  # Leaky: NIR LIF, the current is the step's input
+    assert all(row["weight_rel_error"] == 0 for row in report["quantization"].values())
+    assert 0.05 < conv.mean() < 0.8 and 0.05 < fc.mean() < 0.8  # both layers fire and are not saturated
+    np.testing.assert_array_equal(lava["0"], conv)
+    np.testing.assert_array_equal(lava["3"].reshape(fc.shape), fc)
+    assert_backend_equals_reference(net, "lava-cpu", x[:2], probe_names=("0",))
+
+
+def test_snntorch_cnn_with_float_weights_and_decays():
+    """alpha = 0.8, beta = 0.9, Gaussian weights, T = 20: quantized to 8-bit weights and 1/4096 decays."""
+    net, report, x, lava, (conv, fc) = snntorch_through_lava(0.8, 0.9, gaussian, steps=20, seed=4)
+    assert not report["exact"] and net.layers[1].neuron.i_decay == 819 and net.layers[1].neuron.v_decay == 410
+    assert 0.05 < conv.mean() < 0.5 and 0.05 < fc.mean() < 0.5  # measured 0.21, 0.12
+    (a_conv, c_conv), (a_fc, c_fc) = agreement(lava["0"], conv), agreement(lava["3"], fc)
+    # measured: spike agreement 0.9889 (conv), 0.9267 (fc); cosine of the spike counts 0.9996, 0.9956.
+    # The differences are the 1/4096 decays (0.2 -> 819/4096, 0.1 -> 410/4096), Lava's truncation and
+    # the 8-bit weights, compounding over 20 steps and into the second layer.
+    assert a_conv >= 0.97 and a_fc >= 0.85 and c_conv >= 0.995 and c_fc >= 0.98, (a_conv, a_fc, c_conv, c_fc)
+
+
+# ---- Norse -> NIR -> lava-msf
+
+
+def norse_cnn(rng):
+    """Conv2d -> LIFCell -> Conv2d (stride 2) -> LIFCell, dt * tau_inv = 1/2 for both time constants
+    (no Linear: Norse 1.1.0's to_nir writes no node for Flatten)."""
+    def lif(*shape):
+        full = lambda v: torch.full(shape, float(v))  # noqa: E731
+        return norse.LIFCell(LIFParameters(tau_syn_inv=full(512), tau_mem_inv=full(512), v_leak=full(0),
+                                           v_th=full(1), v_reset=full(0)), dt=NORSE_DT)
+    c1, c2 = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Conv2d(4, 3, 3, padding=1, stride=2)
+    c1.weight.data = torch.tensor(rng.integers(-6, 9, (4, 1, 3, 3)) / 8).float()
+    c2.weight.data = torch.tensor(rng.integers(-3, 5, (3, 4, 3, 3)) / 8).float()
+    c1.bias.data = torch.tensor(rng.integers(-2, 3, 4) / 8).float()  # into the decaying current
+    c2.bias.data = torch.zeros(3)
+    return norse.SequentialState(c1, lif(4, 6, 6), c2, lif(3, 3, 3))
+
+
+def test_norse_cnn_runs_on_lava_bit_exactly():
+    """Norse's LIFCell jumps its current by the input (no dt / tau_syn factor) and exports w_in = 1;
+    under NIR's Euler reading that current is w_in = tau_syn / dt, which the test sets. Then T = 10
+    spikes agree exactly with Norse's own run, on the reference executor and on lava-cpu."""
+    model = norse_cnn(np.random.default_rng(5))
+    graph = norse.to_nir(model, torch.zeros(1, 6, 6), dt=NORSE_DT)  # no batch: NIR types
+    cuba = [node for node in graph.nodes.values() if isinstance(node, nir.CubaLIF)]
+    assert len(cuba) == 2 and all(np.all(node.w_in == 1) for node in cuba)  # what Norse writes
+    # Norse writes tau = dt / tau_inv, i.e. dt times the time constant: read at dt**2, dt / tau is Norse's
+    dt = NORSE_DT**2
+    for node in cuba:
+        node.w_in = node.tau_syn / dt
+    net, report = import_nir(graph, dt=dt, timesteps=10)
+    x = spikes((6, 1, 6, 6), 10, 0.3, 6)
+
+    def step(x_t, state=[None] * 5):  # noqa: B006 - the cells' states, carried over the steps
+        out, seen = x_t, []
+        for i, module in enumerate(model):
+            if isinstance(module, norse.LIFCell):
+                out, state[i] = module(out, state[i])
+                seen.append(out)
+            else:
+                out = module(out)
+        return seen
+    conv, fc = run_torch(step, x)
+    lava = run_lava(net, x)
+    assert 0.05 < conv.mean() < 0.8 and 0.05 < fc.mean() < 0.8
+    spiking = [layer.name for layer in net.layers if layer.neuron is not None]
+    assert len(spiking) == 2, [(layer.name, layer.type) for layer in net.layers]
+    np.testing.assert_array_equal(lava[spiking[0]].reshape(conv.shape), conv)
+    np.testing.assert_array_equal(lava[spiking[1]].reshape(fc.shape), fc)
+    assert_backend_equals_reference(net, "lava-cpu", x[:2], probe_names=(spiking[0],))
+
+
+# ---- lava-msf -> NIR -> snnTorch, Norse
+
+
+def lava_msf_cnn(c2_i_decay):
+    """input spikes -> conv + CubaLIF -> conv (stride 2) + LIF (i_decay 4096) or CubaLIF -> dense +
+    CubaLIF, decays of 1/2 (weight exponent 0: states are multiples of 64, exact over T = 7)."""
+    rng = np.random.default_rng(7)
+    cuba = fx.LifParams(vth_mant=64, i_decay=2048, v_decay=2048)
+    layers = [
+        Layer("input", "input", (2, 8, 8)),
+        Layer("c1", "conv", (4, 8, 8), (0,), weight=rng.integers(-30, 40, (4, 2, 3, 3)), neuron=cuba,
+              attrs={"padding": 1}),
+        Layer("c2", "conv", (6, 4, 4), (1,), weight=rng.integers(-30, 40, (6, 4, 3, 3)),
+              neuron=fx.LifParams(vth_mant=96, i_decay=c2_i_decay, v_decay=2048), attrs={"padding": 1, "stride": 2}),
+        Layer("fc", "dense", (5, 1, 1), (2,), weight=rng.integers(-20, 25, (5, 96)), neuron=cuba),
+    ]
+    return Network(layers, timesteps=7, meta={"input": "spikes"}).validate()
+
+
+def hooked(model, kinds):
+    """A step function of `model` returning the outputs of its modules of `kinds`, in call order."""
+    seen, state = [], [None]
+    for module in model.modules():
+        if isinstance(module, kinds):
+            module.register_forward_hook(lambda m, i, out: seen.append(out[0] if isinstance(out, tuple) else out))
+
+    def step(x_t):
+        seen.clear()
+        out = model(x_t, state[0]) if state[0] is not None else model(x_t)
+        if isinstance(out, tuple):  # Norse's modules return (output, state)
+            state[0] = out[1]
+        return list(seen)
+    return step
+
+
+def run_unbatched(make_step, x):
+    """Each sample alone, unbatched (C, H, W) as NIR's signals are: both clients' imports read NIR's
+    Flatten(start_dim=0) as torch's, which would flatten a batch dimension too."""
+    return [np.stack(layer) for layer in zip(*(run_torch(make_step(), sample) for sample in x))]
+
+
+def test_lava_msf_export_runs_in_snntorch_bit_exactly():
+    net = lava_msf_cnn(4096)
+    x = spikes((4, 2, 8, 8), 7, 0.3, 8)
+    lava = run_lava(net, x)
+    graph = export_nir(net, dt=SNNTORCH_DT)
+    models = []
+
+    def make_step():
+        models.append(import_from_nir(graph))
+        return hooked(models[-1], (snn.Synaptic, snn.Leaky))
+    theirs = run_unbatched(make_step, x)
+    assert [type(m).__name__ for m in models[0].modules() if isinstance(m, snn.SpikingNeuron)] == \
+        ["Synaptic", "Leaky", "Synaptic"]
+    assert len(theirs) == 3 and all(0.05 < lava[name].mean() < 0.8 for name in lava)
+    for name, frame in zip(("c1", "c2", "fc"), theirs):
+        np.testing.assert_array_equal(lava[name].reshape(frame.shape), frame)
+
+
+def test_lava_msf_export_runs_in_norse_bit_exactly():
+    """Norse's CubaLIF import reads NIR's Euler semantics (a box synapse scaled by dt / tau_syn, then r);
+    its LIF import drops r (a warning), so this net's layers are all CubaLIF."""
+    net = lava_msf_cnn(2048)
+    x = spikes((4, 2, 8, 8), 7, 0.3, 9)
+    lava = run_lava(net, x)
+    graph = export_nir(net, dt=NORSE_DT)
+    theirs = run_unbatched(lambda: hooked(norse.from_nir(graph, dt=NORSE_DT), (norse.LIFBoxCell,)), x)
+    assert len(theirs) == 3 and all(0.05 < lava[name].mean() < 0.8 for name in lava)
+    for name, frame in zip(("c1", "c2", "fc"), theirs):
+        np.testing.assert_array_equal(lava[name].reshape(frame.shape), frame)
