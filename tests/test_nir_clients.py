@@ -1,7 +1,8 @@
-"""The real NIR clients (test extras: snntorch 1.0.0, norse 1.1.0, nirtorch 2.6): networks built in
-snnTorch and Norse, exported by their own NIR export, imported by lava-msf and run on the reference
-executor and lava-cpu; lava-msf's exports imported by snnTorch and Norse and run there. Each is
-compared with the other side's run on the same input spikes (docs/nir.md, "Clients").
+"""The real NIR clients (test extras: snntorch 1.0.0, norse 1.1.0, nirtorch 2.6, sinabs 2.0.3):
+networks built in snnTorch, Norse and sinabs, exported by their own NIR export, imported by lava-msf
+and run on the reference executor and lava-cpu; lava-msf's exports imported by snnTorch and Norse
+and run there. Each is compared with the other side's run on the same input spikes (docs/nir.md,
+"Clients").
 
 Exact cases use weights that are exact in Loihi fixed point and decays of 1/2 over few enough steps
 that Lava's truncating decays lose no bit (the oldest contribution is halved at most T - 1 times; a
@@ -10,9 +11,12 @@ state that is a multiple of 2**(T - 1) halves exactly); the others state their m
 import nir
 import norse.torch as norse
 import numpy as np
+import sinabs
+import sinabs.layers as sl
 import snntorch as snn
 import torch
 from norse.torch.functional.lif import LIFParameters
+from sinabs.activation import MembraneReset, SingleSpike
 from snntorch.export_nir import export_to_nir
 from snntorch.import_nir import import_from_nir
 from snntorch.utils import reset as snntorch_reset
@@ -253,3 +257,40 @@ def test_lava_msf_export_runs_in_norse_bit_exactly():
     assert len(theirs) == 3 and all(0.05 < lava[name].mean() < 0.8 for name in lava)
     for name, frame in zip(("c1", "c2", "fc"), theirs):
         np.testing.assert_array_equal(lava[name].reshape(frame.shape), frame)
+
+
+# ---- sinabs -> NIR -> lava-msf
+
+
+def test_sinabs_cnn_runs_on_lava_bit_exactly():
+    """sinabs' IAF (v += x; fire at v >= threshold; here one spike a step and reset to zero, Lava's
+    reset) exports as NIR's IF with r = 1: sinabs' time is in steps, so the graph is read at dt = 1
+    (gain dt * r = 1). Its threshold is not strict: with weights in 1/8 steps and thresholds between
+    the 1/8 steps no voltage equals one, and >= and > fire alike. SumPool2d + IAF is a lava-msf pool."""
+    n, steps = 4, 10
+    rng = np.random.default_rng(10)
+    iaf = lambda th: sl.IAFSqueeze(batch_size=n, spike_threshold=th, spike_fn=SingleSpike,  # noqa: E731
+                                   reset_fn=MembraneReset())
+    conv = torch.nn.Conv2d(1, 4, 3, padding=1, bias=False)
+    fc = torch.nn.Linear(36, 5, bias=False)
+    conv.weight.data = torch.tensor(rng.integers(-6, 9, (4, 1, 3, 3)) / 8).float()
+    fc.weight.data = torch.tensor(rng.integers(-3, 5, (5, 36)) / 8).float()
+    model = torch.nn.Sequential(conv, iaf(1.0625), sl.SumPool2d(2), iaf(1.5625), torch.nn.Flatten(), fc, iaf(1.0625))
+    graph = sinabs.to_nir(model, torch.zeros(n, 1, 6, 6))
+    net, report = import_nir(graph, dt=1.0, timesteps=steps)
+    assert [layer.type for layer in net.layers] == ["input", "conv", "pool", "dense"]
+
+    x = spikes((n, 1, 6, 6), steps, 0.3, 11)
+    sinabs.reset_states(model)
+    with torch.no_grad():  # sinabs runs all steps at once: (N * T, C, H, W), sample-major
+        out = torch.from_numpy(np.moveaxis(x, -1, 1).reshape(n * steps, 1, 6, 6)).float()
+        theirs = []
+        for module in model:
+            out = module(out)
+            if isinstance(module, sl.IAFSqueeze):
+                theirs.append(np.moveaxis(out.numpy().reshape(n, steps, *out.shape[1:]), 1, -1))
+    lava = run_lava(net, x)
+    assert all(0.05 < frame.mean() < 0.8 for frame in theirs), [frame.mean() for frame in theirs]
+    for layer, frame in zip(net.layers[1:], theirs):
+        np.testing.assert_array_equal(lava[layer.name].reshape(frame.shape), frame)
+    assert_backend_equals_reference(net, "lava-cpu", x[:2], probe_names=(net.layers[1].name,))
