@@ -135,6 +135,29 @@ def test_snntorch_cnn_with_float_weights_and_decays():
     assert a_conv >= 0.97 and a_fc >= 0.85 and c_conv >= 0.995 and c_fc >= 0.98, (a_conv, a_fc, c_conv, c_fc)
 
 
+def test_snntorch_recurrent_layer_is_dense_rec_bit_exactly():
+    """snnTorch's RLeaky (mem = beta mem + x + W_rec spk[t-1]) exports its Linear -> LIF -> w_rec cycle;
+    lava-msf reads it as a dense_rec layer, and every spike agrees with snnTorch's own run. (snnTorch
+    1.0.0's RSynaptic fails with reset_delay=False in its own forward, so only RLeaky is tested.)"""
+    rng = np.random.default_rng(12)
+    fc = torch.nn.Linear(20, 8, bias=False)
+    fc.weight.data = torch.tensor(rng.integers(-3, 6, (8, 20)) / 8).float()
+    rec = snn.RLeaky(beta=torch.full((8,), 0.5), threshold=torch.ones(8), linear_features=8, all_to_all=True,
+                     init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    rec.recurrent.weight.data = torch.tensor(rng.integers(-4, 4, (8, 8)) / 8).float()
+    rec.recurrent.bias.data.zero_()
+    model = torch.nn.Sequential(fc, rec)
+    net, report = import_nir(export_to_nir(model, torch.zeros(1, 20), ignore_dims=[0]), dt=SNNTORCH_DT, timesteps=10)
+    assert [layer.type for layer in net.layers] == ["input", "dense_rec"]
+    x = spikes((5, 20, 1, 1), 10, 0.3, 13)
+    snntorch_reset(model)
+    (theirs,) = run_torch(lambda x_t: [model(x_t)], x[:, :, 0, 0])
+    lava = run_lava(net, x)[net.layers[1].name]
+    assert 0.05 < theirs.mean() < 0.8
+    np.testing.assert_array_equal(lava.reshape(theirs.shape), theirs)
+    assert_backend_equals_reference(net, "lava-cpu", x[:2])
+
+
 # ---- Norse -> NIR -> lava-msf
 
 
