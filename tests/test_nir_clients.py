@@ -9,24 +9,27 @@ that Lava's truncating decays lose no bit (the oldest contribution is halved at 
 state that is a multiple of 2**(T - 1) halves exactly); the others state their measured agreement."""
 
 import nir
-import norse.torch as norse
 import numpy as np
-import sinabs
-import sinabs.layers as sl
-import snntorch as snn
+import pytest
 import torch
-from norse.torch.functional.lif import LIFParameters
-from sinabs.activation import MembraneReset, SingleSpike
-from snntorch.export_nir import export_to_nir
-from snntorch.import_nir import import_from_nir
-from snntorch.utils import reset as snntorch_reset
 
-from lava_msf import fixedpoint as fx
-from lava_msf.graph import Layer, Network
-from lava_msf.nir import export_nir, import_nir
-from lava_msf.reference import Executor
+# test extras (pyproject): without them this module is skipped, visibly, as the other extras' tests are
+snn = pytest.importorskip("snntorch")
+norse = pytest.importorskip("norse.torch")
+sinabs = pytest.importorskip("sinabs")
+import sinabs.layers as sl  # noqa: E402
+from norse.torch.functional.lif import LIFParameters  # noqa: E402
+from sinabs.activation import MembraneReset, SingleSpike  # noqa: E402
+from snntorch.export_nir import export_to_nir  # noqa: E402
+from snntorch.import_nir import import_from_nir  # noqa: E402
+from snntorch.utils import reset as snntorch_reset  # noqa: E402
 
-from small_nets import assert_backend_equals_reference
+from lava_msf import fixedpoint as fx  # noqa: E402
+from lava_msf.graph import Layer, Network  # noqa: E402
+from lava_msf.nir import export_nir, import_nir  # noqa: E402
+from lava_msf.reference import Executor  # noqa: E402
+
+from small_nets import assert_backend_equals_reference  # noqa: E402
 
 SNNTORCH_DT = 1e-4  # snnTorch 1.0.0 hard-codes its NIR time step
 NORSE_DT = 2.0**-10  # dt * tau_inv exact in float32: Norse's own run has no rounding either
