@@ -120,7 +120,9 @@ class Export:
         w = np.asarray(weight, dtype=np.float64)
         node = self.nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=w, stride=1, padding=tuple(padding),
                                dilation=1, groups=groups, bias=np.zeros(w.shape[0]))
-        node.input_type = {"input": np.array(in_shape)}  # nir 1.0.8 takes C_in / groups for C_in
+        # nir 1.0.8 takes C_in / groups for C_in and the kernel's height for its width
+        out = [w.shape[0]] + [n + 2 * p - k + 1 for n, p, k in zip(in_shape[1:], padding, w.shape[2:])]
+        node.input_type, node.output_type = {"input": np.array(in_shape)}, {"output": np.array(out)}
         return self.add(i, f"{self.net.layers[i].name}.{suffix}", node, sources, weight_exp=0)
 
     def coincidence(self, i: int, name: str, sources, shape) -> str:
