@@ -20,7 +20,7 @@ NETX_MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "netx_
 STOCK = {"Input", "Output", "Conv2d", "SumPool2d", "Scale", "LIF", "CubaLIF", "Affine", "Flatten"}
 
 
-def sdsa_net(variant, heads, hw):
+def sdsa_net(variant, heads, hw, v_decay=1024):
     """input -> conv + SN -> Q, K, V (three convs + SN) -> SDSA -> dense head:
     Q, K and V differ, so each AND and each mask sees distinct spikes."""
     rng = np.random.default_rng(11)
@@ -33,7 +33,7 @@ def sdsa_net(variant, heads, hw):
         layers.append(Layer(name, "conv", (c, h, wd), (1,), weight=w(c, c, 1, 1) + 40, bias=rng.integers(-20, 40, c),
                             neuron=fx.LifParams(vth_mant=64)))
     count = h * wd if variant == "v1_kv" else c // heads  # the most ANDs one attention neuron counts
-    layers += [Layer("attn", "sdsa", (c, h, wd), (2, 3, 4), neuron=fx.LifParams(vth_mant=2 * count, v_decay=1024),
+    layers += [Layer("attn", "sdsa", (c, h, wd), (2, 3, 4), neuron=fx.LifParams(vth_mant=2 * count, v_decay=v_decay),
                      attrs={"variant": variant, "heads": heads, "scale": 3}),
                Layer("fc", "dense", (3, 1, 1), (5,), weight=w(3, c * h * wd))]
     return Network(layers, timesteps=4, meta={"input": "frames"}).validate()
@@ -61,6 +61,58 @@ def test_v1_sdsa_exports_as_stock_nir_and_imports_to_the_same_spikes(tmp_path, v
     masked = np.stack(ref["q" if variant == "v1_kv" else "v"])
     sdsa = np.stack(ref["attn"])
     assert 0 < attention.mean() < 1 and sdsa.any() and (masked > sdsa).any()  # it masks some spikes, not all
+
+
+def nir_semantics(graph, i, inputs):
+    """NIR's float semantics (forward Euler at the graph's dt, edges into a node
+    summed), from NIR's equations alone, of the nodes of layer i (listed in
+    order), fed `inputs` {outside node: (T, N, C, H, W)}. Returns {node: (T, ...)}."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    dt = graph.metadata["lava_msf_dt"]
+    mine = [n for n, node in graph.nodes.items() if node.metadata.get("lava_msf_layer") == i]
+    out, voltage = {n: [] for n in mine}, {}
+    for t in range(len(next(iter(inputs.values())))):
+        value = {a: x[t].astype(np.float64) for a, x in inputs.items()}
+        for n in mine:
+            node, x = graph.nodes[n], sum(value[a] for a, b in graph.edges if b == n)
+            if isinstance(node, nir.Conv2d):
+                (p0, p1), groups, w = node.padding, node.groups, node.weight
+                win = sliding_window_view(np.pad(x, ((0, 0), (0, 0), (p0, p0), (p1, p1))), w.shape[2:], axis=(2, 3))
+                cin, cout = x.shape[1] // groups, w.shape[0] // groups
+                x = np.concatenate([np.einsum("ocij,nchwij->nohw", w[g * cout:(g + 1) * cout],
+                                              win[:, g * cin:(g + 1) * cin]) for g in range(groups)], 1)
+                x = x + node.bias.reshape(1, -1, 1, 1)
+            elif isinstance(node, nir.SumPool2d):  # over the whole token grid here
+                assert tuple(node.kernel_size) == x.shape[2:] and not np.any(node.padding)
+                x = x.sum((2, 3), keepdims=True)
+            elif isinstance(node, nir.Scale):
+                x = x * node.scale
+            else:
+                v = voltage.get(n, np.zeros_like(x))
+                v = v + dt * node.r * x if isinstance(node, nir.IF) else \
+                    v + dt / node.tau * (node.v_leak - v + node.r * x)
+                x = (v > node.v_threshold).astype(np.float64)
+                voltage[n] = np.where(x > 0, node.v_reset, v)
+            value[n] = x
+            out[n].append(x)
+    return {n: np.stack(v) for n, v in out.items()}
+
+
+@pytest.mark.parametrize("variant, heads, hw", [("v1_kv", 2, (5, 4)), ("v1_qk", 2, (3, 4))])
+def test_v1_sdsa_subgraph_in_nirs_own_float_semantics_spikes_as_sdsa(variant, heads, hw):
+    """What another framework computes from the subgraph: the same mask spikes (an
+    IF attention neuron keeps the floats integers; dt a power of two)."""
+    net = sdsa_net(variant, heads, hw, v_decay=0)
+    graph = export_nir(net, dt=2.0 ** -10)
+    assert isinstance(graph.nodes["attn.attention"], nir.IF)
+    x = np.random.default_rng(9).integers(0, 2, (3, 2, *hw, 6))
+    probes = {}
+    Executor(net).run(x, probes)
+    inputs = {f"{name}.neuron": np.stack(probes[name]) for name in "qkv"}
+    got = nir_semantics(graph, 5, inputs)
+    assert 0 < got["attn.attention"].mean() < 1
+    np.testing.assert_array_equal(got["attn"], np.stack(probes["attn"]))
 
 
 def test_imported_v1_sdsa_runs_the_same_on_lava():
