@@ -110,7 +110,7 @@ def test_round_trip_is_the_same_network_and_the_same_spikes(tmp_path, build):
 
 
 def small_net_without_sdsa():
-    """tests/small_nets' network up to its SDSA (which has no NIR form yet), with its dense head."""
+    """tests/small_nets' network up to its SDSA (v2: no NIR form), with its dense head."""
     net = small_net()
     layers = net.layers[:6] + [Layer("fc", "dense", (3, 1, 1), (5,), weight=net.layers[7].weight)]
     return Network(layers, net.timesteps, net.meta).validate()

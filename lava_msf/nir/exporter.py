@@ -8,7 +8,7 @@ mantissa m is m / 64, a frame of an input with value shift k is x / 2**k (a
 Scale after the Input). A weight W with exponent e is W * 2**e / 64 whatever
 its source (the synapse's shift by the source's value shift is that unit
 change). The main node of layer i is named after it; extra nodes are
-`<name>.neuron`, `.delay`, `.flatten`, `.scale`; every node carries metadata
+`<name>.neuron`, `.delay`, `.flatten`, `.scale` (SDSA's subgraph: its own, sdsa.py); every node carries metadata
 `lava_msf_layer` = i (hints: import_nir uses them to rebuild the same layers,
 never to change what the graph computes)."""
 

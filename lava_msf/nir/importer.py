@@ -6,6 +6,7 @@ layer types here (docs/nir.md):
   Affine | Linear | Conv2d | SumPool2d | AvgPool2d [-> Scale] [-> Delay] [-> neuron]
                                                    dense | conv | pool | mean | average
   LIF | CubaLIF | IF alone                         neuron (reads a current)
+  synapse -> LI | CubaLI with every tau = dt      that synapse's current (a readout), r w_in x
   several edges into a node                        merge (a Scale of ones keeps the name)
   Flatten, Output                                  nothing (dense flattens its input)
 A chain is one layer when every link is its predecessor's only consumer and
