@@ -80,13 +80,7 @@ def read_net(path, input_shape: tuple | None = None) -> Network:
     input_shape (C, H, W) is needed only for NetX files without an input layer.
     """
     path = Path(path)
-    if not path.is_file():
-        raise NetFileError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise NetFileError(f"{path}: not an HDF5 file ({str(e).splitlines()[0][:120]})") from None
-    with f:
+    with hdf5.open_file(path) as f:
         try:
             return _read(f, path, input_shape)
         except GraphError as e:

@@ -110,7 +110,7 @@ def test_round_trip_is_the_same_network_and_the_same_spikes(tmp_path, build):
 
 
 def small_net_without_sdsa():
-    """tests/small_nets' network up to its SDSA (which has no NIR form yet), with its dense head."""
+    """tests/small_nets' network up to its SDSA (v2: no NIR form), with its dense head."""
     net = small_net()
     layers = net.layers[:6] + [Layer("fc", "dense", (3, 1, 1), (5,), weight=net.layers[7].weight)]
     return Network(layers, net.timesteps, net.meta).validate()
@@ -418,9 +418,8 @@ def _bad_files(tmp_path):
 
     def li(g):
         sub = g["nodes"].create_group("li")
-        sub.create_dataset("type", data="LI")
-        for key in ("tau", "r", "v_leak"):
-            sub.create_dataset(key, data=np.ones(5))
+        sub.create_dataset("type", data="Threshold")  # a NIR node lava-msf does not import
+        sub.create_dataset("threshold", data=np.ones(5))
         edges(g, chain[:-1] + [("lif2", "li"), ("li", "out")])
     variant("unsupported", li)
     return cases
@@ -430,7 +429,7 @@ def _bad_files(tmp_path):
     ("text", ["not an HDF5 file"]), ("missing", ["names no node 'ghost'"]),
     ("cycle", ["'flat'", "algebraic loop"]), ("recurrent", ["'lif1'", "recurrence as an Affine"]),
     ("shape", ["'fc'", "weight (5, 7) does not fit"]), ("nan", ["'lif1'", "tau_mem", "NaN"]),
-    ("unknown", ["'lif2'", "not a NIR 1.0 node type"]), ("unsupported", ["unsupported NIR nodes: li (LI)"])])
+    ("unknown", ["'lif2'", "not a NIR 1.0 node type"]), ("unsupported", ["unsupported NIR nodes: li (Threshold)"])])
 def test_bad_nir_files_exit_2_with_one_line(tmp_path, capsys, case, words):
     path = _bad_files(tmp_path)[case]
     assert main(["import-nir", str(path), "--out", str(tmp_path / "x.net")]) == 2

@@ -1,6 +1,8 @@
 """Typed reads of one HDF5 key for the layer and neuron modules: each check
 raises NetFileError naming the file, the layer and the key."""
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 
@@ -9,6 +11,17 @@ from ..intconv import pair as _pair
 
 MAX_ELEMENTS = 1 << 26  # elements of one dataset: refused before it is read (int64: 512 MiB)
 EXACT = 1 << 53  # integers beyond this are not exact in the float64 a key may be stored as
+
+
+def open_file(path, error=NetFileError) -> h5py.File:
+    """An HDF5 file opened for reading; a missing or non-HDF5 file is `error` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise error(f"{path}: not an HDF5 file ({str(e).splitlines()[0][:120]})") from None
 
 
 def dataset(g, key, at):

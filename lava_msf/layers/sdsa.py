@@ -9,6 +9,8 @@ On Lava the project's SDSA process; decomposed: stock processes
 
 from numbers import Integral
 
+import numpy as np
+
 from .. import fixedpoint as fx
 from ..chip.loihi2 import signed_bits
 from ..chip.mapping import sdsa_decomposition
@@ -86,11 +88,38 @@ class SDSA(LayerType):
              f"(scale x {max_count(layer)} coincidences) over the 24-bit synaptic accumulator")
 
     def to_nir(self, x, i, layer):
-        if layer.attrs["variant"] == "v2":
+        """The V1 forms as stock nodes, the chip decomposition's: each AND a
+        coincidence LIF of two weight-1 edges (depthwise 1x1 Conv2d relays), the
+        count a SumPool2d over the tokens (v1_kv) or a 1x1 Conv2d over a head's
+        channels (v1_qk) of weight s / 64 into the attention neuron, whose spikes
+        a Conv2d of ones broadcasts back into the mask's AND."""
+        import nir
+
+        variant = layer.attrs["variant"]
+        if variant == "v2":
             raise x.error(i, "SDSA v2 multiplies two spike signals (Q times K^T V), which NIR cannot express; "
-                          "its v1_kv and v1_qk forms (ANDs and sums) are NIR subgraphs, not exported yet")
-        raise x.error(i, f"SDSA {layer.attrs['variant']} (a NIR subgraph of coincidence LIFs and sums) is not "
-                      f"exported yet")
+                          "its v1_kv and v1_qk forms export (ANDs and sums of stock nodes)")
+        c, h, w = layer.shape
+        heads = int(layer.attrs["heads"])
+        s = int(layer.attrs["scale"]) / fx.WEIGHT_SCALE  # a count of 1 is a current of s mantissa units
+        srcs = [x.spike_image(i, k)[0] for k in range(3)]
+        relay = lambda k: x.conv(i, "qkv"[k], np.ones((c, 1, 1, 1)), [srcs[k]], layer.shape, groups=c)  # noqa
+        pair, masked = ((1, 2), 0) if variant == "v1_kv" else ((0, 1), 2)
+        both = x.coincidence(i, f"{layer.name}.and", [relay(k) for k in pair], layer.shape)
+        if variant == "v1_kv":  # per channel: the count over all tokens, broadcast back by a full-padded conv
+            att = (c, 1, 1)
+            total = x.add(i, f"{layer.name}.sum", nir.SumPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
+                                                                padding=np.array([0, 0])), [both])
+            total = x.add(i, f"{layer.name}.sum.scale", nir.Scale(scale=np.full(att, s)), [total])
+            spread = dict(weight=np.ones((c, 1, h, w)), padding=(h - 1, w - 1), groups=c)
+        else:  # per head and token: the count over the head's channels, broadcast back to them
+            att = (heads, h, w)
+            member = (np.arange(c)[None, :] // (c // heads) == np.arange(heads)[:, None]).astype(np.float64)
+            total = x.conv(i, "sum", s * member[:, :, None, None], [both], layer.shape)
+            spread = dict(weight=member.T[:, :, None, None])
+        x.neuron(i, f"{layer.name}.attention", [total], att)
+        back = x.conv(i, "broadcast", sources=[f"{layer.name}.attention"], in_shape=att, **spread)
+        x.coincidence(i, layer.name, [back, relay(masked)], layer.shape)
 
     def neuron_shape(self, layer):
         """The attention neuron of V1 forms is per channel (v1_kv) or per head and token (v1_qk)."""

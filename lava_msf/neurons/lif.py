@@ -16,6 +16,7 @@ from .. import fixedpoint as fx
 from ..chip.loihi2 import LOIHI2
 from ..errors import GraphError, NetFileError
 from . import real
+from .base import BinarySpikes
 
 VTH_MAX = (1 << LOIHI2["threshold_bits"]) - 1
 BIAS_LIMIT = 1 << (LOIHI2["bias_mant_bits"] - 1)  # |bias| below: Lava's signed bias_mant
@@ -23,7 +24,7 @@ REF_DELAY_MAX = 1 << 16
 MESSAGE_BITS_MAX = 24  # Lava's graded messages: 24 bits
 
 
-class Lif:
+class Lif(BinarySpikes):
     params = fx.LifParams
     netx_types = ("CUBA", "LOIHI")  # LOIHI: NetX's name for the same compartment
     keys = frozenset({"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike", "messageBits",
@@ -68,18 +69,6 @@ class Lif:
             raise GraphError(f"{at}: threshold mantissa {p.vth_mant} outside Lava's 17 bits")
         if bias is not None and np.abs(bias).max(initial=0) >= BIAS_LIMIT:
             raise GraphError(f"{at}: bias up to {int(np.abs(bias).max())} does not fit Lava's 13-bit bias_mant")
-
-    @staticmethod
-    def graded(p) -> bool:
-        return False
-
-    @staticmethod
-    def value_shift(p) -> int:
-        return 0
-
-    @staticmethod
-    def output_bound(p) -> int:
-        return 1
 
     @staticmethod
     def bias_shift(p) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import fixedpoint as fx
 from ..errors import GraphError, NetFileError
+from .base import BinarySpikes
 
 STATE_EXP = 6  # NetX's state_exp: currents and threshold enter << 6
 DECAY_BITS = 12  # NetX's decay_bits
@@ -66,7 +67,7 @@ def _scale(x):
     return fx._where(x < 0, -((-x) >> DECAY_BITS), x >> DECAY_BITS)
 
 
-class Rf:
+class Rf(BinarySpikes):
     params = RfParams
     netx_types = tuple(FORMS)
     keys = frozenset({"type", "vThMant", "sinDecay", "cosDecay", "gradedSpike"})
@@ -104,18 +105,6 @@ class Rf:
             raise GraphError(f"{at}: resonate-and-fire threshold {p.vth_mant} outside 0..{VTH_MAX}")
         if bias is not None:
             raise GraphError(f"{at}: a resonate-and-fire neuron takes no bias (NetX ignores it)")
-
-    @staticmethod
-    def graded(p) -> bool:
-        return False
-
-    @staticmethod
-    def value_shift(p) -> int:
-        return 0
-
-    @staticmethod
-    def output_bound(p) -> int:
-        return 1
 
     @staticmethod
     def bias_shift(p) -> int:

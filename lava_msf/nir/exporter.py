@@ -8,7 +8,7 @@ mantissa m is m / 64, a frame of an input with value shift k is x / 2**k (a
 Scale after the Input). A weight W with exponent e is W * 2**e / 64 whatever
 its source (the synapse's shift by the source's value shift is that unit
 change). The main node of layer i is named after it; extra nodes are
-`<name>.neuron`, `.delay`, `.flatten`, `.scale`; every node carries metadata
+`<name>.neuron`, `.delay`, `.flatten`, `.scale` (SDSA's subgraph: its own, sdsa.py); every node carries metadata
 `lava_msf_layer` = i (hints: import_nir uses them to rebuild the same layers,
 never to change what the graph computes)."""
 
@@ -24,6 +24,7 @@ from . import DT, HINT, NirError
 from . import neuron as lif
 
 OUTPUT = "output"
+COINCIDENCE = fx.LifParams(vth_mant=3 * fx.WEIGHT_SCALE // 2, i_decay=fx.DECAY_UNITY, v_decay=fx.DECAY_UNITY)
 
 
 class Export:
@@ -105,6 +106,29 @@ class Export:
             raise self.error(i, f"its {type(model_of(p)).__name__} neuron has no NIR form (NIR's neurons are "
                              f"LIF, CubaLIF, IF, LI)")
         self.add(i, name, lif.export(p, layer.bias, shape, self.dt, self.at(i)), sources, shape)
+
+    # --- operator layers as stock subgraphs (SDSA's V1 forms, docs/nir.md) ---
+    def spike_image(self, i: int, k: int):
+        """(node name, (C, H, W)) of layer i's k-th input, which must be an image."""
+        name, shape = self.source(i, k)
+        if len(shape) != 3:
+            raise self.error(i, f"input {k} is a vector {shape}; its NIR subgraph convolves (C, H, W) images")
+        return name, shape
+
+    def conv(self, i: int, suffix: str, weight, sources, in_shape, padding=(0, 0), groups: int = 1) -> str:
+        """A bias-free stride-1 Conv2d `<name>.<suffix>` of layer i; weights in float units."""
+        w = np.asarray(weight, dtype=np.float64)
+        node = self.nir.Conv2d(input_shape=tuple(in_shape[1:]), weight=w, stride=1, padding=tuple(padding),
+                               dilation=1, groups=groups, bias=np.zeros(w.shape[0]))
+        # nir 1.0.8 takes C_in / groups for C_in and the kernel's height for its width
+        out = [w.shape[0]] + [n + 2 * p - k + 1 for n, p, k in zip(in_shape[1:], padding, w.shape[2:])]
+        node.input_type, node.output_type = {"input": np.array(in_shape)}, {"output": np.array(out)}
+        return self.add(i, f"{self.net.layers[i].name}.{suffix}", node, sources, weight_exp=0)
+
+    def coincidence(self, i: int, name: str, sources, shape) -> str:
+        """An AND of two 0/1 signals that arrive with weight 1: a memoryless LIF
+        (tau = dt, r = 1) whose threshold 1.5 only their sum crosses."""
+        return self.add(i, name, lif.export(COINCIDENCE, None, shape, self.dt, self.at(i)), sources, shape)
 
 
 def time_step(net, dt: float | None = None) -> float:

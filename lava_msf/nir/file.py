@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 from ..atomic import check_destination, write_bytes
+from ..layers.hdf5 import open_file
 from . import NirError
 
 MAX_ELEMENTS = 1 << 26  # one parameter (float64: 512 MiB) ...
@@ -146,13 +147,7 @@ def _graph(g, at: str, depth: int, count: list, meta: dict):
 def read_graph(path):
     """The NIR graph of file `path` (NirError naming the file and the node)."""
     path = Path(path)
-    if not path.is_file():
-        raise NirError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise NirError(f"{path}: not an HDF5 file ({str(e).splitlines()[0][:120]})") from None
-    with f:
+    with open_file(path, NirError) as f:
         if not isinstance(f.get("node"), h5py.Group):
             raise NirError(f"{path}: no 'node' group (not a NIR file)")
         try:

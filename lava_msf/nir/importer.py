@@ -6,6 +6,7 @@ layer types here (docs/nir.md):
   Affine | Linear | Conv2d | SumPool2d | AvgPool2d [-> Scale] [-> Delay] [-> neuron]
                                                    dense | conv | pool | mean | average
   LIF | CubaLIF | IF alone                         neuron (reads a current)
+  synapse -> LI | CubaLI with every tau = dt      that synapse's current (a readout), r w_in x
   several edges into a node                        merge (a Scale of ones keeps the name)
   Flatten, Output                                  nothing (dense flattens its input)
 A chain is one layer when every link is its predecessor's only consumer and
@@ -29,7 +30,8 @@ from . import DT, HINT, NirError
 from . import neuron as lif
 
 SYNAPSES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
-SUPPORTED = ("Input", "Output", "Flatten", "Scale", "Delay") + SYNAPSES + lif.NODES
+READOUTS = ("LI", "CubaLI")  # leaky integrators without spikes (Import.readout)
+SUPPORTED = ("Input", "Output", "Flatten", "Scale", "Delay") + SYNAPSES + lif.NODES + READOUTS
 THRESHOLD_TARGET = 1 << 10  # a rounded threshold mantissa is scaled to about this (power-of-two steps)
 MAX_INPUT_SHIFT = 16
 
@@ -197,7 +199,7 @@ class Import:
                 need(tuple(int(d) for d in np.ravel(node.input_shape)) == tuple(src[1:]),
                      f"declares input_shape {node.input_shape}")
             return (w.shape[0], *size)
-        param = {"Scale": "scale", "Delay": "delay"}.get(kind, "v_threshold")
+        param = {"Scale": "scale", "Delay": "delay", "LI": "tau", "CubaLI": "tau_mem"}.get(kind, "v_threshold")
         shape = np.shape(getattr(node, param))
         need(_norm(shape) == _norm(src) or (kind == "Scale" and math.prod(shape) == 1), f"{param} has shape {shape}")
         return src
@@ -329,6 +331,9 @@ class Import:
             elif kind in ("Flatten", "Output"):
                 self.value[n] = self.value[self.pred[n][0]]
                 self.done.add(n)
+            elif kind in READOUTS:
+                raise NirError(f"{self.at(n)}: lava-msf imports an {kind} readout only as the sole consumer of a "
+                               f"synapse (Affine, Linear, Conv2d, pool), whose current it then is")
             else:  # Delay
                 raise NirError(f"{self.at(n)}: lava-msf imports a Delay only between a synapse and its neuron")
         if self.value[self.output] != len(self.layers) - 1:
@@ -377,6 +382,7 @@ class Import:
         scale = self.follow(n, ("Scale",))
         delay = self.follow(scale or n, ("Delay",))
         m = self.follow(delay or scale or n, lif.NODES)
+        li = None if m is not None else self.follow(delay or scale or n, READOUTS)
         c_out = out_shape[0]
         if kind in ("Affine", "Linear"):
             w = np.asarray(node.weight, dtype=np.float64)
@@ -406,6 +412,9 @@ class Import:
                                f"one kernel)")
             w = w * (s[0] if type_ == "pool" else s.reshape((-1,) + (1,) * (w.ndim - 1)))
             b = b * s
+        if li is not None:
+            gain, offset = self.readout(li)
+            w, b = w * gain, b * gain + offset
         if type_ == "pool" and (kernel[0] != kernel[1] or len(set(stride)) > 1 or len(set(padding)) > 1):
             type_, w = "conv", np.broadcast_to(w, (c_out, 1, *kernel)).copy()  # a depthwise conv does it
             attrs = {"stride": _compact(stride), "padding": _compact(padding), "groups": c_out}
@@ -432,7 +441,7 @@ class Import:
             layer.weight, layer.weight_exp = self.weights(n, w, 1.0, rep)
             layer.bias = self.bias(b, 1.0, rep)
             self.report["quantization"][n] = rep
-            self.add(layer, n, scale, delay)
+            self.add(layer, n, scale, delay, li)
             return
         power = self.power(n, w, threshold, vbias, rep)
         layer.weight, layer.weight_exp = self.weights(n, w, 2.0 ** power, rep)
@@ -445,6 +454,25 @@ class Import:
             layer.weight, layer.attrs["weight_rec"] = self.split_recurrent(n, layer, w * 2.0 ** power, rep)
         self.report["quantization"][n] = rep
         self.add(layer, n, scale, delay, m, rec)
+
+    def readout(self, n: str):
+        """(gain, per-channel offset) of an LI or CubaLI node n read as the current of
+        the synapse before it: exact when its time constants are dt (Euler: v[t] =
+        r w_in I[t] + v_leak, no memory). A longer one integrates over steps: a
+        voltage that no lava-msf layer emits (its neurons emit spikes, Sigma sums
+        without leak), refused."""
+        node, kind, at = self.nodes[n], _kind(self.nodes[n]), self.at(n)
+        for key in ("tau",) if kind == "LI" else ("tau_syn", "tau_mem"):
+            tau = lif._one(key, getattr(node, key), at)
+            if not _exact(self.dt / tau, 1.0):
+                raise NirError(f"{at}: {key} = {tau:g} is not dt = {self.dt:g}: a leaky readout integrates over "
+                               f"steps, and no lava-msf layer emits a voltage (exact only with every tau = dt)")
+        gain = lif._one("r", node.r, at) * (lif._one("w_in", node.w_in, at) if kind == "CubaLI" else 1.0)
+        leak = np.asarray(node.v_leak, dtype=np.float64)
+        leak = leak.reshape(leak.shape[0], -1) if leak.ndim > 1 else leak.reshape(-1, 1)
+        if not np.allclose(leak, leak[:, :1], rtol=lif.EXACT, atol=0):
+            raise NirError(f"{at}: v_leak differs within a channel; a synapse's bias is one per channel")
+        return gain, leak[:, 0]
 
     def split_recurrent(self, n: str, layer, w, rep: dict):
         """The forward and recurrent weights of a dense_rec (the latter even, as it requires)."""
