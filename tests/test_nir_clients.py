@@ -320,3 +320,21 @@ def test_sinabs_cnn_runs_on_lava_bit_exactly():
     for layer, frame in zip(net.layers[1:], theirs):
         np.testing.assert_array_equal(lava[layer.name].reshape(frame.shape), frame)
     assert_backend_equals_reference(net, "lava-cpu", x[:2], probe_names=(net.layers[1].name,))
+
+
+def test_lava_msf_current_readout_runs_in_snntorch_exactly():
+    """A last dense layer without a neuron (lava-msf's current readout) exports as its Affine into
+    Output; snnTorch reads it as a Linear whose output is Lava's readout mantissa / 64, exactly."""
+    cnn = lava_msf_cnn(4096)
+    readout = Layer("fc", "dense", (5, 1, 1), (2,), weight=cnn.layers[3].weight)
+    net = Network(cnn.layers[:3] + [readout], timesteps=7, meta={"input": "spikes"}).validate()
+    x = spikes((4, 2, 8, 8), 7, 0.3, 8)
+    ours = Executor(net).run(x)
+    graph = export_nir(net, dt=SNNTORCH_DT)
+
+    def make_step():
+        model = import_from_nir(graph)
+        return lambda x_t: [model(x_t)[0]]  # nirtorch's module returns (output, state)
+    (theirs,) = run_unbatched(make_step, x)
+    assert np.abs(theirs).max() > 1  # the readout sees many spikes
+    np.testing.assert_array_equal(ours.reshape(theirs.shape) / fx.WEIGHT_SCALE, theirs)
