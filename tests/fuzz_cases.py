@@ -202,7 +202,13 @@ def _value(rng, name: str, old):
 def mutate_net(src: Path, dst: Path, rng) -> tuple:
     """Copy `src` to `dst` with one key changed, deleted or added: (description, label)."""
     where = places(src)
-    group, name, kind = where[rng.integers(len(where))]
+    # a key that is there (most cases), a NetX key added, a top-level attribute or `meta`
+    by_kind = {k: [p for p in where if (p[2] in ("attr", "meta")) == (k == "top") and (p[2] == "add") == (k == "add")]
+               for k in ("dataset", "add", "top")}
+    kinds = [k for k in by_kind if by_kind[k]]
+    weights = np.array([{"dataset": 0.6, "add": 0.3, "top": 0.1}[k] for k in kinds])
+    chosen = by_kind[kinds[rng.choice(len(kinds), p=weights / weights.sum())]]
+    group, name, kind = chosen[rng.integers(len(chosen))]
     dst.write_bytes(src.read_bytes())
     with h5py.File(dst, "r+") as f:
         key = label(f, group, name, kind)

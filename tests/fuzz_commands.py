@@ -20,7 +20,8 @@ limit; it must end with exit 0 and a result equal to the reference executor's,
 or exit 2 with one `lava-msf: error:` line naming a file (and no traceback),
 leave no process, no output file and no temporary behind, and change no input
 file; nothing is ever unpickled. Prints one JSON line of counts per command, per
-mutated key and per input kind; exits 1 on a violation.
+mutated key and per input kind, and the violations (each also on stderr as it
+happens); exits 1 if there was one.
 """
 
 import argparse
@@ -147,7 +148,7 @@ def fuzz(cases: int, seed: int, work: Path, names=None) -> dict:
     keys = collections.defaultdict(collections.Counter)
     kinds = collections.defaultdict(collections.Counter)
     per_seed = collections.defaultdict(collections.Counter)
-    errors_seen = {}
+    errors_seen, violations = {}, []
     rng = np.random.default_rng(seed)
     accepted = 0
     for case in range(len(seeds) + cases):
@@ -207,9 +208,13 @@ def fuzz(cases: int, seed: int, work: Path, names=None) -> dict:
                 problem = f"left behind {sorted(p.name for p in new - allowed)}"
             if rc == 2 and command == "run lava-cpu-fused" and out.read_text() != "previous":
                 problem = "a failed run touched --out"
-            if problem:
-                return {"violation": problem, "case": case, "seed": name, "mutation": what, "command": command,
-                        "rc": rc, "errors": errors, "stderr": tail}
+            if problem:  # recorded; the run goes on (and exits 1)
+                violations.append({"violation": problem, "case": case, "seed": name, "mutation": what,
+                                   "command": command, "rc": rc, "errors": errors, "stderr": tail})
+                print(json.dumps(violations[-1]), file=sys.stderr, flush=True)
+                commands[command]["other"] += 1
+                (work / fc.PICKLE_MARKER).unlink(missing_ok=True)
+                continue
             commands[command]["ok" if rc == 0 else "error"] += 1
             if inputs is not None and key is None and case >= len(seeds):
                 kinds[input_kind]["ok" if rc == 0 else "error"] += 1
@@ -221,7 +226,7 @@ def fuzz(cases: int, seed: int, work: Path, names=None) -> dict:
             inputs.unlink()
     return {"cases": len(seeds) + cases, "accepted": accepted, "seed": seed, "seeds": per_seed,
             "commands": commands, "keys": keys, "input_kinds": kinds,
-            "error_examples": sorted(errors_seen.values())[:40]}
+            "error_examples": sorted(errors_seen.values())[:40], "violations": violations}
 
 
 def main() -> int:
@@ -234,9 +239,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lava-msf-cmdfuzz-") as tmp:
         result = fuzz(a.cases, a.seed, Path(tmp), a.seeds.split(",") if a.seeds else None)
     print(json.dumps(result))
-    if a.json and "violation" not in result:
+    if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    return 1 if "violation" in result else 0
+    return 1 if result["violations"] else 0
 
 
 if __name__ == "__main__":
