@@ -213,10 +213,12 @@ def fuzz(cases: int, seed: int, work: Path, names=None) -> dict:
                                    "command": command, "rc": rc, "errors": errors, "stderr": tail})
                 print(json.dumps(violations[-1]), file=sys.stderr, flush=True)
                 commands[command]["other"] += 1
+                if inputs is not None and key is None and case >= len(seeds) and "--inputs" in command:
+                    kinds[input_kind]["other"] += 1
                 (work / fc.PICKLE_MARKER).unlink(missing_ok=True)
                 continue
             commands[command]["ok" if rc == 0 else "error"] += 1
-            if inputs is not None and key is None and case >= len(seeds):
+            if inputs is not None and key is None and case >= len(seeds) and "--inputs" in command:
                 kinds[input_kind]["ok" if rc == 0 else "error"] += 1
             if rc == 2:
                 errors_seen.setdefault(errors[0].split(": ")[-1][:60], errors[0][:300])
