@@ -272,7 +272,7 @@ def _npy_header(path: Path, shape: tuple, descr: str = "<i4", tail: int = 64) ->
 
 
 INPUT_KINDS = ("legit", "dtype", "nonfinite", "range", "rank", "huge", "object", "pickle", "structured",
-               "truncated", "bytes", "npz", "h5", "h5-link", "h5-odd", "empty")
+               "truncated", "bytes", "npz", "h5-link", "h5-odd", "empty")
 
 
 def mutate_inputs(x: np.ndarray, work: Path, rng) -> tuple:

@@ -221,7 +221,7 @@ def fuzz(cases: int, seed: int, work: Path, names=None) -> dict:
             if inputs is not None and key is None and case >= len(seeds) and "--inputs" in command:
                 kinds[input_kind]["ok" if rc == 0 else "error"] += 1
             if rc == 2:
-                errors_seen.setdefault(errors[0].split(": ")[-1][:60], errors[0][:300])
+                errors_seen.setdefault(errors[0].split(": ")[-1][:60], errors[0].replace(str(work), "WORK")[:300])
         for p in work.glob("out-*.npz"):
             p.unlink()
         if inputs is not None:
