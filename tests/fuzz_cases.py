@@ -241,7 +241,7 @@ def mutate_net(src: Path, dst: Path, rng) -> tuple:
                 return f"{group}/{name} = {value[:40]!r} (vlen)", key
         elif isinstance(value, (list, np.ndarray)):
             data = np.asarray(value)
-        elif old is not None and shape and rng.random() < 0.5:  # one element of an array
+        elif old is not None and shape and rng.random() < 0.5 and old.dtype.kind in "biuf":  # one element
             data = old[()].astype(np.float64 if isinstance(value, float) else np.int64)
             data.flat[rng.integers(data.size)] = value
         else:

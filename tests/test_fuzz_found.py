@@ -38,3 +38,38 @@ def test_an_h5_dataset_without_a_shape_is_one_line(tmp_path):
         f.create_dataset("x", shape=None, dtype="<i4")
     with pytest.raises(InputFileError, match=r"in\.h5:x: the dataset is empty \(no shape\)$"):
         read_inputs(graded_net(), str(path))
+
+
+def test_variable_length_sequences_are_refused_before_hdf5_reads_them(tmp_path):
+    """A byte flip turned a layer's vlen-string `name` into a vlen sequence whose heap
+    reference HDF5 followed into a segmentation fault (the `netx` target, case
+    dvs/2727414). No .net key holds sequences: refused by type, before reading."""
+    import subprocess
+    import sys
+
+    from fuzz_cases import dvs_net
+    from lava_msf.errors import NetFileError
+    from lava_msf.netfile import read_net, write_net
+
+    path = tmp_path / "vlen.net"
+    write_net(dvs_net(), path)
+    with h5py.File(path, "r+") as f:
+        g = f["layer/5"]
+        del g.attrs["name"]
+        sequence = np.empty(1, dtype=object)
+        sequence[0] = np.arange(3)
+        g.attrs.create("name", data=sequence, dtype=h5py.vlen_dtype(np.int64))
+    with pytest.raises(NetFileError, match=r"layer 5: attribute 'name' holds variable-length sequences"):
+        read_net(path)
+    # the fuzzed file itself, read in a child process: a typed error, no signal
+    crash = tmp_path / "crash.net"
+    write_net(dvs_net(), crash)
+    rng = np.random.default_rng(2727414)
+    data = bytearray(crash.read_bytes())
+    for _ in range(int(rng.integers(1, 12))):
+        data[int(rng.integers(len(data)))] = int(rng.integers(256))
+    crash.write_bytes(bytes(data))
+    code = ("import sys\nfrom lava_msf.errors import NetFileError\nfrom lava_msf.netfile import read_net\n"
+            "try:\n    read_net(sys.argv[1])\nexcept NetFileError:\n    pass\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(crash)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
