@@ -299,8 +299,9 @@ def mutate_inputs(x: np.ndarray, work: Path, rng) -> tuple:
         arrays = {"x": x.astype(forms[what])}
     elif kind == "nonfinite":
         y = x.astype(np.float32 if rng.random() < 0.5 else np.float64)
-        y.flat[rng.integers(y.size)] = (np.nan, np.inf, -np.inf, 0.5, 1e30)[rng.integers(5)]
-        what, arrays = f"float with {y.flat[np.argmax(~np.isfinite(y) | (y != np.rint(y)) | (abs(y) > 1e20))]}", {"x": y}
+        value = (np.nan, np.inf, -np.inf, 0.5, 1e30)[rng.integers(5)]
+        y.flat[rng.integers(y.size)] = value
+        what, arrays = f"{y.dtype} with {value}", {"x": y}
     elif kind == "range":
         y = x.astype(np.int64 if rng.random() < 0.5 else np.uint64)
         v = (2 ** 40, 2 ** 62, 2 ** 63 - 1, -2 ** 63, 2 ** 31, 2 ** 24, -2 ** 24, 255, 256)[rng.integers(9)]
