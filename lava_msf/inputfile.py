@@ -132,6 +132,8 @@ def _h5(path: str, key, check) -> tuple:
         if ds.file.filename != f.filename or ds.is_virtual or ds.external:
             raise InputFileError(f"{where}: the dataset's data is stored outside this file")
         _check_dtype(ds.dtype, where)
+        if ds.shape is None:  # HDF5's null dataspace
+            raise InputFileError(f"{where}: the dataset is empty (no shape)")
         check(tuple(ds.shape), ds.dtype, where)
         if ds.chunks and math.prod(ds.chunks) * ds.dtype.itemsize > MAX_H5_CHUNK_BYTES:
             raise InputFileError(f"{where}: stored in chunks over {MAX_H5_CHUNK_BYTES >> 20} MiB each")

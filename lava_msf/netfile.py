@@ -91,7 +91,7 @@ def read_net(path, input_shape: tuple | None = None) -> Network:
 
 def _attr_int(f, key, path, lo, hi, default):
     """A top-level integer attribute in lo..hi."""
-    value = f.attrs.get(key, default)
+    value = hdf5.attr(f, key, path, default)
     try:
         ok = np.ndim(value) == 0 and float(value) == int(value)
     except (TypeError, ValueError, OverflowError):
@@ -102,7 +102,7 @@ def _attr_int(f, key, path, lo, hi, default):
 
 
 def _read(f, path, input_shape) -> Network:
-    fmt = f.attrs.get("format")
+    fmt = hdf5.attr(f, "format", path)
     meta, timesteps = {}, 0
     if fmt is not None:
         fmt = fmt.decode("ascii", "replace") if isinstance(fmt, bytes) else str(fmt)
@@ -173,7 +173,7 @@ def _check_declared_sizes(f, path) -> None:
 
 def _meta(f, path) -> dict:
     """The `meta` attribute: a JSON object; what run and stream read from it is typed here."""
-    raw = f.attrs.get("meta", "{}")
+    raw = hdf5.attr(f, "meta", path, "{}")
     try:
         meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
@@ -220,7 +220,7 @@ def _read_layer(g, kind, inputs, i, at) -> Layer:
         raise NetFileError(f"{at}: key 'shape' must be (C, H, W), got {shape[:8]}")
     if any(d < 1 for d in shape) or math.prod(shape) > hdf5.MAX_ELEMENTS:
         raise NetFileError(f"{at}: key 'shape' {shape} is out of range")
-    name = g.attrs.get("name", f"layer{i}")
+    name = hdf5.attr(g, "name", at, f"layer{i}")
     name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
     layer = Layer(name[:200], kind, shape, inputs)
     if "bias" in g:

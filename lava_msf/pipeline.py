@@ -178,6 +178,7 @@ def _integer_frames(x: np.ndarray, net, where: str) -> np.ndarray:
     from .reference import quantize_images
 
     if x.dtype.kind != "f":
+        _check_range(x, net, where, "values")  # before the cast: uint64 past 2**63 would wrap to negatives
         return x.astype(np.int64)
     if not np.isfinite(x).all():
         raise InputFileError(f"{where}: holds NaN or infinite values")
@@ -189,6 +190,7 @@ def _integer_frames(x: np.ndarray, net, where: str) -> np.ndarray:
     if not (x == np.rint(x)).all():
         raise InputFileError(f"{where}: holds real values that are not integers; this network's input is "
                              f"integer frames (spikes or values)")
+    _check_range(x, net, where, "values")  # before the cast: no int64 overflow
     return x.astype(np.int64)
 
 

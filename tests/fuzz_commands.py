@@ -1,19 +1,32 @@
-"""Fuzzing past the reader: every command on mutated .net files (tests/test_fuzz_commands.py).
+"""Fuzzing past the reader: every command on mutated .net and input files
+(tests/test_fuzz_commands.py; the long run writes docs/results/fuzz_commands.json).
 
-    python tests/fuzz_commands.py CASES [SEED]
+    python tests/fuzz_commands.py CASES [SEED] [--seeds NAME,...] [--json OUT]
 
-Each case changes one key of a small valid network file (a dataset of a layer
-or its neuron group, or a top-level attribute, or a field of `meta`) to a
-hostile value: zero, negative, huge, inf/NaN, another type or shape. A file
-the reader refuses must give `inspect` exit 2 with one error line. A file it
-accepts goes through every command that consumes a network: inspect, check,
-run on each backend, report and stream. Each command runs in its own session
-under an address-space limit and a time limit; it must end with exit 0, or
-exit 2 with one `lava-msf: error:` line and no traceback, and leave no process
-behind. Prints one JSON line of counts per command; exits 1 on a violation.
+The seeds (tests/fuzz_cases.py) are a dvs-synth network run on its dataset, small
+networks holding every NetX key and layer type lava-msf added (input transform,
+LOIHI and SDNN neurons, delays, dense_rec, average, pool, convT, unpool, concat,
+(y, x) geometry, dilation, groups) and the 6 NetX files lava-dl ships. Case 0..S-1
+are the seeds unmutated; then each case takes a seed and either changes, deletes
+or adds one key of its .net file (a dataset of a layer or its neuron group, a
+top-level attribute, a field of `meta`), or, for a seed run on an array file,
+makes a hostile `--inputs` file (dtypes, NaN, huge declared shapes, wrong rank,
+pickled objects, truncation, HDF5 links...). A .net file the reader refuses must
+give `inspect` exit 2 with one error line naming the file. One it accepts goes
+through every command that consumes it: inspect, then check, run, report and
+stream for the dataset seed, `run --inputs` on each backend for the others.
+Each command runs in its own session under an address-space limit and a time
+limit; it must end with exit 0 and a result equal to the reference executor's,
+or exit 2 with one `lava-msf: error:` line naming a file (and no traceback),
+leave no process, no output file and no temporary behind, and change no input
+file; nothing is ever unpickled. Prints one JSON line of counts per command, per
+mutated key and per input kind, and the violations (each also on stderr as it
+happens); exits 1 if there was one.
 """
 
+import argparse
 import collections
+import hashlib
 import json
 import os
 import resource
@@ -23,91 +36,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import psutil
 
-from lava_msf import fixedpoint as fx
+import fuzz_cases as fc
 from lava_msf.errors import LavaMsfError
 from lava_msf.events import synth, write_events
-from lava_msf.graph import Layer, Network
-from lava_msf.netfile import read_net, write_net
+from lava_msf.netfile import read_net
 
 ADDRESS_SPACE = 8 << 30
 COMMAND_TIMEOUT_S = 240
-HOSTILE = (0, 1, -1, 2, 3, 63, 2 ** 15, 2 ** 31 - 1, -2 ** 31, 2 ** 40, 2 ** 62, -2 ** 62,
-           float("inf"), float("-inf"), float("nan"), 0.5, 1e30, "x", "")
-META_HOSTILE = ("string", ["a", "list"], 7, None, {"nested": {}}, -1, 2 ** 62, 1e308)
+MAX_FRAME_VALUES = 1 << 22  # a mutated input shape beyond this keeps the seed's frames (and must be refused)
 
 
-def base_net() -> Network:
-    """dvs-synth sized: input (2, 32, 32) -> strided conv + SN -> membrane
-    shortcut merge -> SN -> SDSA -> conv -> token mean -> dense (10 classes)."""
-    rng = np.random.default_rng(0)
-    w = lambda *s: rng.integers(-60, 60, s) * 2  # noqa: E731
-    layers = [Layer("input", "input", (2, 32, 32)),
-              Layer("c1", "conv", (4, 8, 8), (0,), neuron=fx.LifParams(), weight=w(4, 2, 4, 4),
-                    bias=rng.integers(-9, 9, 4), attrs={"stride": 4}),
-              Layer("c2", "conv", (4, 8, 8), (1,), weight=w(4, 4, 1, 1)),
-              Layer("c3", "conv", (4, 8, 8), (1,), weight=w(4, 4, 3, 3), attrs={"padding": 1}),
-              Layer("merge", "merge", (4, 8, 8), (2, 3)),
-              Layer("sn", "neuron", (4, 8, 8), (4,), neuron=fx.LifParams()),
-              Layer("attn", "sdsa", (4, 8, 8), (5, 5, 5), neuron=fx.LifParams(vth_mant=16),
-                    attrs={"variant": "v2", "heads": 2, "scale": 4}),
-              Layer("c4", "conv", (4, 8, 8), (6,), weight=w(4, 4, 1, 1)),
-              Layer("mean", "mean", (4, 1, 1), (7,), attrs={"scale_mant": 7, "scale_shift": 8}),
-              Layer("fc", "dense", (10, 1, 1), (8,), weight=w(10, 4))]
-    data = {"dataset": "dvs-synth", "bin_us": synth.DURATION_US // 4, "duration_us": synth.DURATION_US,
-            "sensor_size": [32, 32, 2], "classes": list(synth.CLASSES)}
-    return Network(layers, timesteps=4, meta={"input": "frames", "data": data}).validate()
-
-
-def keys_of(path: Path) -> list:
-    """Every mutable place: (group path, name, 'dataset'|'attr'|'meta')."""
-    places = [("/", name, "attr") for name in ("timesteps", "format_version")]
-    meta = json.loads(h5py.File(path, "r").attrs["meta"])
-    places += [("/", f"meta.{k}.{sub}", "meta") for k, v in meta.items() if isinstance(v, dict) for sub in v]
-    places += [("/", f"meta.{k}", "meta") for k in meta]
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and not name.endswith("/type"):
-            places.append((str(Path("/" + name).parent), Path(name).name, "dataset"))
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
-    return places
-
-
-def mutate(src: Path, dst: Path, rng) -> str:
-    places = keys_of(src)
-    group, name, kind = places[rng.integers(len(places))]
-    dst.write_bytes(src.read_bytes())
-    with h5py.File(dst, "r+") as f:
-        if kind == "meta":
-            meta = json.loads(f.attrs["meta"])
-            value = META_HOSTILE[rng.integers(len(META_HOSTILE))]
-            parts = name.split(".")[1:]
-            (meta[parts[0]] if len(parts) == 2 else meta)[parts[-1]] = value
-            f.attrs["meta"] = json.dumps(meta)
-            return f"{name} = {value!r}"
-        value = HOSTILE[rng.integers(len(HOSTILE))]
-        if kind == "attr":
-            f.attrs[name] = value if not isinstance(value, float) or np.isfinite(value) else np.float64(value)
-            return f"attr {name} = {value!r}"
-        old = f[group][name]
-        shape = old.shape
-        if isinstance(value, str):
-            data = np.array([value.encode()] * max(1, int(np.prod(shape))), dtype="S16")
-        elif rng.random() < 0.5 and shape:  # one element of an array
-            data = old[()].astype(np.float64 if isinstance(value, float) else np.int64)
-            data.flat[rng.integers(data.size)] = value
-        else:
-            data = np.full(shape, value)
-        del f[group][name]
-        f[group].create_dataset(name, data=data)
-        return f"{group}/{name} = {value!r}"
-
-
-def commands(net: Path, events: Path, out: Path, heavy: bool) -> dict:
+def dataset_commands(net: Path, events: Path, out: Path, heavy: bool) -> dict:
     cmds = {"inspect": ["inspect", str(net), "--json"],
             "check": ["check", str(net), "--samples", "2", "--reference-samples", "2", "--json"],
             "run reference": ["run", str(net), "--backend", "reference", "--samples", "2", "--json"],
@@ -120,6 +62,15 @@ def commands(net: Path, events: Path, out: Path, heavy: bool) -> dict:
         cmds["run lava-cpu"] = ["run", str(net), "--backend", "lava-cpu", "--samples", "1", "--no-progress", "--json"]
         cmds["run lava-cpu-decomposed"] = ["run", str(net), "--backend", "lava-cpu-decomposed", "--samples", "1",
                                            "--no-progress", "--json"]
+    return cmds
+
+
+def inputs_commands(net: Path, inputs: Path, work: Path, heavy: bool) -> dict:
+    backends = ["reference", "lava-cpu-fused"] + (["lava-cpu", "lava-cpu-decomposed"] if heavy else [])
+    cmds = {"inspect": ["inspect", str(net), "--json"]}
+    for b in backends:
+        cmds[f"run --inputs {b}"] = ["run", str(net), "--inputs", str(inputs), "--backend", b, "--no-progress",
+                                     "--json", "--out", str(work / f"out-{b}.npz")]
     return cmds
 
 
@@ -146,13 +97,6 @@ def run_command(args: list) -> tuple:
     return proc.returncode, [ln for ln in err.splitlines() if ln.startswith("lava-msf: error:")], err[-2000:], out
 
 
-def _agrees(name: str, stdout: str) -> bool:
-    """An accepted value gives the same result on every backend (no silent wrong answer)."""
-    if name.startswith("run") or name == "check":
-        return json.loads(stdout)["reference_agreement"] == 1.0
-    return True
-
-
 def _session_alive(sid: int) -> bool:
     for p in psutil.process_iter(["pid"]):
         try:
@@ -163,51 +107,143 @@ def _session_alive(sid: int) -> bool:
     return False
 
 
-def main() -> int:
-    cases = int(sys.argv[1])
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-    with tempfile.TemporaryDirectory(prefix="lava-msf-cmdfuzz-") as tmp:
-        return fuzz(cases, seed, Path(tmp))
+def _digest(paths) -> dict:
+    return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths if Path(p).is_file()}
 
 
-def fuzz(cases: int, seed: int, work: Path) -> int:
-    base = work / "base.net"
-    write_net(base_net(), base)
+def _outputs_agree(work: Path, name: str) -> str | None:
+    """A `run --inputs` on a Lava backend wrote what the reference wrote."""
+    backend = name.rsplit(" ", 1)[1]
+    ref, got = work / "out-reference.npz", work / f"out-{backend}.npz"
+    if backend == "reference" or not ref.is_file():
+        return None
+    with np.load(ref, allow_pickle=False) as a, np.load(got, allow_pickle=False) as b:
+        if sorted(a.files) != sorted(b.files) or any(not np.array_equal(a[k], b[k]) for k in a.files):
+            return f"{backend} differs from the reference"
+    return None
+
+
+def _violation(name, rc, errors, tail, stdout, ok_read, files, work) -> str | None:
+    if rc == 0:
+        if not ok_read:
+            return "exit 0 on a file the reader refuses"
+        if (name.startswith("run ") and "--inputs" not in name) or name == "check":
+            if json.loads(stdout)["reference_agreement"] != 1.0:
+                return "disagrees with the reference"
+        if "--inputs" in name:
+            return _outputs_agree(work, name)
+        return None
+    if rc != 2 or len(errors) != 1 or "Traceback" in tail:
+        return "not exit 2 with one error line"
+    if not any(Path(p).name in errors[0] for p in files) and "layer" not in errors[0]:
+        return "the error line names no file and no layer"
+    return None
+
+
+def fuzz(cases: int, seed: int, work: Path, names=None) -> dict:
+    seeds = fc.seeds(work, names)
     events = work / "rec.npz"
     write_events(events, synth.recording(3, seed=0, split="test", index=0), synth.sensor_size(32))
-    counts = collections.defaultdict(collections.Counter)
+    commands = collections.defaultdict(collections.Counter)
+    keys = collections.defaultdict(collections.Counter)
+    kinds = collections.defaultdict(collections.Counter)
+    per_seed = collections.defaultdict(collections.Counter)
+    errors_seen, violations = {}, []
     rng = np.random.default_rng(seed)
     accepted = 0
-    for case in range(cases + 1):
-        net = work / f"case{case}.net"
-        what = "unmutated" if case == 0 else mutate(base, net, rng)
-        if case == 0:
+    for case in range(len(seeds) + cases):
+        name, kind, base = seeds[case] if case < len(seeds) else seeds[rng.integers(len(seeds))]
+        net = work / "case.net"
+        inputs = None
+        if case < len(seeds):
             net.write_bytes(base.read_bytes())
+            what, key = "unmutated", None
+        elif kind == "inputs" and rng.random() < 0.4:
+            net.write_bytes(base.read_bytes())
+            key = None
+        else:
+            what, key = fc.mutate_net(base, net, rng)
         try:
-            read_net(net)
+            parsed = read_net(net)
             ok_read = True
         except LavaMsfError:
-            ok_read = False
+            parsed, ok_read = None, False
+        if kind == "inputs" and ok_read:
+            layer = parsed.layers[0]
+            x = fc.frames(layer.shape if np.prod(layer.shape) * 4 <= MAX_FRAME_VALUES else (1, 1, 1),
+                          layer.neuron is not None, seed=case)
+            if key is None and case >= len(seeds):
+                inputs, what, input_kind = fc.mutate_inputs(x, work, rng)
+                kinds[input_kind]["cases"] += 1
+            else:
+                inputs = work / "in.npy"
+                np.save(inputs, x)
+        heavy = accepted % 4 == 0
+        accepted += ok_read
+        per_seed[name]["cases"] += 1
+        per_seed[name]["accepted"] += ok_read
+        if key is not None:
+            keys[key]["accepted" if ok_read else "refused"] += 1
         out = work / "out.json"
         out.write_text("previous")
-        todo = commands(net, events, out, heavy=accepted % 4 == 0) if ok_read else {"inspect": ["inspect", str(net)]}
-        accepted += ok_read
-        for name, args in todo.items():
+        if not ok_read:
+            todo = {"inspect": ["inspect", str(net)]}
+        elif kind == "dataset":
+            todo = dataset_commands(net, events, out, heavy)
+        else:
+            todo = inputs_commands(net, inputs, work, heavy)
+        files = [net] + ([inputs] if inputs is not None else []) + ([events] if kind == "dataset" else [])
+        for command, args in todo.items():
+            before = _digest(files)
+            listing = set(work.iterdir())
             rc, errors, tail, stdout = run_command(args)
-            good = (rc == 0 and ok_read and _agrees(name, stdout)) or (
-                rc == 2 and len(errors) == 1 and "Traceback" not in tail)
-            if not good:
-                print(json.dumps({"case": case, "mutation": what, "command": name, "rc": rc, "errors": errors,
-                                  "stderr": tail}))
-                return 1
-            if rc == 2 and name == "run lava-cpu-fused" and out.read_text() != "previous":
-                print(json.dumps({"case": case, "mutation": what, "command": name, "rc": rc,
-                                  "stderr": "a failed run touched --out"}))
-                return 1
-            counts[name]["ok" if rc == 0 else "error"] += 1
-        net.unlink()
-    print(json.dumps({"cases": cases + 1, "accepted": accepted, "commands": counts}))
-    return 0
+            problem = _violation(command, rc, errors, tail, stdout, ok_read, files, work)
+            if _digest(files) != before:
+                problem = "an input file changed"
+            if (work / fc.PICKLE_MARKER).exists():
+                problem = "a pickled payload ran"
+            new = set(work.iterdir()) - listing
+            allowed = {work / f"out-{command.rsplit(' ', 1)[1]}.npz"} if rc == 0 and "--inputs" in command else set()
+            if new - allowed:
+                problem = f"left behind {sorted(p.name for p in new - allowed)}"
+            if rc == 2 and command == "run lava-cpu-fused" and out.read_text() != "previous":
+                problem = "a failed run touched --out"
+            if problem:  # recorded; the run goes on (and exits 1)
+                violations.append({"violation": problem, "case": case, "seed": name, "mutation": what,
+                                   "command": command, "rc": rc, "errors": errors, "stderr": tail})
+                print(json.dumps(violations[-1]), file=sys.stderr, flush=True)
+                commands[command]["other"] += 1
+                if inputs is not None and key is None and case >= len(seeds) and "--inputs" in command:
+                    kinds[input_kind]["other"] += 1
+                (work / fc.PICKLE_MARKER).unlink(missing_ok=True)
+                continue
+            commands[command]["ok" if rc == 0 else "error"] += 1
+            if inputs is not None and key is None and case >= len(seeds) and "--inputs" in command:
+                kinds[input_kind]["ok" if rc == 0 else "error"] += 1
+            if rc == 2:
+                errors_seen.setdefault(errors[0].split(": ")[-1][:60], errors[0].replace(str(work), "WORK")[:300])
+        for p in work.glob("out-*.npz"):
+            p.unlink()
+        if inputs is not None:
+            inputs.unlink()
+    return {"cases": len(seeds) + cases, "accepted": accepted, "seed": seed, "seeds": per_seed,
+            "commands": commands, "keys": keys, "input_kinds": kinds,
+            "error_examples": sorted(errors_seen.values())[:40], "violations": violations}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("cases", type=int)
+    p.add_argument("seed", type=int, nargs="?", default=0)
+    p.add_argument("--seeds", default=None, help="comma-separated seed names (tests/fuzz_cases.py)")
+    p.add_argument("--json", default=None, help="also write the counts to this file")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lava-msf-cmdfuzz-") as tmp:
+        result = fuzz(a.cases, a.seed, Path(tmp), a.seeds.split(",") if a.seeds else None)
+    print(json.dumps(result))
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return 1 if result["violations"] else 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,12 @@
 
 Every generated file must end in a typed error (LavaMsfError) or a valid result:
 events that pass check_events on the stated sensor, a network that validates.
+Target `netx` mutates the seeds of tests/fuzz_cases.py (the NetX files lava-dl
+ships and networks holding every NetX key lava-msf added) one key at a time;
+a network read also runs two steps of the reference executor, which must give
+an output of its shape or a typed error. Target `inputs` reads hostile
+`run --inputs` array files (pipeline.read_inputs): typed error, or integer
+frames of the network's input shape; a pickled payload must never run.
 Event fields written member-wise (x, y, t, p) are also written as one
 structured array: both layouts must give the same outcome, and a valid one
 must hold exactly the values written (nothing wrapped or truncated).
@@ -14,6 +20,7 @@ Prints one JSON line of outcome counts; exits 1 with the failing example.
 """
 
 import collections
+import faulthandler
 import io
 import json
 import re
@@ -29,6 +36,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fuzz_cases as fc
 from lava_msf import fixedpoint as fx
 from lava_msf.errors import LavaMsfError
 from lava_msf.events import EVENT_DTYPE, check_events, make_events, open_events, write_events
@@ -40,7 +48,7 @@ ADDRESS_SPACE = 3 << 30
 PER_EXAMPLE_S = 20
 CHUNK, MAX_CHUNKS = 97, 200
 SENSOR = (40, 30, 2)
-TARGETS = ("net", "npz", "h5", "bin", "dat", "evt2", "evt3", "aedat4")
+TARGETS = ("net", "netx", "inputs", "npz", "h5", "bin", "dat", "evt2", "evt3", "aedat4")
 DTYPES = ("i1", "i2", "<i4", "<i8", "u1", "<u2", "<f4", "<f8", "?", ">i4")
 outcomes = collections.Counter()
 WORK = Path(tempfile.mkdtemp(prefix="lava-msf-fuzz-"))
@@ -270,7 +278,118 @@ def check_file(target: str, path: Path, record: bool = True):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def check_netx(path: Path, record: bool = True) -> None:
+    """Read a mutated seed; a network read runs two reference steps."""
+    from lava_msf.reference import Executor
+
+    signal.setitimer(signal.ITIMER_REAL, PER_EXAMPLE_S)
+    try:
+        net = read_net(path)
+        net.validate("fuzzed")
+        layer, last = net.layers[0], net.layers[-1]
+        if layer.size * 2 <= 1 << 20:
+            x = fc.frames(layer.shape, layer.neuron is not None, steps=2).astype(np.int64)
+            out = Executor(net).run(x, {})
+            assert out.shape == (1, *last.shape, 2), out.shape
+        outcomes["valid"] += record
+    except LavaMsfError as e:
+        outcomes[f"error:{type(e).__name__}"] += record
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def check_inputs(net, path: Path) -> None:
+    """read_inputs: a typed error or integer frames (N, C, H, W, T) of the input's shape."""
+    from lava_msf.pipeline import read_inputs
+
+    before = path.read_bytes() if path.is_file() else None
+    signal.setitimer(signal.ITIMER_REAL, PER_EXAMPLE_S)
+    try:
+        x, where, _ = read_inputs(net, str(path))
+        assert x.dtype == np.int64 and x.ndim == 5 and x.shape[1:4] == net.layers[0].shape, x.shape
+        raw = _raw(path)
+        if net.meta.get("input") != "image" or raw.dtype.kind != "f":  # else pixels, quantized
+            assert np.array_equal(x, raw.reshape(x.shape).astype(np.float64)), "values changed on reading"
+        outcomes["valid"] += 1
+    except LavaMsfError as e:
+        outcomes[f"error:{type(e).__name__}"] += 1
+        assert "\n" not in str(e) and path.name in str(e), str(e)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    assert not (WORK / fc.PICKLE_MARKER).exists(), "a pickled payload ran"
+    assert (path.read_bytes() if path.is_file() else None) == before, "the input file changed"
+
+
+def _raw(path: Path) -> np.ndarray:
+    """The array as numpy or h5py reads it (a file read_inputs accepted)."""
+    if path.suffix == ".h5":
+        with h5py.File(path, "r") as f:
+            names = []
+            f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            return f[names[0]][()]
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    with np.load(path, allow_pickle=False) as a:
+        return a[a.files[0]]
+
+
+def run_netx(examples: int) -> None:
+    seeds = fc.seeds(WORK)
+    for _, _, p in seeds:
+        check_netx(p)
+    assert outcomes["valid"] == len(seeds), "the unmutated seeds must read and run"
+    path = WORK / "case.net"
+
+    @settings(max_examples=examples - len(seeds) + 1, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, len(seeds) - 1), st.integers(0, 2 ** 32 - 1), st.booleans())
+    def fuzz(index, seed, raw):
+        base = seeds[index][2]
+        rng = np.random.default_rng(seed)
+        if raw:  # bytes of the file
+            data = bytearray(base.read_bytes())
+            for _ in range(int(rng.integers(1, 12))):
+                data[int(rng.integers(len(data)))] = int(rng.integers(256))
+            path.write_bytes(bytes(data))
+        else:
+            fc.mutate_net(base, path, rng)
+        print(f"case: seed {seeds[index][0]}, rng {seed}, raw {raw}", file=sys.stderr, flush=True)
+        check_netx(path)
+
+    fuzz()
+
+
+INPUT_NETS = ("lif", "sdnn", "dense-prediction")
+
+
+def run_inputs(examples: int) -> None:
+    import dataclasses
+
+    nets = [read_net(p) for _, _, p in fc.seeds(WORK, INPUT_NETS)]
+    nets.append(dataclasses.replace(nets[-1], meta={"input": "image"}))  # reals are pixels in [0, 1] here
+    for net in nets:
+        np.save(WORK / "in.npy", fc.frames(net.layers[0].shape, net.layers[0].neuron is not None))
+        check_inputs(net, WORK / "in.npy")
+    assert outcomes["valid"] == len(nets), "the unmutated frames must read"
+
+    @settings(max_examples=examples - len(nets) + 1, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, len(nets) - 1), st.integers(0, 2 ** 32 - 1))
+    def fuzz(index, seed):
+        net = nets[index]
+        x = fc.frames(net.layers[0].shape, net.layers[0].neuron is not None, seed=seed % 7)
+        path, _, _ = fc.mutate_inputs(x, WORK, np.random.default_rng(seed))
+        check_inputs(net, path)
+        path.unlink()
+
+    fuzz()
+
+
 def run(target: str, examples: int) -> None:
+    if target == "netx":
+        return run_netx(examples)
+    if target == "inputs":
+        return run_inputs(examples)
     base = base_file(target)
     raw = base.read_bytes()
     check_file(target, base)
@@ -317,6 +436,7 @@ def main() -> int:
     if target not in TARGETS:
         raise SystemExit(f"unknown target {target!r}; one of {TARGETS}")
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    faulthandler.enable()  # a crash in C (h5py, numpy) shows where it happened
     signal.signal(signal.SIGALRM, _alarm)
     run(target, examples)
     print(json.dumps({"target": target, "examples": sum(outcomes.values()), **outcomes}))

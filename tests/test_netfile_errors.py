@@ -111,3 +111,52 @@ def test_write_is_atomic(tmp_path, good):
     with pytest.raises(LavaMsfError):
         write_net(net, good)
     assert good.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["good.net"]
+
+
+# --- the keys of the NetX superset (issue 18): each bad value one line naming file, layer and key
+NETX_KEY_CASES = [  # (seed of tests/fuzz_cases.py, file group, key, value; None deletes), words
+    ("lif", "layer/0", "weight", 2 ** 30, ["layer 0", "key 'weight' = 1073741824 outside"]),
+    ("lif", "layer/0", "bias", [1, 2], ["layer 0", "key 'bias' must be one integer"]),
+    ("lif", "layer/0/neuron", "scaleRho", np.nan, ["layer 0: neuron", "key 'scaleRho' = nan is not a finite"]),
+    ("lif", "layer/0/neuron", "tauRho", b"x", ["layer 0: neuron", "key 'tauRho' must be one number"]),
+    ("lif", "layer/1/neuron", "theta", np.inf, ["layer 1: neuron", "key 'theta' = inf"]),
+    ("lif", "layer/1/neuron", "wgtExp", 9, ["layer 1: neuron", "key 'wgtExp' = 9 outside -8..7"]),
+    ("lif", "layer/1/neuron", "messageBits", 25, ["layer 1: neuron", "key 'messageBits' = 25 outside"]),
+    ("lif", "layer/1/neuron", "gradedSpike", 1, ["layer 1: neuron", "key 'gradedSpike' is true"]),
+    ("lif", "layer/1/neuron", "type", b"PLIF", ["layer 1: neuron", "key 'type' = 'PLIF'"]),
+    ("lif", "layer/1", "dilation", [0, 1], ["layer 1", "key 'dilation' must be one value or a (y, x) pair"]),
+    ("lif", "layer/1", "stride", [1, 2, 3], ["layer 1", "key 'stride' must be one value or a (y, x) pair"]),
+    ("lif", "layer/1", "groups", 0, ["layer 1", "key 'groups' = 0 outside 1..4"]),
+    ("lif", "layer/1", "delay", [-1, 0, 0, 0], ["layer 1", "key 'delay' has negative values"]),
+    ("lif", "layer/3", "delay", np.zeros(5, dtype=int), ["layer 2 (d_in)", "key 'delay' of shape (5,) fits none"]),
+    ("lif", "layer/3", "delay", np.full(64, 0.5), ["layer 3", "key 'delay' must hold integers"]),
+    ("lif", "layer/5", "weight_rec", np.ones((4, 4), dtype=int), ["layer 4 (rec)", "key 'weight_rec' must hold even"]),
+    ("lif", "layer/5", "weight_rec", None, ["layer 5", "missing key 'weight_rec'"]),
+    ("lif", "layer/5", "delay", [1, 1, 1, 1], ["layer 5", "unexpected key 'delay' for a dense_rec layer"]),
+    ("lif", "layer/6", "type", b"dense_comp", ["layer 6", "NetX layer type 'dense_comp' is not supported"]),
+    ("sdnn", "layer/1/neuron", "activation", b"sigmoid", ["layer 1: neuron", "key 'activation' = 'sigmoid'"]),
+    ("sdnn", "layer/1/neuron", "spike_exp", 6, ["layer 1: neuron", "unexpected key 'spike_exp'"]),
+    ("sdnn", "layer/3/neuron", "messageBits", 0, ["layer 3: neuron", "key 'messageBits' = 0 outside 1..24"]),
+    ("sdnn", "layer/4/neuron", "vThMant", -1, ["layer 4: neuron", "key 'vThMant' = -1 outside"]),
+    ("sdnn", "layer/4", "bias", [1, 2, 3], ["layer 3 (out)", "a sigma neuron takes no bias"]),
+]
+
+
+@pytest.mark.parametrize("seed, group, key, value, words", NETX_KEY_CASES,
+                         ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in NETX_KEY_CASES])
+def test_bad_netx_keys_are_one_line_naming_file_layer_and_key(tmp_path, seed, group, key, value, words):
+    from fuzz_cases import BUILT
+
+    path = tmp_path / "bad.net"
+    write_net(BUILT[seed][0](), path)
+    with h5py.File(path, "r+") as f:
+        if key in f[group]:
+            del f[group][key]
+        if value is not None:
+            f[group].create_dataset(key, data=value)
+    with pytest.raises(NetFileError) as e:
+        read_net(path)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{path}: "), message
+    for word in words:
+        assert word in message, message

@@ -27,7 +27,23 @@ def open_file(path, error=NetFileError) -> h5py.File:
 def dataset(g, key, at):
     if key not in g or not isinstance(g[key], h5py.Dataset):
         raise NetFileError(f"{at}: missing key {key!r}")
+    _sequences(g[key].id.get_type(), at, f"key {key!r}")
     return g[key]
+
+
+def attr(obj, key, at, default=None):
+    """An attribute's value (`default` when absent), its type checked before it is read."""
+    if key not in obj.attrs:
+        return default
+    _sequences(obj.attrs.get_id(key).get_type(), at, f"attribute {key!r}")
+    return obj.attrs[key]
+
+
+def _sequences(t, at, what) -> None:
+    """HDF5 follows a variable-length sequence's heap reference unchecked: a corrupt
+    one crashes the interpreter, and no key of a .net file holds one."""
+    if t.get_class() == h5py.h5t.VLEN:
+        raise NetFileError(f"{at}: {what} holds variable-length sequences, not numbers or a string")
 
 
 def string(g, key, at) -> str:
