@@ -133,7 +133,7 @@ NETX_KEY_CASES = [  # (seed of tests/fuzz_cases.py, file group, key, value; None
     ("lif", "layer/5", "weight_rec", np.ones((4, 4), dtype=int), ["layer 4 (rec)", "key 'weight_rec' must hold even"]),
     ("lif", "layer/5", "weight_rec", None, ["layer 5", "missing key 'weight_rec'"]),
     ("lif", "layer/5", "delay", [1, 1, 1, 1], ["layer 5", "unexpected key 'delay' for a dense_rec layer"]),
-    ("lif", "layer/6", "type", b"dense_comp", ["layer 6", "NetX layer type 'dense_comp' is not supported"]),
+    ("lif", "layer/6", "type", b"dense_comp", ["layer 6", "a dense_comp layer needs a 'neuron' group"]),
     ("sdnn", "layer/1/neuron", "activation", b"sigmoid", ["layer 1: neuron", "key 'activation' = 'sigmoid'"]),
     ("sdnn", "layer/1/neuron", "spike_exp", 6, ["layer 1: neuron", "unexpected key 'spike_exp'"]),
     ("sdnn", "layer/3/neuron", "messageBits", 0, ["layer 3: neuron", "key 'messageBits' = 0 outside 1..24"]),
