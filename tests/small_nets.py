@@ -39,3 +39,11 @@ def assert_backend_equals_reference(net, backend, frames, probe_names=()):
     np.testing.assert_array_equal(out, ref)
     for name in probe_names:
         np.testing.assert_array_equal(lava_probes[name], np.stack(probes[name], axis=-1))
+
+
+def put_key(g, key, value) -> None:
+    """Replace (or add) dataset `key` of HDF5 group `g`; None deletes it."""
+    if key in g:
+        del g[key]
+    if value is not None:
+        g.create_dataset(key, data=value)

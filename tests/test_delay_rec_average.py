@@ -17,6 +17,8 @@ from lava_msf.layers import spec
 from lava_msf.netfile import read_net, write_net
 from lava_msf.reference import Executor
 
+from small_nets import put_key
+
 T = 12
 LIF = fx.LifParams(vth_mant=40, i_decay=2048, v_decay=1024)
 
@@ -398,10 +400,7 @@ def _with_key(tmp_path, group: int, key: str, value):
     path = tmp_path / "bad.net"
     write_net(dense_chain(), path)
     with h5py.File(path, "r+") as f:
-        g = f[f"layer/{group}"]
-        if key in g:
-            del g[key]
-        g.create_dataset(key, data=value)
+        put_key(f[f"layer/{group}"], key, value)
     return path
 
 

@@ -21,6 +21,8 @@ from lava_msf.netfile import NetFileError, read_net, write_net
 from lava_msf.reference import Executor, NumpyBackend
 from lava_msf.runtime import LavaRunner
 
+from small_nets import put_key
+
 RNG = np.random.default_rng(4)
 NS = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2)}  # a geometry whose axes differ
 
@@ -268,12 +270,7 @@ def test_file_round_trip_with_lava_dl_key_names(tmp_path):
 
 
 def _set(key, value):
-    def edit(g):
-        if key in g:
-            del g[key]
-        if value is not None:
-            g.create_dataset(key, data=value)
-    return edit
+    return lambda g: put_key(g, key, value)
 
 
 BAD = [  # (layer type, edit of its group, words of the error)

@@ -30,6 +30,7 @@ from lava_msf.reference import Executor, NumpyBackend
 from lava_msf.runtime import LavaRunner
 
 from netx_stock import netx_file, run_stock
+from small_nets import put_key
 
 def shipped(relative, tmp_path):
     """A copy of a file lava-dl ships (tests edit their copy)."""
@@ -148,10 +149,6 @@ def pilotnet_small(tmp_path, h=47, w=49, channels=4):
     first dense layer's weight cut to the smaller flattening."""
     path = shipped("gts/pilotnet_lif/network.net", tmp_path)
 
-    def put(g, key, value):
-        del g[key]
-        g.create_dataset(key, data=value)
-
     with h5py.File(path, "r+") as f:
         c, size = 3, (h, w)
         f["layer/0/shape"][...] = [c, h, w]
@@ -159,16 +156,16 @@ def pilotnet_small(tmp_path, h=47, w=49, channels=4):
             g = f[f"layer/{i}"]
             weight = g["weight"][:channels, :c]
             size = intconv.output_size(size, weight.shape[2:], g["stride"][()], g["padding"][()])
-            put(g, "weight", weight)
-            put(g, "bias", g["bias"][:channels])
-            put(g, "shape", [channels, *size])
-            put(g, "inChannels", c)
-            put(g, "outChannels", channels)
+            put_key(g, "weight", weight)
+            put_key(g, "bias", g["bias"][:channels])
+            put_key(g, "shape", [channels, *size])
+            put_key(g, "inChannels", c)
+            put_key(g, "outChannels", channels)
             c = channels
         features = c * size[0] * size[1]
-        put(f["layer/6"], "shape", [1, 1, features])
-        put(f["layer/7"], "weight", f["layer/7/weight"][:, :features])
-        put(f["layer/7"], "inFeatures", features)
+        put_key(f["layer/6"], "shape", [1, 1, features])
+        put_key(f["layer/7"], "weight", f["layer/7/weight"][:, :features])
+        put_key(f["layer/7"], "inFeatures", features)
     return path
 
 
@@ -234,10 +231,7 @@ def test_transform_is_kept_not_applied_and_applies_on_request(tmp_path):
 def edited(tmp_path, relative, layer, key, value):
     path = shipped(relative, tmp_path)
     with h5py.File(path, "r+") as f:
-        g = f[f"layer/{layer}"]
-        if key in g:
-            del g[key]
-        g.create_dataset(key, data=value)
+        put_key(f[f"layer/{layer}"], key, value)
     return path
 
 
