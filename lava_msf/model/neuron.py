@@ -84,7 +84,8 @@ class _CubaSpikes(torch.autograd.Function):
         reset = (c.threshold + c.threshold_eps) * w_scale
         keep = ((1 << 12) - decay) / (1 << 12)
         threshold = c.threshold + c.threshold_eps
-        ctx.neuron, (threshold32, tau_rho, coef, ctx.decay) = neuron, _surrogate_constants(c, x)
+        ctx.neuron = neuron
+        threshold32, tau_rho, _, _ = _surrogate_constants(c, x)
         # SLAYER keeps the voltage in int64; while |v| < 2**24 float64 holds it, its decay
         # (a division truncating to zero) and its float32 comparisons exactly, and is faster
         if x.numel() == 0:
