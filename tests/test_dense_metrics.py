@@ -90,3 +90,34 @@ def test_mean_iou_input_errors():
         mean_iou(np.full((1, 2, 2), 3), np.zeros((1, 2, 2), int), 2)
     with pytest.raises(ShapeError, match="predicted masks must be integers"):
         mean_iou(np.zeros((1, 2, 2)), np.zeros((1, 2, 2), int), 2)
+
+
+def test_pictures_decode_with_the_right_size_and_boxes_change_pixels(tmp_path):
+    from PIL import Image
+
+    from lava_msf.analysis.pictures import draw_scene, side_by_side, write_gif, write_png
+
+    frame = np.zeros((1, 16, 20), np.float32)
+    plain = np.asarray(draw_scene(frame, scale=2))
+    boxed = np.asarray(draw_scene(frame, np.array([[4, 6, 12, 14]]), np.array([2]), scores=np.array([0.5]), scale=2))
+    assert plain.shape == boxed.shape == (32, 40, 3) and not plain.any()
+    changed = (boxed != plain).any(axis=-1)
+    assert changed[12:28, 8].all() and changed[27, 8:24].all()  # the left and bottom edges of the box
+    assert not changed[14:26, 10:22].any() and not changed[13:, 26:].any()  # inside and right of it: untouched
+    assert changed[:12, 8:24].any()  # the label, above the box
+    mask = np.zeros((16, 20), int)
+    mask[2:5, 3:7] = 1
+    overlay = np.asarray(draw_scene(frame, mask=mask, scale=1))
+    assert (overlay[2:5, 3:7] > 0).any(axis=-1).all() and not overlay[5:].any() and not overlay[:, 7:].any()
+    path = write_png(tmp_path / "pic.png", side_by_side(draw_scene(frame), draw_scene(frame)))
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.size == (2 * 80 + 4, 64)
+    events = np.zeros((2, 16, 20, 3), np.uint8)
+    frames = [draw_scene(events, np.array([[k, 0, k + 4, 4]]), np.array([0]), caption=f"{k}") for k in range(5)]
+    with Image.open(write_gif(tmp_path / "stream.gif", frames, frame_ms=50)) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 5 and gif.size == (80, 64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pic.png", "stream.gif"]  # no temporary files left
+    with pytest.raises(ShapeError, match="mask"):
+        draw_scene(frame, mask=np.zeros((4, 4), int))
+    with pytest.raises(ShapeError, match="1 boxes but 2 labels"):
+        draw_scene(frame, np.array([[0, 0, 2, 2]]), np.array([0, 1]))
