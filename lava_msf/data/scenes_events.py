@@ -141,7 +141,8 @@ def scene_events(scene: MovingScene, rng, duration_us: int) -> np.ndarray:
     """The scene's events in [0, duration_us), sorted by time."""
     steps = int(round(duration_us * SENSOR.sim_rate_hz * 1e-6))
     times = np.linspace(0, duration_us - 1, steps + 1).astype(np.int64)
-    return simulate(scene.frames(times), times, rng, SENSOR)
+    frames = np.concatenate([scene.frames(chunk) for chunk in np.array_split(times, -(-len(times) // 1000))])
+    return simulate(frames, times, rng, SENSOR)
 
 
 def recording(split: str, index: int, size: int = 64):
