@@ -89,5 +89,11 @@ def test_scene_option_errors():
         load_scenes("digits-scenes", "test", limit=0)
     with pytest.raises(ConfigError, match="at least 16"):
         load_scenes("dvs-synth-scenes", "test", 8)
-    with pytest.raises(ConfigError, match="windows"):
+    with pytest.raises(ConfigError, match="timesteps"):
+        load_scenes("dvs-synth-scenes", "test", 32, timesteps=0)
+    with pytest.raises(ConfigError, match="unknown split"):
+        split_stream("val")
+    with pytest.raises(ConfigError, match="windows must be 1..100"):
         continuous_stream(0)
+    with pytest.raises(ConfigError, match="windows must be 1..100"):
+        continuous_stream(101)

@@ -37,6 +37,7 @@ DIGITS_SPLIT_SIZES = {"train": 4000, "test": 500}
 DIGIT_SIDES = (12, 28)  # px at S = 64, inclusive
 DIGIT_OBJECTS = (1, 4)
 PLACEMENT_TRIES = 30
+MIN_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,9 @@ def boxes_of(mask: np.ndarray, ids) -> np.ndarray:
     return out
 
 
-def _check_size(img_size: int, least: int) -> None:
-    if not isinstance(img_size, (int, np.integer)) or img_size < least:
-        raise ConfigError(f"scene canvases must be at least {least} px, got img_size={img_size!r}")
+def check_size(img_size: int) -> None:
+    if not isinstance(img_size, (int, np.integer)) or img_size < MIN_SIZE:
+        raise ConfigError(f"scene canvases must be at least {MIN_SIZE} px, got img_size={img_size!r}")
 
 
 def digits_canvas(split: str, index: int, size: int = 64):
@@ -135,7 +136,6 @@ def _digits_scenes(split, img_size, limit):
 
 
 def _load_digits_scenes(split, img_size, timesteps, limit):
-    _check_size(img_size, 16)
     x, boxes, labels, masks = _digits_scenes(split, img_size, limit)
     return SceneDataset("digits-scenes", split, x, boxes, labels, masks, 10,
                         {"classes": [str(d) for d in range(10)], "ink_threshold": INK_THRESHOLD})
@@ -144,7 +144,6 @@ def _load_digits_scenes(split, img_size, timesteps, limit):
 def _load_event_scenes(split, img_size, timesteps, limit):
     from .scenes_events import load_dvs_synth_scenes
 
-    _check_size(img_size, 16)
     return load_dvs_synth_scenes(split, img_size, timesteps, limit)
 
 
@@ -158,11 +157,15 @@ def load_scenes(name: str, split: str, img_size: int = 64, timesteps: int = 4,
     Splits are cached in memory: do not modify the arrays in place."""
     if name not in SCENES:
         raise ConfigError(f"unknown scene dataset {name!r}; choose one of {', '.join(SCENES)}")
+    check_split(split, limit)
+    if not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
+        raise ConfigError(f"timesteps must be an integer of at least 1, got {timesteps!r}")
+    check_size(img_size)
+    return SCENES[name](split, int(img_size), int(timesteps), limit)
+
+
+def check_split(split: str, limit) -> None:
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if limit is not None and (not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ConfigError(f"limit must be an integer of at least 1, got {limit!r}")
-    if not isinstance(timesteps, (int, np.integer)) or timesteps < 1:
-        raise ConfigError(f"timesteps must be an integer of at least 1, got {timesteps!r}")
-    return SCENES[name](split, int(img_size) if isinstance(img_size, np.integer) else img_size, int(timesteps),
-                        limit)

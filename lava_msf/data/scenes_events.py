@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..events.core import SensorSize
 from ..events.synth import DURATION_US, SHAPES, SensorModel, _shape_mask, simulate
 from .events import spike_frames
-from .scenes import SEED, SPLITS, SceneDataset, boxes_of
+from .scenes import SEED, SPLITS, SceneDataset, boxes_of, check_size, check_split
 
 SPLIT_SIZES = {"train": 1200, "test": 300}
 SENSOR = SensorModel(sim_rate_hz=1000.0)
@@ -125,8 +125,8 @@ def make_scene(rng, size: int, duration_us: int) -> MovingScene:
     fg, bg = rng.uniform(0.6, 1.0, count), rng.uniform(0.08, 0.2)
     texture = np.clip(1.0 + 0.15 * rng.standard_normal((size, size)), 0.5, 1.5).astype(np.float32)
     check = np.linspace(0, duration_us, 101)
+    margin = np.array([REACH[k] for k in kinds]) * radius + 0.5
     for _ in range(PLACEMENT_TRIES):
-        margin = np.array([REACH[k] for k in kinds]) * radius + 0.5
         start = rng.uniform(margin[:, None], size - margin[:, None], (count, 2))
         angle = rng.uniform(0, 2 * np.pi, count)
         speed = size * rng.uniform(*SPEED, count) / DURATION_US
@@ -168,11 +168,17 @@ def _frames(split, size, timesteps, limit):
     return x, tuple(scenes)
 
 
+def bin_length(img_size, timesteps) -> int:
+    """The bin length of T bins per 100 ms recording, once the sizes are checked."""
+    check_size(img_size)
+    if not isinstance(timesteps, (int, np.integer)) or not 1 <= timesteps <= DURATION_US:
+        raise ConfigError(f"timesteps must be an integer in 1..{DURATION_US}, got {timesteps!r}")
+    return DURATION_US // int(timesteps)
+
+
 def load_dvs_synth_scenes(split, img_size, timesteps, limit):
-    if DURATION_US // timesteps < 1:
-        raise ConfigError(f"timesteps must be at most {DURATION_US}, got {timesteps}")
+    bin_us = bin_length(img_size, timesteps)
     x, scenes = _frames(split, img_size, timesteps, limit)
-    bin_us = DURATION_US // timesteps
     boxes, labels, masks = [], [], []
     for scene in scenes:
         b, lab, m = scene.targets([timesteps * bin_us])
@@ -210,7 +216,8 @@ class SceneStream:
 def split_stream(split: str, img_size: int = 64, timesteps: int = 4, limit: int | None = None) -> SceneStream:
     """The split's recordings back to back, each cut to its T bins: window i
     binned offline equals sample i of load_scenes('dvs-synth-scenes', ...)."""
-    bin_us = DURATION_US // timesteps
+    check_split(split, limit)
+    bin_us = bin_length(img_size, timesteps)
     window = timesteps * bin_us
     ends = bin_us * np.arange(1, timesteps + 1)
     events, boxes, labels, masks = [], [], [], []
@@ -231,11 +238,11 @@ def split_stream(split: str, img_size: int = 64, timesteps: int = 4, limit: int 
 def continuous_stream(windows: int, img_size: int = 64, timesteps: int = 4, seed: int = 0) -> SceneStream:
     """One scene of `windows` windows of T bins (100 ms // T each), its
     objects moving and bouncing throughout (they may cross each other)."""
-    bin_us = DURATION_US // timesteps
-    duration = windows * timesteps * bin_us
-    if not isinstance(windows, (int, np.integer)) or windows < 1 or duration > MAX_STREAM_US:
+    bin_us = bin_length(img_size, timesteps)
+    if not isinstance(windows, (int, np.integer)) or not 1 <= windows * timesteps * bin_us <= MAX_STREAM_US:
         raise ConfigError(f"continuous_stream: windows must be 1..{MAX_STREAM_US // DURATION_US} "
                           f"({MAX_STREAM_US // 1_000_000} s at most), got {windows!r}")
+    duration = windows * timesteps * bin_us
     rng = np.random.default_rng([SEED, 2, seed])
     scene = make_scene(rng, img_size, duration)
     events = scene_events(scene, rng, duration)
