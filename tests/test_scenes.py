@@ -52,6 +52,7 @@ def test_dvs_synth_scenes_frames_and_bin_targets():
     np.testing.assert_array_equal(boxes[-1], ds.boxes[0])  # the sample's targets are its last bin's
     np.testing.assert_array_equal(masks[-1], ds.masks[0])
     assert not np.array_equal(boxes[0], boxes[-1])  # the objects move
+    np.testing.assert_array_equal(ds.head(2).bin_targets(1)[2], ds.bin_targets(1)[2])
     # events concentrate on the objects: more spikes per pixel where they are than elsewhere
     on = ds.x.sum(axis=(1, 4))
     assert on[ds.masks > 0].mean() > 1.5 * on[ds.masks == 0].mean()

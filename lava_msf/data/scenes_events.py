@@ -1,5 +1,5 @@
 """`dvs-synth-scenes`: 1-3 shapes (disk, square, ring, diamond: the dvs-synth
-shapes, one class each) moving in straight lines at 15-40 % of the sensor
+shapes, one class each) moving in straight lines at 10-30 % of the sensor
 width per 100 ms, bouncing off the borders, over a static textured
 background; lava_msf.events.synth turns the intensity into events (its DVS
 pixel model, here at 1 kHz). A recording lasts 100 ms and is binned into T
@@ -31,7 +31,7 @@ SPLIT_SIZES = {"train": 1200, "test": 300}
 SENSOR = SensorModel(sim_rate_hz=1000.0)
 OBJECTS = (1, 3)
 RADIUS = (0.08, 0.14)  # x sensor width
-SPEED = (0.15, 0.4)  # sensor widths per 100 ms
+SPEED = (0.1, 0.3)  # sensor widths per 100 ms
 REACH = {"disk": 1.0, "square": 0.85, "ring": 1.15, "diamond": 1.2}  # half extent / radius (see _shape_mask)
 MIN_VISIBLE = 4
 PLACEMENT_TRIES = 30
