@@ -25,6 +25,7 @@ from lava_msf.analysis.segmentation import mean_iou
 from lava_msf.atomic import write_text
 from lava_msf.data import load_scenes
 from lava_msf.data.scenes_events import continuous_stream, split_stream
+from lava_msf.events.synth import SHAPES
 
 
 def statistics(ds, seconds: float) -> dict:
@@ -87,9 +88,8 @@ def main():
     result["continuous_stream 100 windows"] = {"events": len(long.events),
                                                "generated_s": round(time.perf_counter() - t, 2)}
     if args.pictures:
-        frames = [draw_scene(long.window_frames(k), long.boxes[4 * k + 3], long.labels[4 * k + 3],
-                             mask=long.masks[4 * k + 3], class_names=["disk", "square", "ring", "diamond"],
-                             caption=f"{(k + 1) * 100} ms") for k in range(30)]
+        frames = [draw_scene(long.window_frames(k), *long.window_targets(k)[:2], mask=long.window_targets(k)[2],
+                             class_names=SHAPES, caption=f"{(k + 1) * 100} ms") for k in range(30)]
         write_gif(args.pictures / "continuous_stream.gif", frames, frame_ms=100)
     result["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps({k: result[k] for k in list(result)[-3:]}))

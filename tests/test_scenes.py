@@ -68,8 +68,10 @@ def test_split_stream_windows_equal_the_dataset():
     assert stream.windows == 3 and stream.masks.shape == (12, 32, 32)
     for k in range(3):
         np.testing.assert_array_equal(stream.window_frames(k), ds.x[k])
-        np.testing.assert_array_equal(stream.masks[4 * k + 3], ds.masks[k])
-        np.testing.assert_array_equal(stream.boxes[4 * k + 3], ds.boxes[k])
+        boxes, labels, mask = stream.window_targets(k)
+        np.testing.assert_array_equal(mask, ds.masks[k])
+        np.testing.assert_array_equal(boxes, ds.boxes[k])
+        np.testing.assert_array_equal(labels, ds.labels[k])
     assert np.all(np.diff(stream.events["t"]) >= 0)
 
 

@@ -35,7 +35,12 @@ SPEED = (0.1, 0.3)  # sensor widths per 100 ms
 REACH = {"disk": 1.0, "square": 0.85, "ring": 1.15, "diamond": 1.2}  # half extent / radius (see _shape_mask)
 MIN_VISIBLE = 4
 PLACEMENT_TRIES = 30
-MAX_STREAM_US = 10_000_000  # continuous_stream renders its frames whole
+MAX_STREAM_US = 10_000_000  # continuous_stream: the simulator takes all frames at once
+
+
+def margins(kinds, radius) -> np.ndarray:
+    """(K,) how far each centre stays from the border: the shape's reach plus its anti-aliased edge."""
+    return np.array([REACH[k] for k in kinds]) * radius + 0.5
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,7 @@ class MovingScene:
         return np.array([SHAPES.index(k) for k in self.kinds], dtype=np.int64)
 
     def margins(self) -> np.ndarray:
-        """(K,) how far each centre stays from the border: the shape's reach plus its anti-aliased edge."""
-        return np.array([REACH[k] for k in self.kinds]) * self.radius + 0.5
+        return margins(self.kinds, self.radius)
 
     def centres(self, times_us) -> np.ndarray:
         """(n, K, 2) centres at times_us."""
@@ -125,7 +129,7 @@ def make_scene(rng, size: int, duration_us: int) -> MovingScene:
     fg, bg = rng.uniform(0.6, 1.0, count), rng.uniform(0.08, 0.2)
     texture = np.clip(1.0 + 0.15 * rng.standard_normal((size, size)), 0.5, 1.5).astype(np.float32)
     check = np.linspace(0, duration_us, 101)
-    margin = np.array([REACH[k] for k in kinds]) * radius + 0.5
+    margin = margins(kinds, radius)
     for _ in range(PLACEMENT_TRIES):
         start = rng.uniform(margin[:, None], size - margin[:, None], (count, 2))
         angle = rng.uniform(0, 2 * np.pi, count)
@@ -206,6 +210,11 @@ class SceneStream:
     @property
     def windows(self) -> int:
         return len(self.boxes) // self.timesteps
+
+    def window_targets(self, k: int):
+        """Window k's targets, those of its last bin: (boxes, labels, mask)."""
+        last = (k + 1) * self.timesteps - 1
+        return self.boxes[last], self.labels[last], self.masks[last]
 
     def window_frames(self, k: int) -> np.ndarray:
         """Window k binned offline: spike frames (2, S, S, T) uint8."""
