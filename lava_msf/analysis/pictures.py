@@ -77,7 +77,8 @@ def draw_scene(frame, boxes=None, labels=None, scores=None, mask=None, gt_boxes=
                          + ("" if scores is None else f" and {np.size(scores)} scores"))
     for k, (box, label) in enumerate(zip(boxes, labels)):
         x0, y0 = rect(box, colour(label))
-        text = class_names[label] if class_names is not None else str(int(label))
+        known = class_names is not None and 0 <= label < len(class_names)
+        text = class_names[label] if known else str(int(label))
         if scores is not None:
             text += f" {float(np.asarray(scores).reshape(-1)[k]):.2f}"
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
