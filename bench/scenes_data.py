@@ -13,6 +13,7 @@ Writes docs/results/scenes_data.json; --pictures DIR writes examples there.
 
 import argparse
 import json
+import os
 import resource
 import time
 from pathlib import Path
@@ -92,6 +93,7 @@ def main():
                              class_names=SHAPES, caption=f"{(k + 1) * 100} ms") for k in range(30)]
         write_gif(args.pictures / "continuous_stream.gif", frames, frame_ms=100)
     result["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["load_average_1_5_15min"] = [round(v, 1) for v in os.getloadavg()]  # the times depend on other jobs
     print(json.dumps({k: result[k] for k in list(result)[-3:]}))
     write_text(args.out, json.dumps(result, indent=1) + "\n")
 

@@ -72,15 +72,16 @@ def draw_scene(frame, boxes=None, labels=None, scores=None, mask=None, gt_boxes=
         rect(box, GT_COLOUR)
     boxes = np.zeros((0, 4)) if boxes is None else np.asarray(boxes).reshape(-1, 4)
     labels = np.zeros(len(boxes), dtype=int) if labels is None else np.asarray(labels).reshape(-1)
-    if len(labels) != len(boxes) or (scores is not None and len(np.asarray(scores).reshape(-1)) != len(boxes)):
+    scores = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(labels) != len(boxes) or (scores is not None and len(scores) != len(boxes)):
         raise ShapeError(f"picture: {len(boxes)} boxes but {len(labels)} labels"
-                         + ("" if scores is None else f" and {np.size(scores)} scores"))
+                         + ("" if scores is None else f" and {len(scores)} scores"))
     for k, (box, label) in enumerate(zip(boxes, labels)):
         x0, y0 = rect(box, colour(label))
         known = class_names is not None and 0 <= label < len(class_names)
         text = class_names[label] if known else str(int(label))
         if scores is not None:
-            text += f" {float(np.asarray(scores).reshape(-1)[k]):.2f}"
+            text += f" {scores[k]:.2f}"
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         th = bottom - top + 2
         ty = y0 - th if y0 >= th else y0  # above the box where there is room
