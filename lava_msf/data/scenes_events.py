@@ -197,7 +197,8 @@ def load_dvs_synth_scenes(split, img_size, timesteps, limit):
 class SceneStream:
     """A long recording: events, and the targets at the end of each bin
     (boxes, labels: tuples of n_bins arrays; masks (n_bins, S, S) int64).
-    Window k is bins k*timesteps .. (k+1)*timesteps - 1, starting at t0 = 0."""
+    Window k is bins k*timesteps .. (k+1)*timesteps - 1, starting at t0 = 0
+    (stream it with t0=0 to keep the windows aligned)."""
 
     events: np.ndarray
     sensor_size: SensorSize
