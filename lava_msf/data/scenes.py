@@ -9,8 +9,9 @@ timesteps=4, limit=None) -> SceneDataset`. They are a sibling of
   random positions on a black background; the digits' squares never overlap.
   Canvas i depends only on (split, i); train canvases use the train split of
   the `digits` dataset and test canvases its test split, so test digits are
-  unseen. 4000 train / 500 test canvases (enough for a detector to reach
-  mAP@0.5 >= 0.9 on 2 CPU cores in 30 minutes). 10 classes.
+  unseen. 4000 train / 500 test canvases (sized for a detector to reach
+  mAP@0.5 >= 0.9 on 2 CPU cores in 30 minutes: an estimate, not measured
+  here). 10 classes.
 - `dvs-synth-scenes` (lava_msf.data.scenes_events): event recordings of 1-3
   moving shapes on a textured background, binned into spike frames
   (N, 2, S, S, T) uint8; targets at the window's last bin, per-bin targets
