@@ -3,7 +3,7 @@ import pytest
 
 from lava_msf.data.digits import digits_8x8
 from lava_msf.data.scenes import INK_THRESHOLD, digits_canvas, load_scenes
-from lava_msf.data.scenes_events import continuous_stream, split_stream
+from lava_msf.data.scenes_events import continuous_stream, recording, split_stream
 from lava_msf.errors import ConfigError
 
 
@@ -60,6 +60,13 @@ def test_dvs_synth_scenes_frames_and_bin_targets():
     assert again.x.shape == (2, 2, 32, 32, 2) and again.info["bin_us"] == 50_000
     with pytest.raises(ConfigError, match="still images"):
         load_scenes("digits-scenes", "test", limit=1).bin_targets(0)
+
+
+def test_event_recordings_are_deterministic_per_split():
+    a, scene = recording("test", 1, 32)
+    b, _ = recording("test", 1, 32)
+    np.testing.assert_array_equal(a, b)
+    assert len(a) > 100 and not np.array_equal(recording("train", 1, 32)[1].start, scene.start)
 
 
 def test_split_stream_windows_equal_the_dataset():
