@@ -56,7 +56,8 @@ def coco_map(predictions, ground_truth) -> dict:
         raise ShapeError(f"coco_map: {len(predictions)} images of predictions but {len(ground_truth)} of ground truth")
     gts = [_as_arrays(g, ("boxes", "labels"), f"ground_truth[{i}]") for i, g in enumerate(ground_truth)]
     dts = [_as_arrays(p, ("boxes", "scores", "labels"), f"predictions[{i}]") for i, p in enumerate(predictions)]
-    classes = sorted({int(c) for _, labels in gts for c in labels} | {int(c) for _, _, labels in dts for c in labels})
+    with_objects = sorted({int(c) for _, labels in gts for c in labels})
+    classes = sorted(set(with_objects) | {int(c) for _, _, labels in dts for c in labels})
     objects = sum(len(labels) for _, labels in gts)
     result = {"images": len(gts), "objects": objects}
     if objects == 0:
@@ -79,8 +80,7 @@ def coco_map(predictions, ground_truth) -> dict:
                         "categories": [{"id": c} for c in classes]}
         coco.createIndex()
         if not detections:
-            with_objects = {int(c) for _, labels in gts for c in labels}
-            return {"map50": 0.0, "map": 0.0, "per_class_ap50": {c: 0.0 for c in sorted(with_objects)}, **result}
+            return {"map50": 0.0, "map": 0.0, "per_class_ap50": {c: 0.0 for c in with_objects}, **result}
         evaluator = COCOeval(coco, coco.loadRes(detections), "bbox")
         evaluator.evaluate()
         evaluator.accumulate()
