@@ -9,14 +9,107 @@ Convolutions are im2col + one batched matmul per group; a depthwise kernel
 beats a matmul of length kH*kW. Input channels that are all zero in a step
 (45 % of them in a trained msf_tiny, whose spikes are 11 % dense) are left out
 of the product.
+
+Spikes are sparse: where few inputs are nonzero, an event-driven kernel
+(numba) adds, for each nonzero input, its value times its weight column into
+the outputs it reaches, in integers (int32 when max|x| * max row sum |W| is
+below 2**31, else int64): its cost follows the spikes. Each kernel measures,
+on its first nonzero input, both ways and keeps the density below which the
+event-driven one is faster (`crossover`); both are exact, so the choice
+changes the time only. `MODE` forces one way (tests, benches).
 """
 
+import time
+
 import numpy as np
+from numba import njit, uint64
 from numpy.lib.stride_tricks import sliding_window_view
 
 FLOAT32_EXACT = 1 << 24
 SPARSE_FRACTION = 0.75  # leave silent channels out when at most this fraction is live
 SPARSE_MIN_WORK = 1 << 14  # ... and the layer is big enough for that to pay (input channels x taps x outputs)
+INT32_EXACT = 1 << 31
+MODE = "auto"  # "auto": per kernel and call by the measured crossover; "dense" or "event": always that way
+
+
+@njit(cache=True)
+def _scatter_conv(x, w, out, kh, kw, ho, wo, sy, sx, py, px, dy, dx, cg):
+    """out (N * H' * W', O) += for each nonzero x[n, c, y, x] its value times the
+    weight rows w (C * kH * kW, O/groups) of the outputs it reaches (channels
+    last). Unsigned row indices: numba then skips its negative-index handling."""
+    n_, c_, h_, w_ = x.shape
+    og = w.shape[1]
+    for n in range(n_):
+        for c in range(c_):
+            o0 = (c // cg) * og
+            for y in range(h_):
+                for xx in range(w_):
+                    v = x[n, c, y, xx]
+                    if v == 0:
+                        continue
+                    for i in range(kh):
+                        oy = y + py - i * dy
+                        if sy != 1:  # (no integer division on the stride-1 path)
+                            if oy < 0 or oy % sy:
+                                continue
+                            oy //= sy
+                        if oy < 0 or oy >= ho:
+                            continue
+                        for j in range(kw):
+                            ox = xx + px - j * dx
+                            if sx != 1:
+                                if ox < 0 or ox % sx:
+                                    continue
+                                ox //= sx
+                            if ox < 0 or ox >= wo:
+                                continue
+                            r = uint64((n * ho + oy) * wo + ox)
+                            q = uint64((c * kh + i) * kw + j)
+                            for k in range(uint64(og)):
+                                out[r, o0 + k] += v * w[q, k]
+
+
+@njit(cache=True)
+def _scatter_linear(x, w, out):
+    """out (N, O) += for each nonzero x[n, f] its value times the weight row w[f] (F, O)."""
+    for n in range(x.shape[0]):
+        for f in range(x.shape[1]):
+            v = x[n, f]
+            if v != 0:
+                for o in range(w.shape[1]):
+                    out[n, o] += v * w[f, o]
+
+
+class EventDriven:
+    """The choice between a dense product and event-driven accumulation for one
+    kernel: `crossover`, the input density below which events are faster,
+    measured on the first call with nonzero input (None until then)."""
+
+    def __init__(self, w_bound):
+        self.w_bound, self.crossover = w_bound, None
+
+    def acc_dtype(self, x_bound: int):
+        return np.int32 if x_bound * self.w_bound < INT32_EXACT else np.int64
+
+    def __call__(self, x, dense, event):
+        """x's exact integer result (int64) by `dense()` or `event()`."""
+        if self.w_bound is None or MODE == "dense":
+            return dense()
+        if MODE == "event":
+            return event()
+        nonzero = np.count_nonzero(x)
+        density = nonzero / max(1, x.size)
+        if self.crossover is None and nonzero:
+            event()  # its first call may compile or load the kernel: not timed
+            t0 = time.perf_counter()
+            out = dense()
+            t1 = time.perf_counter()
+            event()
+            t2 = time.perf_counter()
+            # the event-driven time scales with the density, the dense one does not (first order)
+            self.crossover = density * (t1 - t0) / max(t2 - t1, 1e-9)
+            return out
+        return event() if density < (self.crossover or 0.0) else dense()
 
 
 def exact_dtype(x_bound: int, w_bound: int):
@@ -53,11 +146,34 @@ class Conv2d:
         else:  # (groups, O/groups, C/groups * kH * kW)
             taps = w.reshape(self.groups, self.per_group, -1)
         self._taps = {t: np.ascontiguousarray(taps, dtype=t) for t in (np.float32, np.float64)}
+        self.events = EventDriven(self.w_bound)
+        if self.w_bound is not None:  # per input channel its weight columns (C, kH, kW, O/groups)
+            cols = w.astype(np.int64).reshape(self.groups, self.per_group, self.cg, self.kh, self.kw) \
+                    .transpose(0, 2, 3, 4, 1).reshape(self.groups * self.cg, self.kh, self.kw, self.per_group)
+            self._cols = {t: np.ascontiguousarray(cols.reshape(-1, self.per_group), dtype=t)
+                          for t in (np.int32, np.int64)}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Integer x -> the exact integer result (int64)."""
-        dtype = exact_dtype(abs_max(x), self.w_bound) if self.w_bound is not None else np.float64
-        return np.rint(self._compute(x.astype(dtype, copy=False), dtype)).astype(np.int64)
+        bound = abs_max(x)
+        if self.w_bound is None:
+            return np.rint(self._compute(x.astype(np.float64, copy=False), np.float64)).astype(np.int64)
+
+        def dense():
+            dtype = exact_dtype(bound, self.w_bound)
+            return np.rint(self._compute(x.astype(dtype, copy=False), dtype)).astype(np.int64)
+
+        return self.events(x, dense, lambda: self.scatter(x, bound))
+
+    def scatter(self, x: np.ndarray, bound: int) -> np.ndarray:
+        """The event-driven result of integer x (int64)."""
+        dtype = self.events.acc_dtype(bound)
+        n, c, h, w = x.shape
+        ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
+        out = np.zeros((n * ho * wo, self.out), dtype)
+        _scatter_conv(np.ascontiguousarray(x, dtype=dtype), self._cols[dtype], out, self.kh, self.kw, ho, wo,
+                      *self.stride, *self.padding, *self.dilation, self.cg)
+        return np.ascontiguousarray(out.reshape(n, ho, wo, self.out).transpose(0, 3, 1, 2), dtype=np.int64)
 
     def real(self, x: np.ndarray) -> np.ndarray:
         """Real-valued x -> the float64 result, nothing rounded."""
@@ -118,11 +234,23 @@ class Linear:
     def __init__(self, weight):
         w = np.asarray(weight)
         self.w_bound = int(np.abs(w.astype(np.int64)).sum(1).max(initial=0))
-        self._taps = {t: np.ascontiguousarray(w.T, dtype=t) for t in (np.float32, np.float64)}
+        self._taps = {t: np.ascontiguousarray(w.T, dtype=t) for t in (np.float32, np.float64, np.int32, np.int64)}
+        self.events = EventDriven(self.w_bound)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        dtype = exact_dtype(abs_max(x), self.w_bound)
-        return np.rint(x.astype(dtype, copy=False) @ self._taps[dtype]).astype(np.int64)
+        bound = abs_max(x)
+
+        def dense():
+            dtype = exact_dtype(bound, self.w_bound)
+            return np.rint(x.astype(dtype, copy=False) @ self._taps[dtype]).astype(np.int64)
+
+        def event():
+            dtype = self.events.acc_dtype(bound)
+            out = np.zeros((x.shape[0], self._taps[dtype].shape[1]), dtype)
+            _scatter_linear(np.ascontiguousarray(x, dtype=dtype), self._taps[dtype], out)
+            return out.astype(np.int64)
+
+        return self.events(x, dense, event)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
