@@ -34,19 +34,20 @@ MODE = "auto"  # "auto": per kernel and call by the measured crossover; "dense" 
 
 @njit(cache=True)
 def _scatter_conv(x, w, out, kh, kw, ho, wo, sy, sx, py, px, dy, dx, cg):
-    """out (N * H' * W', O) += for each nonzero x[n, c, y, x] its value times the
-    weight rows w (C * kH * kW, O/groups) of the outputs it reaches (channels
-    last). Unsigned row indices: numba then skips its negative-index handling."""
-    n_, c_, h_, w_ = x.shape
+    """out (N * H' * W', O) += for each nonzero x[n, y, x, c] (channels last) its
+    value times the weight rows w (C * kH * kW, O/groups) of the outputs it
+    reaches. Pixel by pixel, so that the output rows it touches stay in cache;
+    unsigned row indices: numba then skips its negative-index handling."""
+    n_, h_, w_, c_ = x.shape
     og = w.shape[1]
     for n in range(n_):
-        for c in range(c_):
-            o0 = (c // cg) * og
-            for y in range(h_):
-                for xx in range(w_):
-                    v = x[n, c, y, xx]
+        for y in range(h_):
+            for xx in range(w_):
+                for c in range(c_):
+                    v = x[n, y, xx, c]
                     if v == 0:
                         continue
+                    o0 = uint64((c // cg) * og)
                     for i in range(kh):
                         oy = y + py - i * dy
                         if sy != 1:  # (no integer division on the stride-1 path)
@@ -82,11 +83,11 @@ def _scatter_linear(x, w, out):
 
 class EventDriven:
     """The choice between a dense product and event-driven accumulation for one
-    kernel: `crossover`, the input density below which events are faster,
-    measured on the first call with nonzero input (None until then)."""
+    kernel: per batch size, `crossover`, the input density below which events
+    are faster, measured on the first call with nonzero input of that size."""
 
     def __init__(self, w_bound):
-        self.w_bound, self.crossover = w_bound, None
+        self.w_bound, self.crossover = w_bound, {}
 
     def acc_dtype(self, x_bound: int):
         return np.int32 if x_bound * self.w_bound < INT32_EXACT else np.int64
@@ -99,7 +100,8 @@ class EventDriven:
             return event()
         nonzero = np.count_nonzero(x)
         density = nonzero / max(1, x.size)
-        if self.crossover is None and nonzero:
+        crossover = self.crossover.get(len(x))
+        if crossover is None and nonzero:
             event()  # its first call may compile or load the kernel: not timed
             t0 = time.perf_counter()
             out = dense()
@@ -107,9 +109,9 @@ class EventDriven:
             event()
             t2 = time.perf_counter()
             # the event-driven time scales with the density, the dense one does not (first order)
-            self.crossover = density * (t1 - t0) / max(t2 - t1, 1e-9)
+            self.crossover[len(x)] = density * (t1 - t0) / max(t2 - t1, 1e-9)
             return out
-        return event() if density < (self.crossover or 0.0) else dense()
+        return event() if density < (crossover or 0.0) else dense()
 
 
 def exact_dtype(x_bound: int, w_bound: int):
@@ -171,7 +173,8 @@ class Conv2d:
         n, c, h, w = x.shape
         ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
         out = np.zeros((n * ho * wo, self.out), dtype)
-        _scatter_conv(np.ascontiguousarray(x, dtype=dtype), self._cols[dtype], out, self.kh, self.kw, ho, wo,
+        _scatter_conv(np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=dtype), self._cols[dtype], out,
+                      self.kh, self.kw, ho, wo,
                       *self.stride, *self.padding, *self.dilation, self.cg)
         return np.ascontiguousarray(out.reshape(n, ho, wo, self.out).transpose(0, 3, 1, 2), dtype=np.int64)
 
