@@ -26,19 +26,20 @@ MESSAGE_BITS_MAX = 24  # Lava's graded messages: 24 bits
 
 
 @njit(cache=True)
-def _window(a, u, v, bias, i_keep, v_keep, vth, wrap, limit, spikes):
+def _window(a, u, v, bias, i_keep, v_keep, vth, wrap, limit, decay_shift, act_shift, spikes):
     """fixedpoint.lif_update and lif_fire over the steps of a (T, M), state u, v
     (M,) in place, bias (M,): the same integer operations, element by element."""
+    round_up = (1 << decay_shift) - 1
     for t in range(a.shape[0]):
         for m in range(a.shape[1]):
             p = u[m] * i_keep
-            cur = ((p + ((p >> 63) & 4095)) >> 12) + (a[t, m] << 6)
+            cur = ((p + ((p >> 63) & round_up)) >> decay_shift) + (a[t, m] << act_shift)
             if cur > wrap:
                 cur -= 2 * wrap
             elif cur <= -wrap:
                 cur += 2 * wrap
             p = v[m] * v_keep
-            volt = ((p + ((p >> 63) & 4095)) >> 12) + cur + bias[m]
+            volt = ((p + ((p >> 63) & round_up)) >> decay_shift) + cur + bias[m]
             volt = min(max(volt, -limit), limit)
             u[m] = cur
             if volt > vth:
@@ -118,9 +119,8 @@ class Lif(BinarySpikes):
         a = np.ascontiguousarray(a, dtype=np.int64).reshape(steps, -1)
         bias = np.ascontiguousarray(np.broadcast_to(voltage_bias, state[0].shape), dtype=np.int64).reshape(-1)
         spikes = np.zeros(a.shape, dtype=np.int64)
-        assert fx.DECAY_SHIFT == 12 and fx.ACT_SHIFT == 6  # the constants _window is written with
         _window(a, u, v, bias, fx.DECAY_UNITY - p.i_decay, fx.DECAY_UNITY - p.v_decay, p.vth_mant << fx.ACT_SHIFT,
-                fx._WRAP, fx.STATE_LIMIT, spikes)
+                fx._WRAP, fx.STATE_LIMIT, fx.DECAY_SHIFT, fx.ACT_SHIFT, spikes)
         shape = state[0].shape
         return spikes.reshape(steps * shape[0], *shape[1:]), (u.reshape(shape), v.reshape(shape))
 
