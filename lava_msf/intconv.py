@@ -28,46 +28,34 @@ from numpy.lib.stride_tricks import sliding_window_view
 FLOAT32_EXACT = 1 << 24
 SPARSE_FRACTION = 0.75  # leave silent channels out when at most this fraction is live
 SPARSE_MIN_WORK = 1 << 14  # ... and the layer is big enough for that to pay (input channels x taps x outputs)
+COLS_BYTES = 1 << 22  # a dense product's im2col matrix per chunk of the batch
 INT32_EXACT = 1 << 31
 MODE = "auto"  # "auto": per kernel and call by the measured crossover; "dense" or "event": always that way
 
 
 @njit(cache=True)
-def _scatter_conv(x, w, out, kh, kw, ho, wo, sy, sx, py, px, dy, dx, cg):
-    """out (N * H' * W', O) += for each nonzero x[n, y, x, c] (channels last) its
-    value times the weight rows w (C * kH * kW, O/groups) of the outputs it
-    reaches. Pixel by pixel, so that the output rows it touches stay in cache;
-    unsigned row indices: numba then skips its negative-index handling."""
-    n_, h_, w_, c_ = x.shape
+def _scatter_conv(x, w, out, ptr, taps, reach, kk, outputs, cg):
+    """out (N * H' * W', O) += for each nonzero x[n, p, c] (pixels p, channels
+    last) its value times its weight rows w (C * kH * kW, O/groups): for the
+    pairs (tap, output pixel) ptr[p]..ptr[p + 1] of `taps`, `reach` that pixel p
+    reaches (the geometry, found once per input size). Pixel by pixel, so that
+    the output rows it touches stay in cache; unsigned row indices: numba then
+    skips its negative-index handling."""
+    n_, p_, c_ = x.shape
     og = w.shape[1]
     for n in range(n_):
-        for y in range(h_):
-            for xx in range(w_):
-                for c in range(c_):
-                    v = x[n, y, xx, c]
-                    if v == 0:
-                        continue
-                    o0 = uint64((c // cg) * og)
-                    for i in range(kh):
-                        oy = y + py - i * dy
-                        if sy != 1:  # (no integer division on the stride-1 path)
-                            if oy < 0 or oy % sy:
-                                continue
-                            oy //= sy
-                        if oy < 0 or oy >= ho:
-                            continue
-                        for j in range(kw):
-                            ox = xx + px - j * dx
-                            if sx != 1:
-                                if ox < 0 or ox % sx:
-                                    continue
-                                ox //= sx
-                            if ox < 0 or ox >= wo:
-                                continue
-                            r = uint64((n * ho + oy) * wo + ox)
-                            q = uint64((c * kh + i) * kw + j)
-                            for k in range(uint64(og)):
-                                out[r, o0 + k] += v * w[q, k]
+        base = n * outputs
+        for p in range(p_):
+            for c in range(c_):
+                v = x[n, p, c]
+                if v == 0:
+                    continue
+                o0 = uint64((c // cg) * og)
+                for e in range(ptr[p], ptr[p + 1]):
+                    r = uint64(base + reach[e])
+                    q = uint64(c * kk + taps[e])
+                    for k in range(uint64(og)):
+                        out[r, o0 + k] += v * w[q, k]
 
 
 @njit(cache=True)
@@ -149,6 +137,7 @@ class Conv2d:
             taps = w.reshape(self.groups, self.per_group, -1)
         self._taps = {t: np.ascontiguousarray(taps, dtype=t) for t in (np.float32, np.float64)}
         self.events = EventDriven(self.w_bound)
+        self._reach = {}  # (H, W) of an input -> _reach_of's CSR
         if self.w_bound is not None:  # per input channel its weight columns (C, kH, kW, O/groups)
             cols = w.astype(np.int64).reshape(self.groups, self.per_group, self.cg, self.kh, self.kw) \
                     .transpose(0, 2, 3, 4, 1).reshape(self.groups * self.cg, self.kh, self.kw, self.per_group)
@@ -172,17 +161,46 @@ class Conv2d:
         dtype = self.events.acc_dtype(bound)
         n, c, h, w = x.shape
         ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
+        if (h, w) not in self._reach:
+            self._reach[h, w] = self._reach_of(h, w, ho, wo)
         out = np.zeros((n * ho * wo, self.out), dtype)
-        _scatter_conv(np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=dtype), self._cols[dtype], out,
-                      self.kh, self.kw, ho, wo,
-                      *self.stride, *self.padding, *self.dilation, self.cg)
+        _scatter_conv(np.ascontiguousarray(x.reshape(n, c, h * w).transpose(0, 2, 1), dtype=dtype),
+                      self._cols[dtype], out, *self._reach[h, w], self.kh * self.kw, ho * wo, self.cg)
         return np.ascontiguousarray(out.reshape(n, ho, wo, self.out).transpose(0, 3, 1, 2), dtype=np.int64)
+
+    def _reach_of(self, h, w, ho, wo):
+        """Per input pixel (y * W + x) the (tap i * kW + j, output pixel) pairs it
+        reaches, as CSR: (ptr, taps, outputs)."""
+        (py, px), (sy, sx), (dy, dx) = self.padding, self.stride, self.dilation
+        oy, ox, i, j = np.meshgrid(np.arange(ho), np.arange(wo), np.arange(self.kh), np.arange(self.kw),
+                                   indexing="ij")
+        y, x = oy * sy - py + i * dy, ox * sx - px + j * dx
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        pixel, tap, opix = (y * w + x)[inside], (i * self.kw + j)[inside], (oy * wo + ox)[inside]
+        order = np.argsort(pixel, kind="stable")
+        ptr = np.zeros(h * w + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pixel, minlength=h * w), out=ptr[1:])
+        return ptr, tap[order].astype(np.int64), opix[order].astype(np.int64)
 
     def real(self, x: np.ndarray) -> np.ndarray:
         """Real-valued x -> the float64 result, nothing rounded."""
         return self._compute(x.astype(np.float64, copy=False), np.float64)
 
     def _compute(self, x, dtype):
+        """The product in float `dtype`, in batch chunks whose im2col matrix stays
+        within COLS_BYTES (cache-sized: a whole big batch's would not be)."""
+        n, c, h, w = x.shape
+        ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
+        per_sample = c * self.kh * self.kw * ho * wo * np.dtype(dtype).itemsize
+        chunk = max(1, COLS_BYTES // max(1, per_sample))
+        if n <= chunk:
+            return self._compute_chunk(x, dtype)
+        out = np.empty((n, self.out, ho, wo), dtype)
+        for i in range(0, n, chunk):
+            out[i:i + chunk] = self._compute_chunk(x[i:i + chunk], dtype)
+        return out
+
+    def _compute_chunk(self, x, dtype):
         n, c, h, w = x.shape
         (py, px), (sy, sx), (dy, dx) = self.padding, self.stride, self.dilation
         ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
