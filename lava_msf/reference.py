@@ -14,6 +14,12 @@ neuron feeds `a` to its model (lava_msf.neurons: the LIF of lava_msf.fixedpoint,
 sigma-delta), its bias entering the neuron shifted as the model says (b << 6
 into a LIF's voltage, as NetX's), and emits the model's output (spikes or
 graded values).
+
+`step()` is the readable definition, one step and layer at a time; `run()` and
+`advance()` compute the same values layer-major over a window of steps (each
+stateless layer's function once on all the window's frames, its neuron's
+compiled time loop after it), which tests/test_fast_executor.py checks bit for
+bit against step() on every layer type and neuron model.
 """
 
 import numpy as np
