@@ -387,7 +387,8 @@ def cost_vs_density(net15, gflops: float, quick: bool) -> dict:
     return out
 
 
-def density_plot(c: dict) -> None:
+def density_plot(c: dict, speed_change: float) -> None:
+    """`speed_change`: the BLAS rate at the start of the run over the rate at its end."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -399,8 +400,11 @@ def density_plot(c: dict) -> None:
         rows = c[case]["ms_per_step"]
         for mode, style in (("event", "o-"), ("dense", "s-"), ("auto", "k^--")):
             ax.plot(c["densities"], rows[mode], style, label={"auto": "executor's choice"}.get(mode, mode))
-        ax.axhline(c[case]["dense_limit_ms"], color="grey", ls=":", label="dense BLAS limit")
-        ax.set(xscale="log", yscale="log", xlabel="input firing rate", ylabel="ms per step", title=c[case]["layer"])
+        for limit, ls, when in ((c[case]["dense_limit_ms"], ":", "start"),
+                                (c[case]["dense_limit_ms"] * speed_change, "-.", "end")):
+            ax.axhline(limit, color="grey", ls=ls, label=f"dense BLAS limit (BLAS rate at the {when})")
+        ax.set(xscale="log", yscale="log", xlabel="input firing rate", ylabel="ms per step",
+               title=c[case]["layer"].split(":")[0])
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(DENSITY_PLOT, dpi=110)
@@ -430,6 +434,12 @@ def executor_section(quick: bool) -> dict:
         tqdm.write(json.dumps(r["msf_15m"]))
     r["density"] = cost_vs_density(net15, gflops, quick)
     r["blas_gflops_end"] = blas_gflops()
+    set_targets(r)
+    return r
+
+
+def set_targets(r: dict) -> None:
+    """The issue's targets (absolute, and as ratios) from the measurements in `r`."""
     t, m = r["msf_tiny"], r.get("msf_15m")
     r["targets"] = {"msf_tiny run <= 1.5 ms/step at batch 1": t["run_b1_ms"] <= 1.5,
                     "msf_tiny step by step <= 1.5 ms/step at batch 1": t["stepwise_b1_ms"] <= 1.5,
@@ -442,23 +452,27 @@ def executor_section(quick: bool) -> dict:
     # the same targets as ratios, for a machine whose speed moves with its load: the issue's 1.5 ms at
     # batch 1 is 2.5x its dense limit (0.6 ms at its slowest BLAS), its 0.6 ms at batch 64 "about twice the
     # dense BLAS time", its 50 ms for msf_15m 4.8x under the 240 ms of the readable per-step executor
-    r["ratio_targets"] = {"msf_tiny run, batch 1 <= 2.5x the dense limit": t["run_b1_vs_dense_limit"] <= 2.5,
-                          "msf_tiny step by step, batch 1 <= 2.5x": t["stepwise_b1_vs_dense_limit"] <= 2.5,
+    # (against the faster of the run's two BLAS rates: the stricter dense limit)
+    strict = max(1.0, r["blas_gflops_end"] / r["blas_gflops"])
+    r["ratio_targets"] = {"msf_tiny run, batch 1 <= 2.5x the dense limit": t["run_b1_vs_dense_limit"] * strict <= 2.5,
+                          "msf_tiny step by step, batch 1 <= 2.5x": t["stepwise_b1_vs_dense_limit"] * strict <= 2.5,
                           "msf_tiny batch 64 <= 2x the dense limit":
-                              t.get("run_batch_per_sample_step_vs_dense_limit", math.inf) <= 2}
+                              t.get("run_batch_per_sample_step_vs_dense_limit", math.inf) * strict <= 2}
     if "fused_per_step_vs_dense_limit" in t:
-        r["ratio_targets"]["msf_tiny fused (Lava), batch 1 <= 2.5x"] = t["fused_per_step_vs_dense_limit"] <= 2.5
+        r["ratio_targets"]["msf_tiny fused (Lava), batch 1 <= 2.5x"] = \
+            t["fused_per_step_vs_dense_limit"] * strict <= 2.5
     if m is not None:
         r["ratio_targets"]["msf_15m run, batch 1 >= 4.8x faster than the readable executor"] = \
             m["readable_per_step_ms"] / m["run_b1_ms"] >= 4.8
         r["ratio_targets"]["msf_15m step by step >= 4.8x faster than the readable executor"] = \
             m["readable_per_step_ms"] / m["stepwise_b1_ms"] >= 4.8
-    return r
 
 
 def executor_tables(r: dict) -> str:
+    change = r["blas_gflops"] / r["blas_gflops_end"]
     lines = [f"BLAS float32 GEMM: {r['blas_gflops']:.0f} GFLOP/s at the start, {r['blas_gflops_end']:.0f} at the end "
-             "of the run (the dense limit below uses the first).", "",
+             "of the run; the dense limit (multiply-accumulates at the first rate) and, in brackets, each time "
+             "over the dense limit at the first rate / at the second.", "",
              "| model | firing rate | dense limit | readable per-step | run, batch 1 | step by step, batch 1 "
              "| fused (Lava) | run, batch 64 (per sample-step) | first run (compile) | bit-exact |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -466,14 +480,16 @@ def executor_tables(r: dict) -> str:
         if name not in r:
             continue
         e = r[name]
-        cell = lambda key: (f"{e[key]:.2f} ms ({e[key] / e['dense_limit_ms']:.1f}x)"  # noqa: E731
-                            if key in e else "-")
+        end = e["dense_limit_ms"] * change
+        cell = lambda key: (f"{e[key]:.2f} ms ({e[key] / e['dense_limit_ms']:.1f}x / "  # noqa: E731
+                            f"{e[key] / end:.1f}x)" if key in e else "-")
         lines.append(f"| {name} | {e['firing_rate']:.1%} | {e['dense_limit_ms']:.2f} ms | {cell('readable_per_step_ms')} "
                      f"| {cell('run_b1_ms')} | {cell('stepwise_b1_ms')} | {cell('fused_ms_per_step')} "
                      f"| {cell('run_batch_ms_per_sample_step')} | {e['first_run_seconds']:.1f} s "
                      f"| {'yes' if e['bit_exact'] and e.get('fused_bit_exact', True) else 'NO'} |")
     d = r["density"]
-    lines += ["", "(x): against the dense limit. Cost against the input firing rate (ms per step):", "",
+    lines += ["", "Cost against the input firing rate (ms per step; 0/1 inputs, layer-major window of 4 steps for "
+              "the conv layer):", "",
               "| case | way | " + " | ".join(f"{x:.1%}" for x in d["densities"]) + " |",
               "|---|---|" + "---|" * len(d["densities"])]
     for case in ("conv", "msf_15m"):
@@ -481,7 +497,8 @@ def executor_tables(r: dict) -> str:
             for mode in ("event", "dense", "auto"):
                 lines.append(f"| {d[case]['layer']} | {mode} | "
                              + " | ".join(f"{v:.2f}" for v in d[case]["ms_per_step"][mode]) + " |")
-            lines.append(f"| {d[case]['layer']} | dense BLAS limit | {d[case]['dense_limit_ms']:.2f} |"
+            lines.append(f"| {d[case]['layer']} | dense BLAS limit (start / end rate) | "
+                         f"{d[case]['dense_limit_ms']:.2f} / {d[case]['dense_limit_ms'] * change:.2f} |"
                          + " |" * (len(d["densities"]) - 1))
     lines += ["", "Event-driven cost against the firing rate below the crossover, log-log slope: " + "; ".join(
         f"{case} {d[case]['event_slope']:.2f}" for case in ("conv", "msf_15m") if case in d) + " (1 = proportional).",
@@ -549,7 +566,7 @@ def main() -> int:
         print(json.dumps(r["targets"], indent=2))
         if not ns.quick:
             write_text("docs/results/executor.json", json.dumps(r, indent=2) + "\n")
-            density_plot(r["density"])
+            density_plot(r["density"], r["blas_gflops"] / r["blas_gflops_end"])
             write_doc(executor_tables(r), EXECUTOR_BEGIN, EXECUTOR_END)
         return 0 if all(r["targets"].values()) else 1
     checkpoint = ns.checkpoint if Path(ns.checkpoint).is_file() else None
