@@ -11,8 +11,8 @@ beats a matmul of length kH*kW. Input channels that are all zero in a step
 of the product.
 
 Spikes are sparse: where few inputs are nonzero, an event-driven kernel
-(numba) adds, for each nonzero input, its value times its weight column into
-the outputs it reaches, in integers (int32 when max|x| * max row sum |W| is
+(numba, lava_msf.spike_kernels) adds, for each nonzero input, its value times
+its weight column into the outputs it reaches, in integers (int32 when max|x| * max row sum |W| is
 below 2**31, else int64): its cost follows the spikes. Each kernel measures,
 on its first nonzero input, both ways and keeps the density below which the
 event-driven one is faster (`crossover`); both are exact, so the choice
@@ -22,7 +22,6 @@ changes the time only. `MODE` forces one way (tests, benches).
 import time
 
 import numpy as np
-from numba import njit, uint64
 from numpy.lib.stride_tricks import sliding_window_view
 
 FLOAT32_EXACT = 1 << 24
@@ -31,42 +30,6 @@ SPARSE_MIN_WORK = 1 << 14  # ... and the layer is big enough for that to pay (in
 COLS_BYTES = 1 << 22  # a dense product's im2col matrix per chunk of the batch
 INT32_EXACT = 1 << 31
 MODE = "auto"  # "auto": per kernel and call by the measured crossover; "dense" or "event": always that way
-
-
-@njit(cache=True)
-def _scatter_conv(x, w, out, ptr, taps, reach, kk, outputs, cg):
-    """out (N * H' * W', O) += for each nonzero x[n, p, c] (pixels p, channels
-    last) its value times its weight rows w (C * kH * kW, O/groups): for the
-    pairs (tap, output pixel) ptr[p]..ptr[p + 1] of `taps`, `reach` that pixel p
-    reaches (the geometry, found once per input size). Pixel by pixel, so that
-    the output rows it touches stay in cache; unsigned row indices: numba then
-    skips its negative-index handling."""
-    n_, p_, c_ = x.shape
-    og = w.shape[1]
-    for n in range(n_):
-        base = n * outputs
-        for p in range(p_):
-            for c in range(c_):
-                v = x[n, p, c]
-                if v == 0:
-                    continue
-                o0 = uint64((c // cg) * og)
-                for e in range(ptr[p], ptr[p + 1]):
-                    r = uint64(base + reach[e])
-                    q = uint64(c * kk + taps[e])
-                    for k in range(uint64(og)):
-                        out[r, o0 + k] += v * w[q, k]
-
-
-@njit(cache=True)
-def _scatter_linear(x, w, out):
-    """out (N, O) += for each nonzero x[n, f] its value times the weight row w[f] (F, O)."""
-    for n in range(x.shape[0]):
-        for f in range(x.shape[1]):
-            v = x[n, f]
-            if v != 0:
-                for o in range(w.shape[1]):
-                    out[n, o] += v * w[f, o]
 
 
 class EventDriven:
@@ -160,14 +123,17 @@ class Conv2d:
 
     def scatter(self, x: np.ndarray, bound: int) -> np.ndarray:
         """The event-driven result of integer x (int64)."""
+        from . import spike_kernels  # numba: imported when events first run
+
         dtype = self.events.acc_dtype(bound)
         n, c, h, w = x.shape
         ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
         if (h, w) not in self._reach:
             self._reach[h, w] = self._reach_of(h, w, ho, wo)
         out = np.zeros((n * ho * wo, self.out), dtype)
-        _scatter_conv(np.ascontiguousarray(x.reshape(n, c, h * w).transpose(0, 2, 1), dtype=dtype),
-                      self._cols[dtype], out, *self._reach[h, w], self.kh * self.kw, ho * wo, self.cg)
+        pixels = np.ascontiguousarray(x.reshape(n, c, h * w).transpose(0, 2, 1), dtype=dtype)  # channels last
+        spike_kernels.scatter_conv(pixels, self._cols[dtype], out, *self._reach[h, w], self.kh * self.kw, ho * wo,
+                                   self.cg)
         return np.ascontiguousarray(out.reshape(n, ho, wo, self.out).transpose(0, 3, 1, 2), dtype=np.int64)
 
     def _reach_of(self, h, w, ho, wo):
@@ -268,9 +234,11 @@ class Linear:
             return np.rint(x.astype(dtype, copy=False) @ self._taps[dtype]).astype(np.int64)
 
         def event(x):
+            from . import spike_kernels  # numba: imported when events first run
+
             dtype = self.events.acc_dtype(bound)
             out = np.zeros((x.shape[0], self._taps[dtype].shape[1]), dtype)
-            _scatter_linear(np.ascontiguousarray(x, dtype=dtype), self._taps[dtype], out)
+            spike_kernels.scatter_linear(np.ascontiguousarray(x, dtype=dtype), self._taps[dtype], out)
             return out.astype(np.int64)
 
         return self.events(x, dense, event)

@@ -11,7 +11,6 @@ are 0/1 whatever it says). gradedSpike true is refused: NetX would build a
 binary LIF from it."""
 
 import numpy as np
-from numba import njit
 
 from .. import fixedpoint as fx
 from ..chip.loihi2 import LOIHI2
@@ -23,30 +22,6 @@ VTH_MAX = (1 << LOIHI2["threshold_bits"]) - 1
 BIAS_LIMIT = 1 << (LOIHI2["bias_mant_bits"] - 1)  # |bias| below: Lava's signed bias_mant
 REF_DELAY_MAX = 1 << 16
 MESSAGE_BITS_MAX = 24  # Lava's graded messages: 24 bits
-
-
-@njit(cache=True)
-def _window(a, u, v, bias, i_keep, v_keep, vth, wrap, limit, decay_shift, act_shift, spikes):
-    """fixedpoint.lif_update and lif_fire over the steps of a (T, M), state u, v
-    (M,) in place, bias (M,): the same integer operations, element by element."""
-    round_up = (1 << decay_shift) - 1
-    for t in range(a.shape[0]):
-        for m in range(a.shape[1]):
-            p = u[m] * i_keep
-            cur = ((p + ((p >> 63) & round_up)) >> decay_shift) + (a[t, m] << act_shift)
-            if cur > wrap:
-                cur -= 2 * wrap
-            elif cur <= -wrap:
-                cur += 2 * wrap
-            p = v[m] * v_keep
-            volt = ((p + ((p >> 63) & round_up)) >> decay_shift) + cur + bias[m]
-            volt = min(max(volt, -limit), limit)
-            u[m] = cur
-            if volt > vth:
-                spikes[t, m] = 1
-                v[m] = 0
-            else:
-                v[m] = volt
 
 
 class Lif(BinarySpikes):
@@ -115,12 +90,14 @@ class Lif(BinarySpikes):
     def window(state, a, steps: int, p: fx.LifParams, voltage_bias):
         """`steps` steps at once (numpy): a (steps * N, ...) int64, time-major;
         the same as step() `steps` times (tests/test_fast_executor.py)."""
+        from ..spike_kernels import lif_window  # numba: imported when first run
+
         u, v = (np.array(z, dtype=np.int64).reshape(-1) for z in state)  # copies: reset's arrays are shared
         a = np.ascontiguousarray(a, dtype=np.int64).reshape(steps, -1)
         bias = np.ascontiguousarray(np.broadcast_to(voltage_bias, state[0].shape), dtype=np.int64).reshape(-1)
         spikes = np.zeros(a.shape, dtype=np.int64)
-        _window(a, u, v, bias, fx.DECAY_UNITY - p.i_decay, fx.DECAY_UNITY - p.v_decay, p.vth_mant << fx.ACT_SHIFT,
-                fx._WRAP, fx.STATE_LIMIT, fx.DECAY_SHIFT, fx.ACT_SHIFT, spikes)
+        lif_window(a, u, v, bias, fx.DECAY_UNITY - p.i_decay, fx.DECAY_UNITY - p.v_decay,
+                   p.vth_mant << fx.ACT_SHIFT, fx._WRAP, fx.STATE_LIMIT, fx.DECAY_SHIFT, fx.ACT_SHIFT, spikes)
         shape = state[0].shape
         return spikes.reshape(steps * shape[0], *shape[1:]), (u.reshape(shape), v.reshape(shape))
 
