@@ -44,23 +44,27 @@ def scatter_linear(x, w, out):
 
 @njit(cache=True)
 def lif_window(a, u, v, bias, i_keep, v_keep, vth, wrap, limit, decay_shift, act_shift, spikes):
-    """fixedpoint.lif_update and lif_fire over the steps of a (T, M), state u, v
-    (M,) in place, bias (M,): the same integer operations, element by element."""
+    """lava_msf.fixedpoint's lif_update and lif_fire over the steps of a
+    (T, N, C, M), state u, v (N, C, M) in place, bias (C,) per channel: the same
+    integer operations, element by element."""
     round_up = (1 << decay_shift) - 1
     for t in range(a.shape[0]):
-        for m in range(a.shape[1]):
-            p = u[m] * i_keep
-            cur = ((p + ((p >> 63) & round_up)) >> decay_shift) + (a[t, m] << act_shift)
-            if cur > wrap:
-                cur -= 2 * wrap
-            elif cur <= -wrap:
-                cur += 2 * wrap
-            p = v[m] * v_keep
-            volt = ((p + ((p >> 63) & round_up)) >> decay_shift) + cur + bias[m]
-            volt = min(max(volt, -limit), limit)
-            u[m] = cur
-            if volt > vth:
-                spikes[t, m] = 1
-                v[m] = 0
-            else:
-                v[m] = volt
+        for n in range(a.shape[1]):
+            for c in range(a.shape[2]):
+                b = bias[c]
+                for m in range(a.shape[3]):
+                    p = u[n, c, m] * i_keep
+                    cur = ((p + ((p >> 63) & round_up)) >> decay_shift) + (a[t, n, c, m] << act_shift)
+                    if cur > wrap:
+                        cur -= 2 * wrap
+                    elif cur <= -wrap:
+                        cur += 2 * wrap
+                    p = v[n, c, m] * v_keep
+                    volt = ((p + ((p >> 63) & round_up)) >> decay_shift) + cur + b
+                    volt = min(max(volt, -limit), limit)
+                    u[n, c, m] = cur
+                    if volt > vth:
+                        spikes[t, n, c, m] = 1
+                        v[n, c, m] = 0
+                    else:
+                        v[n, c, m] = volt
