@@ -9,7 +9,17 @@ Convolutions are im2col + one batched matmul per group; a depthwise kernel
 beats a matmul of length kH*kW. Input channels that are all zero in a step
 (45 % of them in a trained msf_tiny, whose spikes are 11 % dense) are left out
 of the product.
+
+Spikes are sparse: where few inputs are nonzero, an event-driven kernel
+(numba, lava_msf.spike_kernels) adds, for each nonzero input, its value times
+its weight column into the outputs it reaches, in integers (int32 when max|x| * max row sum |W| is
+below 2**31, else int64): its cost follows the spikes. Each kernel measures,
+on its first nonzero input, both ways and keeps the density below which the
+event-driven one is faster (`crossover`); both are exact, so the choice
+changes the time only. `MODE` forces one way (tests, benches).
 """
+
+import time
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -17,6 +27,44 @@ from numpy.lib.stride_tricks import sliding_window_view
 FLOAT32_EXACT = 1 << 24
 SPARSE_FRACTION = 0.75  # leave silent channels out when at most this fraction is live
 SPARSE_MIN_WORK = 1 << 14  # ... and the layer is big enough for that to pay (input channels x taps x outputs)
+COLS_BYTES = 1 << 22  # a dense product's im2col matrix per chunk of the batch
+INT32_EXACT = 1 << 31
+MODE = "auto"  # "auto": per kernel and call by the measured crossover; "dense" or "event": always that way
+
+
+class EventDriven:
+    """The choice between a dense product and event-driven accumulation for one
+    kernel: per batch size, `crossover`, the input density below which events
+    are faster, measured on the first call with nonzero input of that size."""
+
+    def __init__(self, w_bound):
+        self.w_bound, self.crossover = w_bound, {}
+
+    def acc_dtype(self, x_bound: int):
+        return np.int32 if x_bound * self.w_bound < INT32_EXACT else np.int64
+
+    def __call__(self, x, dense, event):
+        """x's exact integer result (int64) by `dense(x)` or `event(x)`."""
+        if self.w_bound is None or MODE == "dense":
+            return dense(x)
+        if MODE == "event":
+            return event(x)
+        nonzero = np.count_nonzero(x)
+        density = nonzero / max(1, x.size)
+        crossover = self.crossover.get(len(x))
+        if crossover is None and nonzero:
+            # event-driven time ~ fixed (its output) + per spike; the dense time, fixed (first order)
+            silent = np.zeros_like(x)
+            event(silent)  # its first call may compile or load the kernel: not timed
+            times, out = [], None
+            for fn, arg in ((event, silent), (event, x), (dense, x)):
+                t0 = time.perf_counter()
+                out = fn(arg)
+                times.append(time.perf_counter() - t0)
+            fixed, spikes, whole = times
+            self.crossover[len(x)] = density * max(whole - fixed, 0.0) / max(spikes - fixed, 1e-9)
+            return out
+        return event(x) if density < (crossover or 0.0) else dense(x)
 
 
 def exact_dtype(x_bound: int, w_bound: int):
@@ -53,17 +101,74 @@ class Conv2d:
         else:  # (groups, O/groups, C/groups * kH * kW)
             taps = w.reshape(self.groups, self.per_group, -1)
         self._taps = {t: np.ascontiguousarray(taps, dtype=t) for t in (np.float32, np.float64)}
+        self.events = EventDriven(self.w_bound)
+        self._reach = {}  # (H, W) of an input -> _reach_of's CSR
+        if self.w_bound is not None:  # per input channel its weight columns (C, kH, kW, O/groups)
+            cols = w.astype(np.int64).reshape(self.groups, self.per_group, self.cg, self.kh, self.kw) \
+                    .transpose(0, 2, 3, 4, 1).reshape(self.groups * self.cg, self.kh, self.kw, self.per_group)
+            self._cols = {t: np.ascontiguousarray(cols.reshape(-1, self.per_group), dtype=t)
+                          for t in (np.int32, np.int64)}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Integer x -> the exact integer result (int64)."""
-        dtype = exact_dtype(abs_max(x), self.w_bound) if self.w_bound is not None else np.float64
-        return np.rint(self._compute(x.astype(dtype, copy=False), dtype)).astype(np.int64)
+        bound = abs_max(x)
+        if self.w_bound is None:
+            return np.rint(self._compute(x.astype(np.float64, copy=False), np.float64)).astype(np.int64)
+
+        def dense(x):
+            dtype = exact_dtype(bound, self.w_bound)
+            return np.rint(self._compute(x.astype(dtype, copy=False), dtype)).astype(np.int64)
+
+        return self.events(x, dense, lambda x: self.scatter(x, bound))
+
+    def scatter(self, x: np.ndarray, bound: int) -> np.ndarray:
+        """The event-driven result of integer x (int64)."""
+        from . import spike_kernels  # numba: imported when events first run
+
+        dtype = self.events.acc_dtype(bound)
+        n, c, h, w = x.shape
+        ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
+        if (h, w) not in self._reach:
+            self._reach[h, w] = self._reach_of(h, w, ho, wo)
+        out = np.zeros((n * ho * wo, self.out), dtype)
+        pixels = np.ascontiguousarray(x.reshape(n, c, h * w).transpose(0, 2, 1), dtype=dtype)  # channels last
+        spike_kernels.scatter_conv(pixels, self._cols[dtype], out, *self._reach[h, w], self.kh * self.kw, ho * wo,
+                                   self.cg)
+        return np.ascontiguousarray(out.reshape(n, ho, wo, self.out).transpose(0, 3, 1, 2), dtype=np.int64)
+
+    def _reach_of(self, h, w, ho, wo):
+        """Per input pixel (y * W + x) the (tap i * kW + j, output pixel) pairs it
+        reaches, as CSR: (ptr, taps, outputs)."""
+        (py, px), (sy, sx), (dy, dx) = self.padding, self.stride, self.dilation
+        oy, ox, i, j = np.meshgrid(np.arange(ho), np.arange(wo), np.arange(self.kh), np.arange(self.kw),
+                                   indexing="ij")
+        y, x = oy * sy - py + i * dy, ox * sx - px + j * dx
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        pixel, tap, opix = (y * w + x)[inside], (i * self.kw + j)[inside], (oy * wo + ox)[inside]
+        order = np.argsort(pixel, kind="stable")
+        ptr = np.zeros(h * w + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pixel, minlength=h * w), out=ptr[1:])
+        return ptr, tap[order].astype(np.int64), opix[order].astype(np.int64)
 
     def real(self, x: np.ndarray) -> np.ndarray:
         """Real-valued x -> the float64 result, nothing rounded."""
         return self._compute(x.astype(np.float64, copy=False), np.float64)
 
     def _compute(self, x, dtype):
+        """The product in float `dtype`, in batch chunks whose im2col matrix stays
+        within COLS_BYTES (cache-sized: a whole big batch's would not be)."""
+        n, c, h, w = x.shape
+        ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
+        per_sample = c * self.kh * self.kw * ho * wo * np.dtype(dtype).itemsize
+        chunk = max(1, COLS_BYTES // max(1, per_sample))
+        if n <= chunk:
+            return self._compute_chunk(x, dtype)
+        out = np.empty((n, self.out, ho, wo), dtype)
+        for i in range(0, n, chunk):
+            out[i:i + chunk] = self._compute_chunk(x[i:i + chunk], dtype)
+        return out
+
+    def _compute_chunk(self, x, dtype):
         n, c, h, w = x.shape
         (py, px), (sy, sx), (dy, dx) = self.padding, self.stride, self.dilation
         ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
@@ -118,11 +223,25 @@ class Linear:
     def __init__(self, weight):
         w = np.asarray(weight)
         self.w_bound = int(np.abs(w.astype(np.int64)).sum(1).max(initial=0))
-        self._taps = {t: np.ascontiguousarray(w.T, dtype=t) for t in (np.float32, np.float64)}
+        self._taps = {t: np.ascontiguousarray(w.T, dtype=t) for t in (np.float32, np.float64, np.int32, np.int64)}
+        self.events = EventDriven(self.w_bound)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        dtype = exact_dtype(abs_max(x), self.w_bound)
-        return np.rint(x.astype(dtype, copy=False) @ self._taps[dtype]).astype(np.int64)
+        bound = abs_max(x)
+
+        def dense(x):
+            dtype = exact_dtype(bound, self.w_bound)
+            return np.rint(x.astype(dtype, copy=False) @ self._taps[dtype]).astype(np.int64)
+
+        def event(x):
+            from . import spike_kernels  # numba: imported when events first run
+
+            dtype = self.events.acc_dtype(bound)
+            out = np.zeros((x.shape[0], self._taps[dtype].shape[1]), dtype)
+            spike_kernels.scatter_linear(np.ascontiguousarray(x, dtype=dtype), self._taps[dtype], out)
+            return out.astype(np.int64)
+
+        return self.events(x, dense, event)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

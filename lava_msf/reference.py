@@ -14,6 +14,12 @@ neuron feeds `a` to its model (lava_msf.neurons: the LIF of lava_msf.fixedpoint,
 sigma-delta), its bias entering the neuron shifted as the model says (b << 6
 into a LIF's voltage, as NetX's), and emits the model's output (spikes or
 graded values).
+
+`step()` is the readable definition, one step and layer at a time; `run()` and
+`advance()` compute the same values layer-major over a window of steps (each
+stateless layer's function once on all the window's frames, its neuron's
+compiled time loop after it), which tests/test_fast_executor.py checks bit for
+bit against step() on every layer type and neuron model.
 """
 
 import numpy as np
@@ -167,4 +173,44 @@ class Executor:
         """frames: (N, C, H, W, T) ints. Resets the state, runs T steps and returns
         the output layer's values stacked over time: (N, C, H, W, T)."""
         self.reset(frames.shape[0])
-        return self.be.stack([self.step(frames[..., t], probes) for t in range(frames.shape[-1])])
+        return self.advance(frames, probes)
+
+    def advance(self, frames, probes: dict | None = None):
+        """frames: (N, C, H, W, W_t) ints. Runs W_t steps on from the current state
+        (no reset) and returns the output layer's values stacked over time
+        (N, C, H, W, W_t); `probes` as step()'s. The same values as W_t calls of
+        step(), computed layer-major: a stateless layer's function is per sample
+        and per step, so the W_t frames of its inputs go through it as one batch
+        of W_t * N (time-major), and only its neuron steps through time."""
+        if self.be is not NumpyBackend:  # other backends: step by step
+            return self.be.stack([self.step(frames[..., t], probes) for t in range(frames.shape[-1])])
+        wt, n = frames.shape[-1], frames.shape[0]
+        x = np.ascontiguousarray(np.moveaxis(np.asarray(frames), -1, 0)).reshape(wt * n, *frames.shape[1:-1])
+        values = []
+        for i, layer in enumerate(self.net.layers):
+            src = [values[j] for j in layer.inputs] or [x.astype(np.int64, copy=False)]
+            values.append(self.layer_window(i, src, wt))
+            if probes is not None:
+                probes.setdefault(layer.name, []).extend(np.split(values[-1], wt))
+        return np.moveaxis(values[-1].reshape(wt, n, *values[-1].shape[1:]), 0, -1)
+
+    def layer_window(self, i: int, src: list, wt: int):
+        """Layer i over W_t steps: its inputs' values and its own (W_t * N, ...), time-major."""
+        layer = self.net.layers[i]
+        if self.layer_state[i] is not None:  # stateful (delays, recurrence): step by step
+            return np.concatenate([self.layer_step(i, [np.split(s, wt)[t] for s in src]) for t in range(wt)])
+        a = self.ops[i](src)
+        if layer.neuron is None:
+            return a
+        model = model_of(layer.neuron)
+        window = getattr(model, "window", None)
+        if window is not None:
+            out, self.state[i] = window(self.state[i], a, wt, layer.neuron, self.voltage_biases[i])
+        else:  # the model's step through time
+            outs = []
+            for t in range(wt):
+                at = tuple(np.split(c, wt)[t] for c in a) if isinstance(a, tuple) else np.split(a, wt)[t]
+                out, self.state[i] = model.step(self.state[i], at, layer.neuron, self.voltage_biases[i], self.be)
+                outs.append(out)
+            out = np.concatenate(outs)
+        return spec(layer).emit(layer, out, src)

@@ -87,6 +87,26 @@ class Lif(BinarySpikes):
         return be.from_bool(spikes), (u, v)
 
     @staticmethod
+    def window(state, a, steps: int, p: fx.LifParams, voltage_bias):
+        """`steps` steps at once (numpy): a (steps * N, ...) int64, time-major;
+        the same as step() `steps` times (tests/test_fast_executor.py). It
+        consumes `state`: its arrays may be updated in place."""
+        from ..spike_kernels import lif_window  # numba: imported when first run
+
+        shape = state[0].shape
+        n, c = shape[0], shape[1] if len(shape) > 1 else 1
+        # the state is updated in place, on copies where reset's arrays are shared or not int64 and dense
+        u, v = (z if z is not state[1 - k] and z.dtype == np.int64 and z.flags.c_contiguous
+                else np.array(z, dtype=np.int64) for k, z in enumerate(state))
+        bias = np.broadcast_to(np.asarray(voltage_bias, dtype=np.int64).reshape(-1), (c,))  # per channel
+        a = np.ascontiguousarray(a, dtype=np.int64).reshape(steps, n, c, -1)
+        spikes = np.zeros(a.shape, dtype=np.int64)
+        lif_window(a, u.reshape(n, c, -1), v.reshape(n, c, -1), np.ascontiguousarray(bias),
+                   fx.DECAY_UNITY - p.i_decay, fx.DECAY_UNITY - p.v_decay, p.vth_mant << fx.ACT_SHIFT,
+                   fx._WRAP, fx.STATE_LIMIT, fx.DECAY_SHIFT, fx.ACT_SHIFT, spikes)
+        return spikes.reshape(steps * n, *shape[1:]), (u, v)
+
+    @staticmethod
     def float_step(state, a, p: fx.LifParams, bias):
         """Lava's floating-point LIF in current units (threshold vth_mant, bias
         added to the voltage): the real-valued counterpart of step."""

@@ -31,6 +31,7 @@ class PyFusedNetworkModelFixed(PyLoihiProcessModel):
         frame = self.frame_in.recv().astype(np.int64)  # waits for the host: the stream paces the network
         frame = input_frame(frame, self.proc_params["graded"])
         values = {} if self.probed else None
-        self.out.send(to_whc(self.executor.step(to_chw(frame), values)))
+        # a window of one step: the executor's compiled path (numba LIF, event-driven synapses)
+        self.out.send(to_whc(self.executor.advance(to_chw(frame)[..., None], values)[..., 0]))
         if self.probed:
             self.probe.send(np.concatenate([to_whc(values[name][0]).ravel() for name in self.probed]))
