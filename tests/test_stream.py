@@ -114,10 +114,11 @@ def test_stream_cli(dvs_net, tmp_path, cli_env, python):
     write_events(tmp_path / "s.h5", concatenated(2), (32, 32, 2))
     cmd = [python, "-m", "lava_msf", "stream", str(tmp_path / "m.net"), "--events", str(tmp_path / "s.h5"),
            "--backend", "lava-cpu-fused", "--json"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=cli_env, timeout=300)
+    out = subprocess.run(cmd + ["--chunk-steps", "3"], capture_output=True, text=True, env=cli_env, timeout=300)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert len(r["decisions"]) == 2 and r["bin_us"] == data.info["bin_us"] and not r["interrupted"]
+    assert r["chunk_steps"] == 3 and r["steps"] == 2 * net.timesteps
     assert r["decisions"][0]["name"] in synth.CLASSES
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")
     bad = subprocess.run(cmd[:6] + [str(tmp_path / "bad.h5")], capture_output=True, text=True, env=cli_env,
