@@ -191,7 +191,7 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
 class StreamGraph:
     """Processes for continuous operation: the host pushes one frame per step
     into `source` and reads the output layer's value per step from `sink`,
-    `latency` steps later; fused, a Lava step may carry `window` model steps."""
+    `latency` steps later."""
 
     net: Network
     latency: int
@@ -199,7 +199,6 @@ class StreamGraph:
     source: StreamSource | FusedNetwork
     sink: StreamSink | FusedNetwork
     processes: dict = field(default_factory=dict)
-    window: int = 1
 
 
 def build_stream(net: Network, backend: Backend, reset_interval: int | None, window: int = 1) -> StreamGraph:
@@ -218,4 +217,4 @@ def build_stream(net: Network, backend: Backend, reset_interval: int | None, win
     processes = _Processes()
     source, (sink,) = _between_pipes(net, backend, lat, interval, [len(net.layers) - 1], processes.add, window)
     return StreamGraph(net=net, latency=lat[-1], reset_interval=interval, source=source, sink=sink,
-                       processes=processes, window=window)
+                       processes=processes)

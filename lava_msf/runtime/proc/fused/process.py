@@ -1,6 +1,8 @@
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
+from lava_msf.errors import ConfigError
+
 
 class FusedNetwork(AbstractProcess):
     """A whole lava_msf Network as one process between the host's pipes: each
@@ -22,7 +24,7 @@ class FusedNetwork(AbstractProcess):
         probes = tuple(int(i) for i in probes)
         window = int(window)
         if window < 1 or (window > 1 and probes):
-            raise ValueError(f"a fused window must be >= 1 step, without probes (got {window}, probes {probes})")
+            raise ConfigError(f"a fused window must be >= 1 step, without probes (got {window}, probes {probes})")
         super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded), probes=probes,
                          window=window)
         lead = () if window == 1 else (window,)
