@@ -18,10 +18,22 @@ from .errors import ConfigError
 from .events.binning import DEFAULT_MAX_SILENCE_US, EventBinner
 from .events.core import check_int
 from .graph import Network
+from .runtime.backends import Backend, get_backend
 from .runtime.builder import NEVER
 from .runtime.stream import StreamRunner
 
 STAT_WINDOW = 4096  # step times kept for percentiles
+LATENCY_BUDGET_US = 20_000  # decision latency the default chunk aims at (issue 21: p99 <= 20 ms)
+MAX_CHUNK_STEPS = 64  # model steps per Lava step at most (a pipe message of that many frames)
+DEFAULT_MAX_CHUNK = 10  # beyond it Lava's per-step cost is already a small part
+
+
+def default_chunk_steps(backend: Backend, bin_us: int) -> int:
+    """Model steps per Lava step by default: 1 off the fused backends (their
+    graph steps one model step per Lava step), else as many as keep the wait
+    for a chunk's last bin within half the latency budget (at most
+    DEFAULT_MAX_CHUNK), so 1 at the models' own 25 ms bins, 10 at 1 ms."""
+    return max(1, min(DEFAULT_MAX_CHUNK, LATENCY_BUDGET_US // 2 // bin_us)) if backend.fused else 1
 
 
 @dataclass
@@ -34,7 +46,7 @@ class Decision:
     scores: list  # readout summed over the window's steps
     events: int
     steps: int  # model steps in the window (< window for a partial last one)
-    latency_ms: float | None  # from pushing the window's last frame to its output (None: partial window)
+    latency_ms: float | None  # from binning the window's last frame to its output (None: partial window)
     skipped_us: int = 0  # silence skipped just before this window (EventBinner's policy)
 
 
@@ -71,11 +83,17 @@ class EventStream:
     that with a reset the decisions are those of the full stream without the
     windows of the skipped silence; with reset=None the network's state
     carries over the cut, as if the silence had been shorter. A decision
-    after a skip says how long it was (skipped_us), as does report()."""
+    after a skip says how long it was (skipped_us), as does report().
+
+    chunk_steps: model steps that go to Lava together, in one message and one
+    Lava step (fused backends; default_chunk_steps() by default). Decisions are
+    those of single steps, bit for bit; a frame waits for the chunk's last bin
+    (at most chunk_steps - 1 bins), so the default keeps that wait within half
+    of LATENCY_BUDGET_US."""
 
     def __init__(self, net: Network, sensor_size, bin_us: int | None = None, window: int | None = None,
                  reset="window", backend: str = "lava-cpu", t0: int | None = None, segment: int | None = None,
-                 max_silence_us: int | None = DEFAULT_MAX_SILENCE_US):
+                 max_silence_us: int | None = DEFAULT_MAX_SILENCE_US, chunk_steps: int | None = None):
         data = net.meta.get("data", {})
         if not isinstance(data, dict):
             raise ConfigError(f"the network file's meta 'data' must be a mapping, got {type(data).__name__}")
@@ -92,10 +110,18 @@ class EventStream:
             raise ConfigError("the network file's meta data.classes must be a list of names")
         self.classes = classes
         self.net = net
-        period = self.window if interval is None else math.lcm(self.window, interval)
+        backend = get_backend(backend) if isinstance(backend, str) else backend
+        if chunk_steps is None:
+            chunk_steps = default_chunk_steps(backend, bin_us)
+        self.chunk_steps = check_int(chunk_steps, "--chunk-steps", 1, MAX_CHUNK_STEPS)
+        # a silence stops the binner at a period's end: a whole chunk, none left waiting for the next event
+        period = math.lcm(self.window if interval is None else math.lcm(self.window, interval), self.chunk_steps)
         self.binner = EventBinner(sensor_size, net.layers[0].shape, bin_us, t0, period, max_silence_us)
         kw = {} if segment is None else {"segment": segment}
-        self.runner = StreamRunner(net, backend, interval, **kw)
+        self.runner = StreamRunner(net, backend, interval, window=self.chunk_steps, **kw)
+        self._chunk = np.zeros((self.chunk_steps, *net.layers[0].shape), dtype=np.int32)  # frames awaiting Lava
+        self._filled = 0
+        self.steps = 0  # model steps of the stream (without a last chunk's padding)
         self.step_time, self.decision_latency = _Stats(), _Stats()
         self.decisions = 0
         self._started = self._finished = None
@@ -149,21 +175,36 @@ class EventStream:
         return decision
 
     def _push(self, b, frame, events):
+        """Queue a binned frame; a full chunk goes to Lava. Returns its outputs."""
         self._pushed_at.append((time.perf_counter(), events, b))
-        outputs = self.runner.step(frame)
-        self.step_time.add(self.runner.step_seconds)
-        return outputs
+        self._chunk[self._filled] = frame
+        self._filled += 1
+        self.steps += 1
+        return self._send() if self._filled == self.chunk_steps else []
+
+    def _send(self):
+        """Run the queued frames (a last partial chunk padded with empty ones,
+        whose outputs are dropped: nothing follows them)."""
+        real, self._filled = self._filled, 0
+        self._chunk[real:] = 0
+        outputs = self.runner.step(self._chunk if self.chunk_steps > 1 else self._chunk[0])
+        for _ in range(real):
+            self.step_time.add(self.runner.step_seconds / self.chunk_steps)
+        return outputs[:len(self._pushed_at)]
 
     def run(self, chunks):
         """Yield a Decision per window as the stream goes; a final partial
         window gets one too."""
         self._started = time.perf_counter()
         with self.runner:
+            self.runner.open()  # the compile stays out of the first decision's latency
             for chunk in chunks:
                 for b in self.binner.push(chunk):
                     yield from self._outputs(self._push(*b))
             for b in self.binner.flush():
                 yield from self._outputs(self._push(*b))
+            if self._filled:
+                yield from self._outputs(self._send())
             if self.runner.pushed:
                 yield from self._outputs(self.runner.drain())
             if self._window_sum is not None:
@@ -173,9 +214,10 @@ class EventStream:
     def report(self) -> dict:
         now = time.perf_counter()
         wall = (self._finished or now) - (self._started or now)
-        steps = self.runner.pushed
+        steps = self.steps
         return {"backend": self.runner.backend.name, "steps": steps, "events": self.binner.events,
                 "late_events": self.binner.late, "decisions": self.decisions, "window_steps": self.window,
+                "chunk_steps": self.chunk_steps,
                 "bin_us": self.binner.bin_us, "reset_interval": self.runner.graph.reset_interval,
                 "max_silence_us": self.binner.max_silence_us, "silences_skipped": self.binner.skips,
                 "skipped_us": self.binner.skipped_bins * self.binner.bin_us,

@@ -199,6 +199,7 @@ def test_two_outputs_in_one_place(tmp_path, capsys):
     (["stream", "m.net", "--events", "e.h5", "--sensor", "4", "100000"], "--sensor"),
     (["stream", "m.net", "--events", "e.h5", "--start-us", "-1"], "--start-us"),
     (["stream", "m.net", "--events", "e.h5", "--chunk-events", "x"], "--chunk-events"),
+    (["stream", "m.net", "--events", "e.h5", "--chunk-steps", "0"], "--chunk-steps"),
     (["import-sdt", "c.pth", "--variant", "15m", "--out", "o.pt", "--timesteps", "0"], "--timesteps"),
     (["import-sdt", "c.pth", "--variant", "15m", "--out", "o.pt", "--img-size", "-3"], "--img-size"),
     (["check", "m.net", "--reference-samples", "-5"], "--reference-samples"),

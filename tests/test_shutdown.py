@@ -112,9 +112,11 @@ def test_batch_run_failure_at_any_phase_leaves_nothing(micro, phase, exc, monkey
 
 @pytest.mark.slow
 @pytest.mark.parametrize("exc", [RuntimeError("injected"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
-@pytest.mark.parametrize("backend", ["lava-cpu", "lava-cpu-fused"])
-def test_stream_failure_mid_run_leaves_nothing(micro, backend, exc, monkeypatch):
+@pytest.mark.parametrize("backend, window", [("lava-cpu", 1), ("lava-cpu-fused", 1), ("lava-cpu-fused", 3)])
+def test_stream_failure_mid_run_leaves_nothing(micro, backend, window, exc, monkeypatch):
     frames = digits_frames(micro, 1)[0]
+    if window > 1:  # several model steps per Lava step
+        frames = np.stack([frames] * window)  # (window, C, H, W, T)
     shm, threads = _shm(), len(_threads())
     calls, end_run = [], LavaSession._end_run
 
@@ -127,7 +129,7 @@ def test_stream_failure_mid_run_leaves_nothing(micro, backend, exc, monkeypatch)
     monkeypatch.setattr(LavaSession, "_end_run", failing_end_run)
     expected = KeyboardInterrupt if isinstance(exc, KeyboardInterrupt) else LavaRunError
     with pytest.raises(expected):
-        with StreamRunner(micro, backend, reset_interval=2, segment=2) as runner:
+        with StreamRunner(micro, backend, reset_interval=2, segment=2, window=window) as runner:
             for _ in range(5):
                 for t in range(frames.shape[-1]):
                     runner.step(frames[..., t])

@@ -114,10 +114,11 @@ def test_stream_cli(dvs_net, tmp_path, cli_env, python):
     write_events(tmp_path / "s.h5", concatenated(2), (32, 32, 2))
     cmd = [python, "-m", "lava_msf", "stream", str(tmp_path / "m.net"), "--events", str(tmp_path / "s.h5"),
            "--backend", "lava-cpu-fused", "--json"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=cli_env, timeout=300)
+    out = subprocess.run(cmd + ["--chunk-steps", "3"], capture_output=True, text=True, env=cli_env, timeout=300)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert len(r["decisions"]) == 2 and r["bin_us"] == data.info["bin_us"] and not r["interrupted"]
+    assert r["chunk_steps"] == 3 and r["steps"] == 2 * net.timesteps
     assert r["decisions"][0]["name"] in synth.CLASSES
     (tmp_path / "bad.h5").write_bytes(b"not hdf5")
     bad = subprocess.run(cmd[:6] + [str(tmp_path / "bad.h5")], capture_output=True, text=True, env=cli_env,
@@ -165,12 +166,48 @@ def test_long_silence_in_a_dat_file_is_skipped_exactly(dvs_net, tmp_path):
     assert [d.window for d in empty] == list(range(1, (int(a["t"][-1]) + 10 ** 6) // window_us + 1))
 
 
+def test_chunked_steps_give_the_single_step_decisions(dvs_net):
+    """Several model steps per Lava step (one pipe message): every decision
+    equals the one-step-per-Lava-step stream's, bit for bit, with resets
+    inside a chunk (chunk 3; reset 2 or the window, 4), a padded last chunk, and a
+    skipped silence (the binner stops at a whole chunk, so no frame waits)."""
+    net, _ = dvs_net
+    a, b = concatenated(1), concatenated(1)
+    b["t"] += synth.DURATION_US + 405_000  # a silence past max_silence_us; 121 bins in all
+    ev = np.concatenate([a, b])
+    chunks = [ev[i:i + 1500] for i in range(0, len(ev), 1500)]
+
+    def decisions(**kw):
+        with EventStream(net, (32, 32, 2), bin_us=5000, backend="lava-cpu-fused", t0=0, **kw) as stream:
+            got = {d.window: d for d in stream.run(iter(chunks))}
+        return got, stream.report()
+
+    full, r_full = decisions(chunk_steps=1, reset=2, max_silence_us=None)
+    assert r_full["chunk_steps"] == 1 and r_full["silences_skipped"] == 0
+    for kw in ({"reset": 2, "max_silence_us": None}, {"reset": 2, "max_silence_us": 50_000}, {"reset": "window"}):
+        chunked, r = decisions(chunk_steps=3, **kw)
+        reference = full if kw["reset"] == 2 else decisions(chunk_steps=1, reset="window", max_silence_us=None)[0]
+        skips = kw.get("max_silence_us", 10 ** 6) == 50_000
+        assert r["chunk_steps"] == 3 and r["silences_skipped"] == skips
+        assert r["steps"] == (r_full["steps"] - r["skipped_us"] // 5000) and (skips or r["steps"] % 3)  # padded
+        assert r["events"] == len(ev) and r["step_ms"]["count"] == r["steps"]
+        for w, d in chunked.items():
+            ref = reference[w]
+            assert (d.scores, d.label, d.events, d.steps, d.start_us) == \
+                (ref.scores, ref.label, ref.events, ref.steps, ref.start_us), (kw, w)
+        assert sum(d.events for d in chunked.values()) == len(ev)
+        assert any(np.abs(d.scores).sum() for d in chunked.values())  # not a comparison of zeros
+    assert_no_children()
+
+
 def test_stream_parameters_are_checked_not_replaced(dvs_net):
     net, _ = dvs_net
     for kw, message in (({"bin_us": 0}, "--bin-us must be in 1.."), ({"window": 0}, "--window must be in 1.."),
                         ({"window": 1 << 40}, "--window"), ({"reset": 0}, "--reset must be in 1.."),
                         ({"reset": "sometimes"}, "--reset must be an integer"), ({"t0": -10 ** 18}, "--start-us"),
-                        ({"max_silence_us": -1}, "--max-silence-us"), ({"sensor_size": (10 ** 23, 5)}, "sensor width")):
+                        ({"max_silence_us": -1}, "--max-silence-us"), ({"sensor_size": (10 ** 23, 5)}, "sensor width"),
+                        ({"chunk_steps": 0}, "--chunk-steps must be in 1.."),
+                        ({"chunk_steps": 4, "backend": "lava-cpu"}, "needs a fused backend")):
         with pytest.raises(ConfigError, match=message):
             EventStream(net, **{"sensor_size": (32, 32, 2), **kw})
     meta = net.meta

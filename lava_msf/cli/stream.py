@@ -29,7 +29,7 @@ def handle_stream(ns) -> int:
     if events.sensor_size is None:
         raise ConfigError(f"{ns.events}: the file does not state its sensor size: give --sensor W H")
     stream = EventStream(net, events.sensor_size, ns.bin_us, ns.window, ns.reset, ns.backend, ns.start_us,
-                         max_silence_us=ns.max_silence_us)
+                         max_silence_us=ns.max_silence_us, chunk_steps=ns.chunk_steps)
     decisions, interrupted, status = [], False, 0
     try:
         for d in stream.run(events.chunks(ns.chunk_events)):
@@ -50,7 +50,7 @@ def handle_stream(ns) -> int:
         f"{ns.events} -> {ns.net} on {r['backend']}{' (interrupted)' if interrupted else ''}: "
         f"{r['steps']} steps of {r['bin_us']} us ({r['stream_seconds']:.2f} s of events), "
         f"{len(decisions)} decisions (window {r['window_steps']} steps, reset every "
-        f"{'never' if ns.reset is None else r['reset_interval']})",
+        f"{'never' if ns.reset is None else r['reset_interval']}; {r['chunk_steps']} steps per Lava step)",
         f"  throughput {r['steps_per_second']:.1f} steps/s, {r['events_per_second']:.0f} events/s "
         f"({r['events']} events, {r['late_events']} late); compile {r['compile_seconds']:.1f} s; "
         f"{r['silences_skipped']} silences skipped ({r['skipped_us'] / 1e6:.3f} s)",
@@ -80,5 +80,9 @@ def register(sub) -> None:
                    help="past this much time without events, skip to the next event at a reset boundary "
                    f"(default {DEFAULT_MAX_SILENCE_US}; 'none' streams every empty bin; docs/events.md)")
     s.add_argument("--chunk-events", type=positive_int, default=1 << 16, help="events read per chunk")
+    s.add_argument("--chunk-steps", type=positive_int, default=None,
+                   help="model steps per Lava step, in one pipe message (fused backends; default: as many as keep "
+                   "a frame's wait for the rest of its chunk within half the 20 ms latency budget, at most 10; "
+                   "the decisions are the same for any; docs/events.md)")
     s.add_argument("--quiet", action="store_true", help="no line per decision")
     add_json(s)

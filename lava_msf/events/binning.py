@@ -10,6 +10,7 @@ from .transforms import fit_to_input, to_frames
 
 # A stream silent this long stops producing empty bins (see EventBinner).
 DEFAULT_MAX_SILENCE_US = 1_000_000
+BLOCK_BINS = 64  # bins binned in one pass over the pending events
 
 
 class EventBinner:
@@ -55,12 +56,14 @@ class EventBinner:
         return -(-(last_streamed + 1) // self.period) * self.period
 
     def _frames(self, upto: int):
-        """Emit bins next_bin .. upto-1 from the pending events, one by one
-        (nothing is allocated per bin of a silence), skipping long silences."""
+        """Emit bins next_bin .. upto-1 from the pending events, binned
+        BLOCK_BINS at a time (nothing is allocated per bin of a silence),
+        skipping long silences."""
         pending = np.concatenate(self._pending) if self._pending else np.empty(0, EVENT_DTYPE)
         self._pending = [pending]
         k = (pending["t"] - self.t0) // self.bin_us
         i = 0  # first pending event not yet emitted
+        block, first = (), 0  # frames of bins first, first + 1, ...
         while self.next_bin < upto:
             b, limit = self.next_bin, self._silence_limit()
             if limit is not None and b >= limit and (i == len(k) or k[i] != b):
@@ -72,15 +75,16 @@ class EventBinner:
                     self.skipped_bins += resume - b
                     self.next_bin = resume
                     continue
+            if not first <= b < first + len(block):
+                first = b
+                block = to_frames(pending[i:], (self.size, self.size), self.bin_us, min(BLOCK_BINS, upto - b),
+                                  self.t0 + b * self.bin_us, self.channels) > 0
             j = i + int(np.searchsorted(k[i:], b, side="right"))
-            part = pending[i:j]
-            counts = to_frames(part, (self.size, self.size), self.bin_us, 1, self.t0 + b * self.bin_us,
-                               self.channels)[0]
-            self.next_bin, i = b + 1, j
+            if j > i:
+                self._quiet_since = int(pending["t"][j - 1])
+            self.next_bin, n, i = b + 1, j - i, j
             self._pending = [pending[i:]]
-            if len(part):
-                self._quiet_since = int(part["t"][-1])
-            yield b, (counts > 0).astype(np.int32), len(part)
+            yield b, block[b - first].astype(np.int32), n
 
     def push(self, chunk):
         """Yield (bin index, frame, events in it) for every bin the chunk

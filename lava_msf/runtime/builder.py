@@ -140,7 +140,8 @@ class _Processes(dict):
         return proc
 
 
-def _between_pipes(net: Network, backend: Backend, lat: list, reset_interval: int, read: list, add) -> tuple:
+def _between_pipes(net: Network, backend: Backend, lat: list, reset_interval: int, read: list, add,
+                   window: int = 1) -> tuple:
     """The processes between the host's pipes: returns (the process whose
     input_pipe() takes frames, [the process whose output_pipe() gives layer i's
     values, for i in `read`]). Fused: one process does all."""
@@ -148,7 +149,7 @@ def _between_pipes(net: Network, backend: Backend, lat: list, reset_interval: in
     name, graded = f"0:{layer.name}", net.graded_input
     if backend.fused:
         fused = add(FusedNetwork(net=net, reset_interval=reset_interval, graded=graded,
-                                 buffer_size=PIPE_FRAMES, probes=read[1:], name="fused"))
+                                 buffer_size=PIPE_FRAMES, probes=read[1:], window=window, name="fused"))
         stops = np.cumsum([0] + [net.layers[i].size for i in read[1:]])
         return fused, [fused] + [FusedProbe(fused, int(a), int(b)) for a, b in zip(stops[:-1], stops[1:])]
     source = add(StreamSource(shape=layer.lava_shape, graded=graded, buffer_size=PIPE_FRAMES, name=name))
@@ -200,16 +201,20 @@ class StreamGraph:
     processes: dict = field(default_factory=dict)
 
 
-def build_stream(net: Network, backend: Backend, reset_interval: int | None) -> StreamGraph:
-    """Create the processes of `net` fed from the host step by step. Neuron
-    state resets every `reset_interval` model steps (None: never)."""
+def build_stream(net: Network, backend: Backend, reset_interval: int | None, window: int = 1) -> StreamGraph:
+    """Create the processes of `net` fed from the host step by step (`window`
+    model steps per Lava step: fused backends only). Neuron state resets
+    every `reset_interval` model steps (None: never)."""
     net.validate()
     _check_models(net, backend)
     interval = NEVER if reset_interval is None else int(reset_interval)
     if interval < 1:
         raise ConfigError(f"reset interval must be at least 1 step (or never), got {reset_interval}")
+    if window != 1 and not backend.fused:
+        raise ConfigError(f"backend {backend.name!r} runs one model step per Lava step: a window of {window} "
+                          "steps needs a fused backend")
     lat = graph_latencies(net, backend)
     processes = _Processes()
-    source, (sink,) = _between_pipes(net, backend, lat, interval, [len(net.layers) - 1], processes.add)
+    source, (sink,) = _between_pipes(net, backend, lat, interval, [len(net.layers) - 1], processes.add, window)
     return StreamGraph(net=net, latency=lat[-1], reset_interval=interval, source=source, sink=sink,
                        processes=processes)

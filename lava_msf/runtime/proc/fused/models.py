@@ -11,6 +11,13 @@ from lava_msf.runtime.kernels import input_frame, to_chw, to_whc
 from lava_msf.runtime.proc.fused.process import FusedNetwork
 
 
+def advance(executor: Executor, frames: np.ndarray) -> np.ndarray:
+    """MERGE SHIM (h4): stands in for h2's Executor.advance(frames) and is
+    replaced by it at merge. frames (N, C, H, W, T): T steps from the current
+    state, no reset; returns the output values (N, C, H, W, T)."""
+    return np.stack([executor.step(frames[..., t]) for t in range(frames.shape[-1])], axis=-1)
+
+
 @implements(proc=FusedNetwork, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
@@ -26,6 +33,8 @@ class PyFusedNetworkModelFixed(PyLoihiProcessModel):
         self.probed = [layers[i].name for i in proc_params["probes"]]
 
     def run_spk(self):
+        if self.proc_params["window"] > 1:
+            return self._run_window()
         if (self.time_step - 1) % self.proc_params["reset_interval"] == 0:
             self.executor.reset(1)
         frame = self.frame_in.recv().astype(np.int64)  # waits for the host: the stream paces the network
@@ -35,3 +44,19 @@ class PyFusedNetworkModelFixed(PyLoihiProcessModel):
         self.out.send(to_whc(self.executor.advance(to_chw(frame)[..., None], values)[..., 0]))
         if self.probed:
             self.probe.send(np.concatenate([to_whc(values[name][0]).ravel() for name in self.probed]))
+
+    def _run_window(self):
+        """A window of model steps in one Lava step: frames (window, W, H, C) in,
+        outputs (window, W, H, C) out; advanced in runs between resets."""
+        window, interval = self.proc_params["window"], self.proc_params["reset_interval"]
+        frames = self.frame_in.recv().astype(np.int64)
+        frames = input_frame(frames, self.proc_params["graded"]).transpose(3, 2, 1, 0)[None]  # (1, C, H, W, T)
+        out = np.empty((window, *self.proc_params["net"].output.lava_shape), dtype=np.int32)
+        t, k = 0, (self.time_step - 1) * window  # k: model step of frames[..., t]
+        while t < window:
+            if k % interval == 0:
+                self.executor.reset(1)
+            run = min(window - t, interval - k % interval)
+            out[t:t + run] = advance(self.executor, frames[..., t:t + run])[0].transpose(3, 2, 1, 0)
+            t, k = t + run, k + run
+        self.out.send(out)

@@ -1,6 +1,8 @@
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 
+from lava_msf.errors import ConfigError
+
 
 class FusedNetwork(AbstractProcess):
     """A whole lava_msf Network as one process between the host's pipes: each
@@ -10,15 +12,25 @@ class FusedNetwork(AbstractProcess):
     per-layer graph) and pipes the output layer's value to `output_pipe()` in
     the same step (no per-hop delay). Neuron state resets at Lava steps t with
     (t - 1) % reset_interval == 0. The values of the layers `probes` (indices)
-    go, flattened in Lava layout and concatenated, to `probe_pipe()`."""
+    go, flattened in Lava layout and concatenated, to `probe_pipe()`.
 
-    def __init__(self, *, net, reset_interval: int, graded: bool, buffer_size: int, probes=(),
+    window > 1 (streaming): each Lava step carries `window` model steps, one
+    message of frames (window, W, H, C) in and outputs (window, W, H, C) out,
+    so Lava's per-step synchronisation is paid once per window; resets fall
+    on model steps k with k % reset_interval == 0, as with window 1."""
+
+    def __init__(self, *, net, reset_interval: int, graded: bool, buffer_size: int, probes=(), window: int = 1,
                  name: str | None = None):
         probes = tuple(int(i) for i in probes)
-        super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded), probes=probes)
-        self.frame_in = InPort(shape=net.layers[0].lava_shape)
+        window = int(window)
+        if window < 1 or (window > 1 and probes):
+            raise ConfigError(f"a fused window must be >= 1 step, without probes (got {window}, probes {probes})")
+        super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded), probes=probes,
+                         window=window)
+        lead = () if window == 1 else (window,)
+        self.frame_in = InPort(shape=(*lead, *net.layers[0].lava_shape))
         self.frame_in.flag_external_pipe(buffer_size=int(buffer_size))
-        self.out = OutPort(shape=net.output.lava_shape)
+        self.out = OutPort(shape=(*lead, *net.output.lava_shape))
         self.out.flag_external_pipe(buffer_size=int(buffer_size))
         # a model declares its ports statically: the port always exists, piped only when probes are asked for
         self.probe = OutPort(shape=(max(1, sum(net.layers[i].size for i in probes)),))
