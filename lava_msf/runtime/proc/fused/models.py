@@ -11,13 +11,6 @@ from lava_msf.runtime.kernels import input_frame, to_chw, to_whc
 from lava_msf.runtime.proc.fused.process import FusedNetwork
 
 
-def advance(executor: Executor, frames: np.ndarray) -> np.ndarray:
-    """MERGE SHIM (h4): stands in for h2's Executor.advance(frames) and is
-    replaced by it at merge. frames (N, C, H, W, T): T steps from the current
-    state, no reset; returns the output values (N, C, H, W, T)."""
-    return np.stack([executor.step(frames[..., t]) for t in range(frames.shape[-1])], axis=-1)
-
-
 @implements(proc=FusedNetwork, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
@@ -57,6 +50,6 @@ class PyFusedNetworkModelFixed(PyLoihiProcessModel):
             if k % interval == 0:
                 self.executor.reset(1)
             run = min(window - t, interval - k % interval)
-            out[t:t + run] = advance(self.executor, frames[..., t:t + run])[0].transpose(3, 2, 1, 0)
+            out[t:t + run] = self.executor.advance(frames[..., t:t + run])[0].transpose(3, 2, 1, 0)
             t, k = t + run, k + run
         self.out.send(out)
