@@ -10,18 +10,22 @@ class FusedNetwork(AbstractProcess):
     per-layer graph) and pipes the output layer's value to `output_pipe()` in
     the same step (no per-hop delay). Neuron state resets at Lava steps t with
     (t - 1) % reset_interval == 0. The values of the layers `probes` (indices)
-    go, flattened in Lava layout and concatenated, to `probe_pipe()`."""
+    go, flattened in Lava layout and concatenated, to `probe_pipe()`. With
+    `batch` B the pipes carry B samples per step, (B, W, H, C) and (B, probed
+    values); None: one sample, (W, H, C)."""
 
     def __init__(self, *, net, reset_interval: int, graded: bool, buffer_size: int, probes=(),
-                 name: str | None = None):
+                 batch: int | None = None, name: str | None = None):
         probes = tuple(int(i) for i in probes)
-        super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded), probes=probes)
-        self.frame_in = InPort(shape=net.layers[0].lava_shape)
+        super().__init__(name=name, net=net, reset_interval=int(reset_interval), graded=bool(graded), probes=probes,
+                         batch=batch)
+        lead = () if batch is None else (int(batch),)
+        self.frame_in = InPort(shape=(*lead, *net.layers[0].lava_shape))
         self.frame_in.flag_external_pipe(buffer_size=int(buffer_size))
-        self.out = OutPort(shape=net.output.lava_shape)
+        self.out = OutPort(shape=(*lead, *net.output.lava_shape))
         self.out.flag_external_pipe(buffer_size=int(buffer_size))
         # a model declares its ports statically: the port always exists, piped only when probes are asked for
-        self.probe = OutPort(shape=(max(1, sum(net.layers[i].size for i in probes)),))
+        self.probe = OutPort(shape=(*lead, max(1, sum(net.layers[i].size for i in probes))))
         if probes:
             self.probe.flag_external_pipe(buffer_size=int(buffer_size))
 
