@@ -29,16 +29,22 @@ def reference_run(net: Network, frames: np.ndarray, backend=NumpyBackend, batch:
     return np.concatenate(readout), {name: np.concatenate(v) for name, v in probed.items()}
 
 
-WAVES_PER_RUN = 16  # batches pipelined back to back in one Lava run: the pipeline drains once per run
+WAVES_PER_RUN = 64  # batches pipelined back to back in one Lava run: the pipeline drains once per run
+RUN_BYTES = 256 << 20  # bound on one run's frames and recorded values on the host
 DEFAULT_BATCH = 64
 
 
-def batch_plan(backend: Backend, samples: int, batch: int | None = None) -> tuple:
+def batch_plan(net: Network, backend: Backend, samples: int, batch: int | None = None, probes=()) -> tuple:
     """(batch, samples per Lava run) for `samples` samples: by default batches of
-    min(64, samples), one sample on the decomposed backends (no batch axis there)."""
+    min(64, samples), one sample on the decomposed backends (no batch axis
+    there); up to WAVES_PER_RUN batches per run, fewer where the frames and the
+    recorded layers (output, `probes`) would pass RUN_BYTES."""
     if batch is None:
         batch = 1 if backend.decomposed else min(DEFAULT_BATCH, max(1, samples))
-    return batch, max(1, min(samples, batch * WAVES_PER_RUN))
+    names = {layer.name: layer for layer in net.layers}
+    recorded = net.layers[0].size + net.output.size + sum(names[p].size for p in set(probes) if p in names)
+    waves = max(1, min(WAVES_PER_RUN, RUN_BYTES // (12 * batch * max(1, net.timesteps) * recorded)))
+    return batch, max(1, min(samples, batch * waves))  # 12 bytes a value: the int32 pipe message, int64 result
 
 
 def run_dataset(net: Network, x: np.ndarray, backend: Backend, batch: int | None = None,
@@ -55,7 +61,7 @@ def run_frames(net: Network, frames: np.ndarray, backend: Backend, batch: int | 
     """Run integer frames (N, C, H, W, T) on `backend`, `batch` samples at a time
     (batch_plan). Returns (readout (N, C, H, W, T), {probed layer name:
     (N, C, H, W, T)}, stats as run_dataset's)."""
-    batch, per_run = batch_plan(backend, len(frames), batch)
+    batch, per_run = batch_plan(net, backend, len(frames), batch, probes)
     stats = {"backend": backend.name, "samples": len(frames), "timesteps": net.timesteps, "batch": batch}
     t0 = time.time()
     if backend.lava:
