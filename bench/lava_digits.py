@@ -34,7 +34,7 @@ def bench(checkpoint: str, out: str, backends, samples) -> list:
     reference = reference_readout(net, network_inputs(net, data.x), TorchBackend)
     results = []
     for backend in backends:
-        readout, stats = run_dataset(net, data.x, get_backend(backend), batch_samples=60)
+        readout, stats = run_dataset(net, data.x, get_backend(backend))
         r = {"model": model.config["name"], "sdsa": model.config["sdsa"], "checkpoint": checkpoint,
              **stats, **compare(readout, reference, data.y), "torch_accuracy": torch_acc}
         r["points_from_torch"] = 100 * (r["accuracy"] - torch_acc)

@@ -17,6 +17,10 @@ by side in one run on one machine (`make bench`).
    kernels as before), each against the dense-BLAS limit measured in the same
    run; cost against input firing rate on a large conv layer and on msf_15m's
    synapses (event-driven, dense, the executor's choice).
+6. Batched Lava: msf_tiny per sample-step at batch 1, 8 and 64 for the
+   reference executor, the fused process and the Lava graph (every process
+   with a batch axis), ratios to the reference in the same run (--batched:
+   this table alone).
 
 Writes docs/results/performance.json and the tables of docs/performance.md;
 `--executor`: docs/results/executor.json, docs/executor-density.png and the
@@ -164,10 +168,10 @@ def conv_layer(steps: int) -> dict:
     results, outputs = {}, {}
     for label, cls in (("lava_stock", StockConv), ("project", Conv)):
         source = FrameSource(frames=frames, graded=False)
-        conv = cls(weight=weight, input_shape=shape, padding=1)
-        sink = StreamSink(shape=conv.a_out.shape, buffer_size=total)
-        source.s_out.connect(conv.s_in)
-        conv.a_out.connect(sink.a_in)
+        conv = cls(weight=weight, input_shape=shape, padding=1)  # the project's: a batch of one, (1, W, H, C)
+        sink = StreamSink(shape=(1, *conv.a_out.shape[-3:]), buffer_size=total)
+        source.s_out.reshape(conv.s_in.shape).connect(conv.s_in)
+        conv.a_out.reshape(sink.a_in.shape).connect(sink.a_in)
         try:
             source.create_runtime(run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
             pipe = sink.output_pipe()
@@ -202,7 +206,7 @@ def sdsa_scaling(repeats: int) -> list:
     for variant in ("v2", "v1_kv", "v1_qk"):
         for tokens, channels in grid:
             side = int(math.isqrt(tokens))
-            q, k, v = ((rng.random((side, side, channels)) < 0.2).astype(np.int32) for _ in range(3))
+            q, k, v = ((rng.random((1, side, side, channels)) < 0.2).astype(np.int32) for _ in range(3))
             attrs = {"variant": variant, "heads": 8, "scale": 1}
             state = {}
 
@@ -507,6 +511,64 @@ def executor_tables(r: dict) -> str:
     return "\n".join(lines)
 
 
+# 6. batched Lava -----------------------------------------------------------------------------
+
+BATCHES = (1, 8, 64)
+BATCHED_NET = Path("netx_models/msf_tiny-digits.net")
+
+
+def batched_lava(waves: int) -> list:
+    """msf_tiny (the shipped trained file) per sample-step at each batch B: the
+    reference executor on batches of B, and one Lava run of `waves` waves of B
+    samples on the fused process and on the graph, after a warm-up run. Lava's
+    time is per sample-step of the run as a whole (its pipeline fill and
+    drain included) and in steady state (per Lava step / B)."""
+    from lava_msf.netfile import read_net
+
+    net = read_net(BATCHED_NET)
+    split = load_dataset("digits", "test", net.layers[0].shape[1])
+    rows = []
+    for batch in BATCHES:
+        frames = network_inputs(net, split.x[:batch * waves])
+        sample_steps = len(frames) * net.timesteps
+        executor = Executor(net)
+        executor.run(frames[:batch])  # warm-up
+        reference, seconds = best_seconds(
+            lambda: np.concatenate([executor.run(frames[i:i + batch]) for i in range(0, len(frames), batch)]))
+        row = {"batch": batch, "samples": len(frames), "timesteps": net.timesteps,
+               "reference_ms": per_step_ms(seconds, sample_steps)}
+        for backend, key in (("lava-cpu-fused", "fused"), ("lava-cpu", "graph")):
+            with LavaRunner(net, backend, batch_samples=len(frames), batch=batch) as runner:
+                runner.run(frames[:batch])  # compile, warm-up
+                steps = runner.steps
+                (readout, _), wall = best_seconds(runner.run, frames)
+                steps = (runner.steps - steps) // REPEATS
+            row.update({f"{key}_ms": per_step_ms(wall, sample_steps),
+                        f"{key}_steady_ms": per_step_ms(wall, steps * batch), f"{key}_lava_steps": steps,
+                        f"{key}_vs_reference": per_step_ms(wall, sample_steps) / row["reference_ms"],
+                        f"{key}_steady_vs_reference": per_step_ms(wall, steps * batch) / row["reference_ms"],
+                        f"{key}_bit_exact": bool(np.array_equal(readout, reference))})
+        rows.append(row)
+        tqdm.write(json.dumps(row))
+    return rows
+
+
+def batched_table(rows: list) -> list:
+    lines = ["### Batched Lava: msf_tiny per sample-step (ms)", "",
+             "Lava times are whole runs (pipeline fill and drain included; in brackets: steady state, "
+             "per Lava step / B); ratios to the reference executor at the same batch, in the same run.", "",
+             "| batch | samples | reference | fused | Lava graph | fused / ref | graph / ref | bit-exact |",
+             "|---|---|---|---|---|---|---|---|"]
+    for b in rows:
+        lines.append(f"| {b['batch']} | {b['samples']} | {b['reference_ms']:.2f} "
+                     f"| {b['fused_ms']:.2f} ({b['fused_steady_ms']:.2f}) | {b['graph_ms']:.2f} "
+                     f"({b['graph_steady_ms']:.2f}) | {b['fused_vs_reference']:.2f}x "
+                     f"({b['fused_steady_vs_reference']:.2f}x) | {b['graph_vs_reference']:.2f}x "
+                     f"({b['graph_steady_vs_reference']:.2f}x) "
+                     f"| {'yes' if b['graph_bit_exact'] and b['fused_bit_exact'] else 'NO'} |")
+    return lines
+
+
 # report ----------------------------------------------------------------------------------------
 
 def tables(r: dict) -> str:
@@ -537,7 +599,7 @@ def tables(r: dict) -> str:
         "", "### Training (CPU)", "", "| model | batch | samples/s | torch threads |", "|---|---|---|---|"]
     lines += [f"| {t['model']} | {t['batch_size']} | {t['samples_per_second']:.1f} | {t['threads']} |"
               for t in r["training"]]
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + batched_table(r["batched"]))
 
 
 def write_doc(body: str, begin: str = TABLES_BEGIN, end: str = TABLES_END) -> None:
@@ -559,6 +621,9 @@ def main() -> int:
     p.add_argument("--executor", action="store_true",
                    help="only the executor section (5): writes docs/results/executor.json and its plot")
     p.add_argument("--result", default="docs/results/performance.json")
+    p.add_argument("--batched", action="store_true", help="only the batched-Lava table (section 6); "
+                   "writes docs/results/performance-batched.json")
+    p.add_argument("--waves", type=int, default=4, help="batches per Lava run in section 6")
     ns = p.parse_args()
     if ns.executor:
         r = executor_section(ns.quick)
@@ -569,6 +634,11 @@ def main() -> int:
             density_plot(r["density"], r["blas_gflops"] / r["blas_gflops_end"])
             write_doc(executor_tables(r), EXECUTOR_BEGIN, EXECUTOR_END)
         return 0 if all(r["targets"].values()) else 1
+    if ns.batched:
+        rows = batched_lava(ns.waves)
+        print("\n".join(batched_table(rows)))
+        write_text(Path(ns.result).with_name("performance-batched.json"), json.dumps(rows, indent=2) + "\n")
+        return 0 if all(b["graph_bit_exact"] and b["fused_bit_exact"] for b in rows) else 1
     checkpoint = ns.checkpoint if Path(ns.checkpoint).is_file() else None
     splits = {}
 
@@ -590,10 +660,13 @@ def main() -> int:
     print(json.dumps(r["sdsa_growth"]), flush=True)
     r["training"] = training(samples=64 if ns.quick else 256)
     print(json.dumps(r["training"]), flush=True)
+    r["batched"] = batched_lava(1 if ns.quick else ns.waves)
     base = r["network"][0]
     r["targets"] = {"graph_vs_reference <= 3": base["graph_vs_reference"] <= 3,
                     "fused_vs_reference <= 1.2": base["fused_vs_reference"] <= 1.2,
                     "conv speed-up >= 20": r["conv"]["speedup"] >= 20,
+                    "batch 64: graph_vs_reference <= 3": r["batched"][-1]["graph_vs_reference"] <= 3,
+                    "batch 64: fused_vs_reference <= 1.2": r["batched"][-1]["fused_vs_reference"] <= 1.2,
                     "all bit-exact": all(n["graph_bit_exact"] and n["fused_bit_exact"] for n in r["network"])
                     and r["conv"]["bit_exact"]}
     print(tables(r))

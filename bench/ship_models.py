@@ -49,7 +49,7 @@ def ship(name: str, spec: dict) -> dict:
     path = OUT / f"{name}.net"
     write_net(export_for_data(model, data), path)
     net = read_net(path)  # numbers from what was written
-    readout, stats = run_dataset(net, data.x, get_backend("lava-cpu"), batch_samples=32)
+    readout, stats = run_dataset(net, data.x, get_backend("lava-cpu"))
     report = analyze(net, data, model)
     t = report["network"]["totals"]
     card = {

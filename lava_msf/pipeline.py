@@ -31,7 +31,7 @@ def net_test_split(net, where: str, dataset: str | None = None, samples: int | N
 
 
 def run_net(net_path, dataset: str | None = None, samples: int | None = None, backend: str = "lava-cpu",
-            batch: int = 32, progress: bool = True, data_dir=None) -> dict:
+            batch: int | None = None, progress: bool = True, data_dir=None) -> dict:
     """Run the .net file at `net_path` on `backend` over a test split: accuracy,
     exact agreement with the reference executor per sample, speed."""
     from .netfile import read_net
@@ -47,7 +47,7 @@ def run_net(net_path, dataset: str | None = None, samples: int | None = None, ba
     data = net_test_split(net, str(net_path), dataset, samples, data_dir)
     # Lava first: its process models are forked before the reference
     # executor's torch twin (bit-identical to the numpy one, tested) runs
-    readout, stats = run_dataset(net, data.x, chosen, batch_samples=batch, progress=progress)
+    readout, stats = run_dataset(net, data.x, chosen, batch, progress=progress)
     from .export import TorchBackend
 
     reference = reference_readout(net, network_inputs(net, data.x), TorchBackend)
@@ -82,7 +82,7 @@ def run_pipeline(args, checkpoint=None, lava_samples: int = 64) -> dict:
     data = load_dataset(args.dataset, "test", model.config["img_size"], model.timesteps, data_dir=args.data_dir)
     write_net(export_for_data(model, data), net_path)
     check = verify_network(read_net(net_path), data, reference_samples=8, progress=args.progress)
-    lava = run_net(net_path, args.dataset, lava_samples, "lava-cpu", 32, progress=args.progress,
+    lava = run_net(net_path, args.dataset, lava_samples, "lava-cpu", None, progress=args.progress,
                    data_dir=args.data_dir)
     torch_subset = evaluate(model, data.head(lava_samples))["accuracy"]
     return {"model": model.config["name"], "dataset": args.dataset, "timesteps": model.timesteps,
@@ -268,7 +268,8 @@ def _summary(values: np.ndarray, layout: str) -> dict:
 
 
 def run_inputs(net_path, inputs: str, backend: str = "lava-cpu", layout: str = "nchwt", transform: bool = False,
-               probes=(), samples: int | None = None, batch: int = 32, out=None, progress: bool = True) -> dict:
+               probes=(), samples: int | None = None, batch: int | None = None, out=None,
+               progress: bool = True) -> dict:
     """Run the .net file at `net_path` on the frames of an array file
     (read_inputs), T steps per sample as the file gives, on `backend`; write
     the output layer's values and the probed layers' (`output`, `probe:NAME`,
@@ -286,7 +287,7 @@ def run_inputs(net_path, inputs: str, backend: str = "lava-cpu", layout: str = "
     names = probe_names(net, probes)
     frames, where, batched = read_inputs(net, inputs, layout, transform, names, samples)
     net = dataclasses.replace(net, timesteps=frames.shape[-1])  # each sample runs the steps its input gives
-    readout, probed, stats = run_frames(net, frames, chosen, min(batch, len(frames)), names, progress)
+    readout, probed, stats = run_frames(net, frames, chosen, batch, names, progress)
     arrays = {"output": readout, **{PROBE_PREFIX + name: probed[name] for name in names}}
     if out:
         with atomic_path(out) as tmp, open(tmp, "wb") as f:

@@ -24,12 +24,12 @@ def _sdsa_graph(variant, qkv, delays, steps):
     from lava_procs.recorder.process import Recorder
     from lava_msf.runtime.proc.sdsa.process import SDSA
 
-    shape = qkv[0].shape[1:]
+    shape = (1, *qkv[0].shape[1:])  # a batch of one: the decomposition is per sample
     neuron = fx.LifParams(vth_mant={"v2": 16, "v1_kv": 6, "v1_qk": 4}[variant])
     sdsa = SDSA(shape=shape, variant=variant, heads=2, scale=4, vth_mant=neuron.vth_mant, i_decay=neuron.i_decay,
                 v_decay=neuron.v_decay, reset_interval=5, reset_offset=1, delays=delays)
     for x, port in zip(qkv, (sdsa.q_in, sdsa.k_in, sdsa.v_in)):
-        FrameSource(frames=x, graded=False).s_out.connect(port)
+        FrameSource(frames=x[:, None], graded=False).s_out.connect(port)
     rec = Recorder(shape=shape, steps=steps)
     sdsa.s_out.connect(rec.a_in)
     return sdsa, rec

@@ -97,25 +97,26 @@ def test_sdsa_process_equals_naive_formula(variant):
     from lava_msf.runtime.proc.sdsa.process import SDSA
 
     rng = np.random.default_rng(7)
-    steps, (w, h, c), heads = 6, (3, 2, 8), 2
-    qkv = [(rng.random((steps, w, h, c)) < p).astype(np.int32) for p in (0.5, 0.4, 0.6)]
+    steps, batch, (w, h, c), heads = 6, 2, (3, 2, 8), 2  # two samples per step, each its own attention
+    qkv = [(rng.random((steps, batch, w, h, c)) < p).astype(np.int32) for p in (0.5, 0.4, 0.6)]
     neuron = fx.LifParams(vth_mant={"v2": 16, "v1_kv": 6, "v1_qk": 4}[variant])
-    sdsa = SDSA(shape=(w, h, c), variant=variant, heads=heads, scale=4, vth_mant=neuron.vth_mant,
+    sdsa = SDSA(shape=(batch, w, h, c), variant=variant, heads=heads, scale=4, vth_mant=neuron.vth_mant,
                 i_decay=neuron.i_decay, v_decay=neuron.v_decay, reset_interval=steps, reset_offset=1)
     sources = [FrameSource(frames=x, graded=False) for x in qkv]
     for src, port in zip(sources, (sdsa.q_in, sdsa.k_in, sdsa.v_in)):
         src.s_out.connect(port)
-    rec = Recorder(shape=(w, h, c), steps=steps)
+    rec = Recorder(shape=(batch, w, h, c), steps=steps)
     sdsa.s_out.connect(rec.a_in)
     try:
         sdsa.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         got = rec.record.get()
     finally:
         sdsa.stop()
-    q, k, v = (x.reshape(steps, w * h, c).astype(np.int64) for x in qkv)
-    expected = naive_sdsa(variant, heads, 4, q, k, v, neuron).reshape(steps, w, h, c)
-    assert 0 < expected.mean() < 1
-    np.testing.assert_array_equal(got, expected)
+    for n in range(batch):
+        q, k, v = (x[:, n].reshape(steps, w * h, c).astype(np.int64) for x in qkv)
+        expected = naive_sdsa(variant, heads, 4, q, k, v, neuron).reshape(steps, w, h, c)
+        assert 0 < expected.mean() < 1
+        np.testing.assert_array_equal(got[:, n], expected)
 
 
 @pytest.mark.parametrize("graded", [False, True])
@@ -137,10 +138,11 @@ def test_conv_model_equals_lava_stock_conv(graded):
     kw = {"weight": weight, "input_shape": shape, "stride": 2, "padding": 1, "groups": 2,
           "num_message_bits": 8 if graded else 0}
     source = FrameSource(frames=frames.astype(np.int32), graded=graded)
-    convs = [StockConv(**kw), Conv(**kw)]
+    convs = [StockConv(**kw), Conv(**kw)]  # ours: a batch of one, (1, W, H, C)
     recs = [Recorder(shape=conv.a_out.shape, steps=steps) for conv in convs]
+    source.s_out.connect(convs[0].s_in)
+    source.s_out.reshape(convs[1].s_in.shape).connect(convs[1].s_in)
     for conv, rec in zip(convs, recs):
-        source.s_out.connect(conv.s_in)
         conv.a_out.connect(rec.a_in)
     try:
         source.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
@@ -148,7 +150,7 @@ def test_conv_model_equals_lava_stock_conv(graded):
     finally:
         source.stop()
     assert np.abs(stock).max() > 0
-    np.testing.assert_array_equal(ours, stock)
+    np.testing.assert_array_equal(ours.reshape(stock.shape), stock)
 
 
 def test_float_backend_equals_reference_where_no_rounding_occurs():

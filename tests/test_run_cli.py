@@ -46,6 +46,7 @@ def test_run_text_and_float_backend(micro_net):
 @pytest.mark.parametrize("args, words", [
     (["--backend", "loihi9"], ["unknown backend", "loihi9"]),
     (["--samples", "0"], ["--samples"]),
+    (["--samples", "2", "--backend", "lava-cpu-decomposed", "--batch", "2"], ["one sample per Lava step", "batch 1"]),
 ])
 def test_run_bad_options(micro_net, args, words):
     proc = cli("run", str(micro_net), *args)

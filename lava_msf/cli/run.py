@@ -20,7 +20,8 @@ def _run_text(r: dict) -> str:
 
 def _lava_text(r: dict) -> str:
     return (f"  Lava: {r['processes']} processes, pipeline latency {r['latency_steps']} steps, "
-            f"{r['lava_steps']} steps at {r['steps_per_second']:.1f} steps/s, compile {r['compile_seconds']:.1f} s")
+            f"{r['lava_steps']} steps of {r['batch']} samples at {r['steps_per_second']:.1f} steps/s, "
+            f"compile {r['compile_seconds']:.1f} s")
 
 
 def _inputs_text(r: dict) -> str:
@@ -101,7 +102,9 @@ def register(sub) -> None:
     s.add_argument("--samples", type=positive_int, default=None, help="the first N test samples (default: all)")
     s.add_argument("--backend", default="lava-cpu", help="lava-cpu (default), lava-cpu-float, lava-cpu-fused, "
                    "lava-cpu-decomposed, loihi2 or reference (`lava-msf backends` describes them)")
-    s.add_argument("--batch", type=positive_int, default=32, help="samples per Lava run (pipelined back to back)")
+    s.add_argument("--batch", type=positive_int, default=None,
+                   help="samples per Lava step (the graph's batch axis; the reference executor's batch); "
+                        "default min(64, samples), 1 on the decomposed backends (no batch axis there)")
     s.add_argument("--out", default=None, help="also write the JSON result to this file; with --inputs, an "
                    ".npz of the arrays `output` and `probe:LAYER` (in --layout, with a sample axis)")
     add_input_file_options(s)

@@ -5,11 +5,12 @@ SLAYER gives each group's mean, count / G; lava-msf keeps the exact integer
 count (the mean times G), a graded value in spike units (value shift 0), so
 the class with the largest mean is the one with the largest count. E.g.
 lava-dl's NTIDIGITS network: 242 neurons, 11 classes of 22.
-On Lava: a stock Dense of ones per group (chip-mappable), one step per hop."""
+On Lava: a stock Sparse of ones per group (chip-mappable), one step per hop
+(a copy per sample of the batch)."""
 
 import numpy as np
 
-from .base import LayerType, need
+from .base import CHW, LayerType, need
 
 
 class Average(LayerType):
@@ -38,11 +39,11 @@ class Average(LayerType):
         return np.repeat(np.eye(n, dtype=np.int32), size // n, axis=1)
 
     def lava(self, b, i, layer, ports):
-        from lava.proc.dense.process import Dense
+        from lava.proc.sparse.process import Sparse
 
-        syn = b.add(Dense(weights=self.groups(b.net, layer), name=f"{i}:{layer.name}"))
-        ports[0].transpose([2, 1, 0]).flatten().connect(syn.s_in)  # (W, H, C) -> C*H*W
-        return syn.a_out.reshape(layer.lava_shape)
+        syn = b.add(Sparse(weights=b.batched(self.groups(b.net, layer)), name=f"{i}:{layer.name}"))
+        ports[0].transpose(CHW).flatten().connect(syn.s_in)
+        return syn.a_out.reshape(b.shape(i))
 
     def to_nir(self, x, i, layer):  # spike counts: an Affine of ones per group
         import nir

@@ -8,6 +8,8 @@ import abc
 from .. import fixedpoint as fx
 from ..errors import GraphError
 
+# a batched Lava port (B, W, H, C) as (B, C, H, W): flattened, each sample in the weights' C*H*W order
+CHW = [0, 3, 2, 1]
 
 COMMON_KEYS = frozenset({"type", "shape", "inputs"})  # every layer group's (the reader's)
 

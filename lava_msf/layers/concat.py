@@ -51,15 +51,15 @@ class Concat(LayerType):
         from ..runtime.proc.stock import _synapse, lif_reset
 
         src = [b.net.layers[j] for j in layer.inputs]
-        relay = b.add(lif_reset((layer.size,), RELAY, None, b.reset_interval, b.lat[i] + 1,
+        relay = b.add(lif_reset((b.batch * layer.size,), RELAY, None, b.reset_interval, b.lat[i] + 1,
                                 b.backend.select_tag == "fixed_pt", f"{i}:{layer.name}"))
         for s, rows, delay, port in zip(src, placement(layer, src), b.net.input_delays(i, b.lat), ports):
             weights = csr_matrix((np.ones(s.size, dtype=np.int32), (rows, np.arange(s.size))),
                                  shape=(layer.size, s.size))
-            syn = b.add(_synapse(weights, delay, graded=False))
+            syn = b.add(_synapse(b.batched(weights), delay, graded=False))
             port.flatten().connect(syn.s_in)
             syn.a_out.connect(relay.a_in)
-        return relay.s_out.reshape(layer.lava_shape)
+        return relay.s_out.reshape(b.shape(i))
 
     def resources(self, r, i, layer, row):
         row.update(neurons=layer.size, synapses=layer.size, fan_in=1, fan_out=1, weight_bits=1, weight_exp=0)

@@ -237,7 +237,7 @@ def lava_decomposed(b, i, layer, ports, shift: int, graded_bits: int):
                             max_delay=int(d[keep].max(initial=0)), weight_exp=shift,
                             num_message_bits=graded_bits, name=f"{i}:{layer.name}"))
     x.connect(syn.s_in)
-    out = syn.a_out.reshape(layer.lava_shape)
+    out = syn.a_out.reshape(b.shape(i))
     if layer.neuron is None:
         return out
     lif = b.add(b.lif(i, f"{i}:{layer.name}/neuron"))

@@ -17,7 +17,7 @@ import numpy as np
 from .. import fixedpoint as fx
 from ..errors import NetFileError
 from . import hdf5
-from .base import COMMON_KEYS, need
+from .base import CHW, COMMON_KEYS, need
 from .dense import Dense
 from .synapse import READ_WEIGHT_MAX, WEIGHT_EXP_RANGE, WEIGHT_MIN, _weight_bits
 
@@ -90,7 +90,7 @@ class DenseComplex(Dense):
         from lava.proc.dense.process import Dense as StockDense
 
         neuron = b.add(b.lif(i, f"{i}:{layer.name}/neuron"))  # the model's stock RF or RF_IZ
-        flat = ports[0].transpose([2, 1, 0]).flatten()  # (W, H, C) -> C*H*W, the weight's order
+        flat = ports[0].transpose(CHW).flatten()
         for part, w, port in (("real", layer.weight, neuron.a_real_in),
                               ("imag", layer.attrs["weight_imag"], neuron.a_imag_in)):
             syn = b.add(StockDense(weights=w.astype(np.int32), weight_exp=layer.weight_exp,

@@ -13,7 +13,7 @@ import numpy as np
 from .. import fixedpoint as fx
 from ..errors import NetFileError
 from . import hdf5
-from .base import need
+from .base import CHW, need
 from .dense import Dense
 from .synapse import ROW_SUM_MAX, WEIGHT_MAX, WEIGHT_MIN
 
@@ -122,8 +122,8 @@ def _stock(b, i, layer, ports):
     rec = b.add(StockDense(weights=layer.attrs["weight_rec"].astype(np.int32), weight_exp=layer.weight_exp,
                            name=f"{i}:{layer.name}/recurrent"))
     lif = b.add(b.lif(i, f"{i}:{layer.name}/neuron"))
-    ports[0].transpose([2, 1, 0]).flatten().connect(syn.s_in)  # (W, H, C) -> C*H*W, the weight's order
-    syn.a_out.reshape(layer.lava_shape).connect(lif.a_in)
-    rec.a_out.reshape(layer.lava_shape).connect(lif.a_in)
+    ports[0].transpose(CHW).flatten().connect(syn.s_in)
+    syn.a_out.reshape(b.shape(i)).connect(lif.a_in)
+    rec.a_out.reshape(b.shape(i)).connect(lif.a_in)
     lif.s_out.flatten().connect(rec.s_in)
     return lif.s_out

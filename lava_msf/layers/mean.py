@@ -46,7 +46,7 @@ class Mean(LayerType):
     def lava(self, b, i, layer, ports):
         from ..runtime.proc.token_mean.process import TokenMean
 
-        mean = b.add(TokenMean(shape=b.net.layers[layer.inputs[0]].lava_shape,
+        mean = b.add(TokenMean(shape=b.shape(layer.inputs[0]),
                                scale_mant=int(layer.attrs["scale_mant"]),
                                scale_shift=int(layer.attrs["scale_shift"]), name=f"{i}:{layer.name}"))
         ports[0].connect(mean.a_in)

@@ -50,7 +50,7 @@ class Merge(LayerType):
         if len(classes) > PORTS:
             raise BuildError(f"layer {i} ({layer.name}): inputs arrive with {len(classes)} different latencies; "
                              f"the Merge process aligns at most {PORTS}")
-        merge = b.add(MergeProcess(shape=layer.lava_shape, delays=tuple(classes), name=f"{i}:{layer.name}"))
+        merge = b.add(MergeProcess(shape=b.shape(i), delays=tuple(classes), name=f"{i}:{layer.name}"))
         for d, port in zip(delays, ports):
             port.connect(getattr(merge, f"a_in{classes.index(d)}"))
         return merge.a_out

@@ -142,7 +142,7 @@ class SDSA(LayerType):
 
         p = layer.neuron
         arrival = max(b.lat[j] for j in layer.inputs)
-        sdsa = b.add(SDSAProcess(shape=layer.lava_shape, variant=layer.attrs["variant"],
+        sdsa = b.add(SDSAProcess(shape=b.shape(i), variant=layer.attrs["variant"],
                                  heads=int(layer.attrs["heads"]), scale=int(layer.attrs["scale"]),
                                  vth_mant=p.vth_mant, i_decay=p.i_decay, v_decay=p.v_decay,
                                  reset_interval=b.reset_interval, reset_offset=(arrival + 1) % b.reset_interval,

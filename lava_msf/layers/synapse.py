@@ -131,7 +131,7 @@ class Synapse(LayerType):
                          weight_exp=layer.weight_exp - src.value_shift,
                          bias=layer.bias if layer.neuron is None else None, stride=stride, padding=padding,
                          groups=groups, dilation=dilation, num_message_bits=0 if src.spiking else GRADED_BITS,
-                         name=f"{i}:{layer.name}", **(neuron or {})))
+                         batch=b.batch, name=f"{i}:{layer.name}", **(neuron or {})))
         ports[0].connect(syn.s_in)
         out = syn.a_out
         if layer.neuron is not None and neuron is None:  # chip-mappable: Lava's stock LIF after it

@@ -26,6 +26,10 @@ appears at Lava step t + latency[i] + 1 (Lava counts from 1). Samples are
 pipelined back to back, T steps each: a stateful process resets its neurons
 on the first step of each sample at its own latency, so consecutive samples
 never mix and no steps are spent draining.
+Every port and state carries a batch axis first, (B, W, H, C): B samples
+move through the graph in lock step, one message per port and step (stock
+neurons are elementwise; stock synapses get B copies of their weight matrix
+on the diagonal). The decomposed backends build B = 1 (the chip's graph).
 """
 
 import functools
@@ -54,8 +58,9 @@ class LavaGraph:
     output layer (and of each probed layer) from its sink."""
 
     net: Network
-    period: int  # Lava steps per batch: a multiple of T
-    batch_samples: int
+    period: int  # Lava steps per run: a multiple of T
+    batch_samples: int  # samples per run: `waves` groups of `batch`, back to back
+    batch: int  # samples per Lava step (the batch axis)
     latency: list
     source: StreamSource | FusedNetwork
     output: StreamSink | FusedNetwork
@@ -76,7 +81,7 @@ class FusedProbe:
         return self.process.probe_pipe()
 
     def select(self, received):
-        return received[:, self.start:self.stop]
+        return received[..., self.start:self.stop]
 
 
 NEVER = 1 << 30  # a reset interval longer than any run: state is never reset
@@ -97,6 +102,19 @@ class Build:
     lat: list  # per layer, its Lava latency
     reset_interval: int
     add: object  # process -> process, recorded by name
+    batch: int = 1  # samples per Lava step: the leading axis of every port
+
+    def shape(self, i: int) -> tuple:
+        """Layer i's port shape: (batch, W, H, C)."""
+        return (self.batch, *self.net.layers[i].lava_shape)
+
+    def batched(self, weights):
+        """A stock synapse's (out, in) weights for the batch: `batch` copies on
+        the diagonal of a sparse matrix (ports flatten batch-major)."""
+        from scipy.sparse import csr_matrix, identity, kron
+
+        return csr_matrix(kron(identity(self.batch, dtype=np.int32, format="csr"), csr_matrix(weights),
+                               format="csr"), dtype=np.int32)
 
     @functools.cached_property
     def current_bounds(self) -> list:
@@ -110,7 +128,7 @@ class Build:
         """Layer i's neuron (any model) as its model's stock process (its bias into
         the neuron), reset on each sample's first step at the layer's latency."""
         layer = self.net.layers[i]
-        return model_of(layer.neuron).lava(layer.lava_shape, layer.neuron, layer.bias, self.reset_interval,
+        return model_of(layer.neuron).lava(self.shape(i), layer.neuron, layer.bias, self.reset_interval,
                                            self.lat[i] + 1, self.backend.select_tag == "fixed_pt", name)
 
 
@@ -141,32 +159,41 @@ class _Processes(dict):
 
 
 def _between_pipes(net: Network, backend: Backend, lat: list, reset_interval: int, read: list, add,
-                   window: int = 1) -> tuple:
+                   batch: int | None, window: int = 1) -> tuple:
     """The processes between the host's pipes: returns (the process whose
     input_pipe() takes frames, [the process whose output_pipe() gives layer i's
-    values, for i in `read`]). Fused: one process does all."""
+    values, for i in `read`]). Fused: one process does all. `batch` None: one
+    sample, and the pipes carry (W, H, C) (streaming); else (batch, W, H, C)."""
     layer = net.layers[0]
     name, graded = f"0:{layer.name}", net.graded_input
     if backend.fused:
         fused = add(FusedNetwork(net=net, reset_interval=reset_interval, graded=graded,
-                                 buffer_size=PIPE_FRAMES, probes=read[1:], window=window, name="fused"))
+                                 buffer_size=PIPE_FRAMES, probes=read[1:], batch=batch, window=window, name="fused"))
         stops = np.cumsum([0] + [net.layers[i].size for i in read[1:]])
         return fused, [fused] + [FusedProbe(fused, int(a), int(b)) for a, b in zip(stops[:-1], stops[1:])]
-    source = add(StreamSource(shape=layer.lava_shape, graded=graded, buffer_size=PIPE_FRAMES, name=name))
-    ports = _layers(Build(net, backend, lat, reset_interval, add), source)
+    b = Build(net, backend, lat, reset_interval, add, batch or 1)
+    source = add(StreamSource(shape=b.shape(0), graded=graded, buffer_size=PIPE_FRAMES, batched=batch is not None,
+                              name=name))
+    ports = _layers(b, source)
     sinks = []
     for i in read:
-        sinks.append(add(StreamSink(shape=net.layers[i].lava_shape, buffer_size=PIPE_FRAMES,
+        sinks.append(add(StreamSink(shape=b.shape(i), buffer_size=PIPE_FRAMES, batched=batch is not None,
                                     name=f"sink:{net.layers[i].name}")))
         ports[i].connect(sinks[-1].a_in)
     return source, sinks
 
 
-def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> LavaGraph:
-    """Create (not run) the processes of `net` for batches of `batch_samples`
-    samples streamed in through pipes (a Var set moves one value per message).
-    `probes`: names of layers whose values are read out too."""
+def build(net: Network, backend: Backend, batch_samples: int, probes=(), batch: int = 1) -> LavaGraph:
+    """Create (not run) the processes of `net` for runs of `batch_samples`
+    samples streamed in through pipes (a Var set moves one value per message),
+    `batch` of them per Lava step. `probes`: names of layers whose values are
+    read out too."""
     net.validate()
+    if batch < 1 or batch_samples < 1:
+        raise ConfigError(f"batch and batch_samples must be at least 1, got {batch} and {batch_samples}")
+    if batch > 1 and backend.decomposed:
+        raise ConfigError(f"backend {backend.name!r} runs one sample per Lava step (the chip's graph of stock "
+                          f"processes has no batch axis): use batch 1")
     if net.timesteps < 1:  # a file may leave T open (NIR imports): a batch needs it
         raise ConfigError("the network has no time steps per sample (T = 0): give it timesteps")
     _check_models(net, backend)
@@ -179,11 +206,12 @@ def build(net: Network, backend: Backend, batch_samples: int, probes=()) -> Lava
     # one sink per layer: a second sink of the same layer would never be read,
     # fill its pipe and stall the graph
     recorded = list(dict.fromkeys([len(net.layers) - 1] + [names.index(p) for p in probes]))
-    period = (batch_samples + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
+    waves = math.ceil(batch_samples / batch)
+    period = (waves + math.ceil(max(lat[i] for i in recorded) / net.timesteps)) * net.timesteps
     processes = _Processes()
-    source, sinks = _between_pipes(net, backend, lat, net.timesteps, recorded, processes.add)
+    source, sinks = _between_pipes(net, backend, lat, net.timesteps, recorded, processes.add, batch)
     sink_of = dict(zip(recorded, sinks))
-    return LavaGraph(net=net, period=period, batch_samples=batch_samples, latency=lat, source=source,
+    return LavaGraph(net=net, period=period, batch_samples=batch_samples, batch=batch, latency=lat, source=source,
                      output=sinks[0], probes={p: sink_of[names.index(p)] for p in probes}, processes=processes)
 
 
@@ -215,6 +243,7 @@ def build_stream(net: Network, backend: Backend, reset_interval: int | None, win
                           "steps needs a fused backend")
     lat = graph_latencies(net, backend)
     processes = _Processes()
-    source, (sink,) = _between_pipes(net, backend, lat, interval, [len(net.layers) - 1], processes.add, window)
+    source, (sink,) = _between_pipes(net, backend, lat, interval, [len(net.layers) - 1], processes.add, None,
+                                     window)
     return StreamGraph(net=net, latency=lat[-1], reset_interval=interval, source=source, sink=sink,
                        processes=processes)

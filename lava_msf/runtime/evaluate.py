@@ -29,28 +29,49 @@ def reference_run(net: Network, frames: np.ndarray, backend=NumpyBackend, batch:
     return np.concatenate(readout), {name: np.concatenate(v) for name, v in probed.items()}
 
 
-def run_dataset(net: Network, x: np.ndarray, backend: Backend, batch_samples: int = 16,
+WAVES_PER_RUN = 64  # batches pipelined back to back in one Lava run: the pipeline drains once per run
+RUN_BYTES = 256 << 20  # bound on one run's frames and recorded values on the host
+DEFAULT_BATCH = 64
+
+
+def batch_plan(net: Network, backend: Backend, samples: int, batch: int | None = None, probes=()) -> tuple:
+    """(batch, samples per Lava run) for `samples` samples: by default batches of
+    min(64, samples), one sample on the decomposed backends (no batch axis
+    there); up to WAVES_PER_RUN batches per run, fewer where the frames and the
+    recorded layers (output, `probes`) would pass RUN_BYTES."""
+    if batch is None:
+        batch = 1 if backend.decomposed else min(DEFAULT_BATCH, max(1, samples))
+    names = {layer.name: layer for layer in net.layers}
+    recorded = net.layers[0].size + net.output.size + sum(names[p].size for p in set(probes) if p in names)
+    waves = max(1, min(WAVES_PER_RUN, RUN_BYTES // (12 * batch * max(1, net.timesteps) * recorded)))
+    return batch, max(1, min(samples, batch * waves))  # 12 bytes a value: the int32 pipe message, int64 result
+
+
+def run_dataset(net: Network, x: np.ndarray, backend: Backend, batch: int | None = None,
                 progress: bool = True) -> tuple:
-    """Run dataset inputs `x` on `backend`. Returns (readout (N, C, H, W, T),
-    stats: wall time and, on Lava, steps, steps/s, compile time, latency)."""
-    readout, _, stats = run_frames(net, network_inputs(net, x), backend, batch_samples, progress=progress)
+    """Run dataset inputs `x` on `backend`, `batch` samples at a time (batch_plan).
+    Returns (readout (N, C, H, W, T), stats: wall time and, on Lava, steps,
+    steps/s, compile time, latency)."""
+    readout, _, stats = run_frames(net, network_inputs(net, x), backend, batch, progress=progress)
     return readout, stats
 
 
-def run_frames(net: Network, frames: np.ndarray, backend: Backend, batch_samples: int = 16, probes=(),
+def run_frames(net: Network, frames: np.ndarray, backend: Backend, batch: int | None = None, probes=(),
                progress: bool = True) -> tuple:
-    """Run integer frames (N, C, H, W, T) on `backend`. Returns (readout
-    (N, C, H, W, T), {probed layer name: (N, C, H, W, T)}, stats as run_dataset's)."""
-    stats = {"backend": backend.name, "samples": len(frames), "timesteps": net.timesteps}
+    """Run integer frames (N, C, H, W, T) on `backend`, `batch` samples at a time
+    (batch_plan). Returns (readout (N, C, H, W, T), {probed layer name:
+    (N, C, H, W, T)}, stats as run_dataset's)."""
+    batch, per_run = batch_plan(net, backend, len(frames), batch, probes)
+    stats = {"backend": backend.name, "samples": len(frames), "timesteps": net.timesteps, "batch": batch}
     t0 = time.time()
     if backend.lava:
-        with LavaRunner(net, backend, batch_samples, probes) as runner:
+        with LavaRunner(net, backend, per_run, probes, batch) as runner:
             readout, probed = runner.run(frames, progress=progress)
             stats.update(lava_steps=runner.steps, compile_seconds=runner.compile_seconds,
                          latency_steps=runner.graph.latency[-1], processes=len(runner.graph.processes))
         stats["steps_per_second"] = stats["lava_steps"] / max(1e-9, time.time() - t0 - stats["compile_seconds"])
     else:
-        readout, probed = reference_run(net, frames, batch=batch_samples, probes=probes)
+        readout, probed = reference_run(net, frames, batch=batch, probes=probes)
     stats["wall_seconds"] = time.time() - t0
     return readout, probed, stats
 

@@ -15,14 +15,14 @@ from ..neurons import model_of
 from ..reference import NumpyBackend
 
 
-def to_chw(x_whc: np.ndarray) -> np.ndarray:
-    """(W, H, C) -> (1, C, H, W)."""
-    return flip_layout(x_whc)[None]
+def to_chw(x_bwhc: np.ndarray) -> np.ndarray:
+    """(B, W, H, C) -> (B, C, H, W): the batch axis stays first."""
+    return flip_layout(x_bwhc, 1)
 
 
 def to_whc(x_nchw: np.ndarray) -> np.ndarray:
-    """(1, C, H, W) -> (W, H, C)."""
-    return flip_layout(x_nchw[0])
+    """(B, C, H, W) -> (B, W, H, C)."""
+    return flip_layout(x_nchw, 1)
 
 
 def input_frame(frame: np.ndarray, graded: bool) -> np.ndarray:
@@ -95,8 +95,8 @@ def float_neuron_step(state, a, params, bias=0.0):
 
 
 def sdsa_step(attrs: dict, q, k, v, lif):
-    """One SDSA step in Lava layout. `lif(current (1, C', H', W')) -> spikes` runs the
-    attention neuron; returns the output spikes (W, H, C)."""
+    """One SDSA step in Lava layout. `lif(current (B, C', H', W')) -> spikes` runs the
+    attention neuron; returns the output spikes (B, W, H, C)."""
     q, k, v = (to_chw(z.astype(np.int64)) for z in (q, k, v))
     spikes = lif(sdsa.current(attrs, q, k, v, NumpyBackend))
     return to_whc(sdsa.output(attrs, spikes.astype(np.int64), q, v))

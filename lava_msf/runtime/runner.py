@@ -189,18 +189,19 @@ class LavaSession:
 
 
 class LavaRunner(LavaSession):
-    """Builds `net` once for batches of `batch_samples` samples; `run()` feeds
-    any number of samples. Each batch is one Lava run of `graph.period` steps:
-    its samples back to back, then empty frames until the last sample's
-    readout is out."""
+    """Builds `net` once for runs of `batch_samples` samples, `batch` of them
+    per Lava step (the graph's batch axis); `run()` feeds any number of
+    samples. Each run is one Lava run of `graph.period` steps: its samples in
+    waves of `batch`, the waves back to back, then empty frames until the last
+    wave's readout is out. A short last wave is padded with empty samples."""
 
     def __init__(self, net: Network, backend: str | Backend = "lava-cpu", batch_samples: int = 16,
-                 probes=()):
+                 probes=(), batch: int = 1):
         super().__init__(backend)
         if batch_samples < 1:
             raise ConfigError(f"batch_samples must be at least 1, got {batch_samples}")
         self.net = net
-        self.graph: LavaGraph = build(net, self.backend, batch_samples, probes)
+        self.graph: LavaGraph = build(net, self.backend, batch_samples, probes, batch)
         self._root = self.graph.source
 
     def run(self, frames: np.ndarray, progress: bool = False) -> tuple:
@@ -213,16 +214,21 @@ class LavaRunner(LavaSession):
             raise ShapeError(f"input frames must be (N, {', '.join(map(str, expected))}), got {frames.shape}")
         if not g.source.proc_params["graded"] and not np.isin(frames, (0, 1)).all():
             raise ShapeError("this network's input is spikes: frames must be 0/1")
-        n, b, t_steps = len(frames), g.batch_samples, net.timesteps
+        n, b, t_steps = len(frames), g.batch, net.timesteps
         index = {layer.name: i for i, layer in enumerate(net.layers)}
         read = {len(net.layers) - 1: g.output, **{index[name]: sink for name, sink in g.probes.items()}}
         values = {i: np.zeros((n, *net.layers[i].shape, t_steps), dtype=np.float64 if self._dtype == np.float64 else np.int64)
                   for i in read}
-        for start in tqdm(range(0, n, b), desc=f"Lava {self.backend.name}", disable=not progress, unit="batch"):
-            batch = frames[start:start + b]
-            pushed = np.zeros((g.period, *net.layers[0].lava_shape), dtype=self._dtype)
-            # sample s, step t is pushed at Lava step s*T + t, in Lava's (W, H, C)
-            pushed[:len(batch) * t_steps] = flip_layout(np.moveaxis(batch, -1, 1), 2).reshape(-1, *pushed.shape[1:])
+        for start in tqdm(range(0, n, g.batch_samples), desc=f"Lava {self.backend.name}", disable=not progress,
+                          unit="run"):
+            chunk = frames[start:start + g.batch_samples]
+            waves = -(-len(chunk) // b)
+            padded = np.zeros((waves * b, *chunk.shape[1:]), dtype=self._dtype)
+            padded[:len(chunk)] = chunk
+            # wave w, step t is pushed at Lava step w*T + t: its B samples (B, W, H, C)
+            waved = np.moveaxis(padded.reshape(waves, b, *chunk.shape[1:]), -1, 1)  # (waves, T, B, C, H, W)
+            pushed = np.zeros((g.period, b, *net.layers[0].lava_shape), dtype=self._dtype)
+            pushed[:waves * t_steps] = flip_layout(waved, 3).reshape(-1, *pushed.shape[1:])
             with self._guarded():
                 if not self._runtime_live:
                     self._start()
@@ -230,10 +236,10 @@ class LavaRunner(LavaSession):
                 received = self._exchange(pushed, list(read.values()))
                 self._end_run(g.period)
             for (i, into), got in zip(values.items(), received):
-                lat = g.latency[i]
-                steps = got[lat:lat + len(batch) * t_steps]
-                steps = steps.reshape(len(batch), t_steps, *net.layers[i].lava_shape)
-                into[start:start + len(batch)] = np.moveaxis(flip_layout(steps, 2), 1, -1)
+                lat, shape = g.latency[i], net.layers[i].lava_shape
+                steps = got[lat:lat + waves * t_steps].reshape(waves, t_steps, b, *shape)
+                steps = flip_layout(np.moveaxis(steps, 1, -1), 2)  # (waves, B, C, H, W, T)
+                into[start:start + len(chunk)] = steps.reshape(waves * b, *steps.shape[2:])[:len(chunk)]
         return values[len(net.layers) - 1], {name: values[index[name]] for name in g.probes}
 
     def _exchange(self, pushed: np.ndarray, sinks: list) -> list:

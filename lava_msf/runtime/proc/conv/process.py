@@ -29,7 +29,7 @@ class Conv(AbstractProcess):
     def __init__(self, *, weight: np.ndarray, input_shape: tuple, weight_exp: int = 0,
                  bias: np.ndarray | None = None, stride=1, padding=0, groups: int = 1, dilation=1,
                  num_message_bits: int = 0, neuron=None, neuron_bias: np.ndarray | None = None,
-                 reset_interval: int = 1, reset_offset: int = 0, name: str | None = None):
+                 reset_interval: int = 1, reset_offset: int = 0, batch: int = 1, name: str | None = None):
         stride, padding, dilation = pair(stride), pair(padding), pair(dilation)
         super().__init__(name=name, weight_exp=int(weight_exp), stride=stride, padding=padding,
                          groups=int(groups), dilation=dilation, num_message_bits=int(num_message_bits),
@@ -39,8 +39,8 @@ class Conv(AbstractProcess):
         if c != in_c * groups or out_c % groups:
             raise ValueError(f"Conv {name}: weight {weight.shape} does not fit input {input_shape} "
                              f"in {groups} groups")
-        out_shape = (*reversed(output_size((h, w), (kh, kw), stride, padding, dilation)), out_c)
-        self.s_in = InPort(shape=tuple(input_shape))
+        out_shape = (int(batch), *reversed(output_size((h, w), (kh, kw), stride, padding, dilation)), out_c)
+        self.s_in = InPort(shape=(int(batch), *input_shape))
         self.a_out = OutPort(shape=out_shape)
         self.weight = Var(shape=weight.shape, init=weight)
         self.bias = Var(shape=(out_c,), init=np.zeros(out_c) if bias is None else bias)

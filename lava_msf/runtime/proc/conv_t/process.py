@@ -13,9 +13,9 @@ class ConvT(Conv):
     else (weight_exp, bias, graded input, one step of delay, the optional
     neuron) is Conv's."""
 
-    def __init__(self, *, input_shape: tuple, stride=1, **conv):
+    def __init__(self, *, input_shape: tuple, stride=1, batch: int = 1, **conv):
         w, h, c = input_shape
         sy, sx = pair(stride)
-        super().__init__(input_shape=((w - 1) * sx + 1, (h - 1) * sy + 1, c), stride=1, **conv)
+        super().__init__(input_shape=((w - 1) * sx + 1, (h - 1) * sy + 1, c), stride=1, batch=batch, **conv)
         self.proc_params["upsample"] = (sy, sx)
-        self.s_in = InPort(shape=tuple(input_shape))
+        self.s_in = InPort(shape=(int(batch), *input_shape))

@@ -24,19 +24,22 @@ class PyFusedNetworkModelFixed(PyLoihiProcessModel):
         self.executor = Executor(proc_params["net"])
         layers = proc_params["net"].layers
         self.probed = [layers[i].name for i in proc_params["probes"]]
+        self.batch = proc_params["batch"] or 1
+        self.frame_shape = (self.batch, *layers[0].lava_shape)
 
     def run_spk(self):
         if self.proc_params["window"] > 1:
             return self._run_window()
         if (self.time_step - 1) % self.proc_params["reset_interval"] == 0:
-            self.executor.reset(1)
+            self.executor.reset(self.batch)
         frame = self.frame_in.recv().astype(np.int64)  # waits for the host: the stream paces the network
-        frame = input_frame(frame, self.proc_params["graded"])
+        frame = input_frame(frame, self.proc_params["graded"]).reshape(self.frame_shape)
         values = {} if self.probed else None
         # a window of one step: the executor's compiled path (numba LIF, event-driven synapses)
-        self.out.send(to_whc(self.executor.advance(to_chw(frame)[..., None], values)[..., 0]))
+        self.out.send(to_whc(self.executor.advance(to_chw(frame)[..., None], values)[..., 0]).reshape(self.out.shape))
         if self.probed:
-            self.probe.send(np.concatenate([to_whc(values[name][0]).ravel() for name in self.probed]))
+            self.probe.send(np.concatenate([to_whc(values[name][0]).reshape(self.batch, -1) for name in self.probed],
+                                           axis=1).reshape(self.probe.shape))
 
     def _run_window(self):
         """A window of model steps in one Lava step: frames (window, W, H, C) in,

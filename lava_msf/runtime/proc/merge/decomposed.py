@@ -14,7 +14,7 @@ from lava_msf.runtime.proc.stock import instantiate
 class SubMergeModel(AbstractSubProcessModel):
     """The membrane-shortcut merge from Lava's GradedVec, DelaySparse and Sparse
     as lava_msf.chip.mapping lays it out; bit-exact with the direct model, one
-    step later."""
+    step later. One sample (batch 1, the builder checks)."""
 
     def __init__(self, proc):
-        instantiate(self, proc, merge_decomposition(proc.a_out.shape, proc.proc_params["delays"]), proc.a_out)
+        instantiate(self, proc, merge_decomposition(proc.a_out.shape[1:], proc.proc_params["delays"]), proc.a_out)

@@ -15,11 +15,12 @@ from lava_msf.runtime.proc.stock import instantiate, lif_reset
 class SubSDSAModel(AbstractSubProcessModel):
     """SDSA from Lava's stock chip-supported processes (Sparse, DelaySparse,
     LIF, LIFReset, GradedVec, ProdNeuron) as lava_msf.chip.mapping lays it out;
-    bit-exact with the direct fixed-point model, `latency` steps later."""
+    bit-exact with the direct fixed-point model, `latency` steps later. One
+    sample (batch 1, the builder checks): the decomposition is per sample."""
 
     def __init__(self, proc):
         p = proc.proc_params
-        dec = sdsa_decomposition(proc.s_out.shape, p["variant"], p["heads"], p["scale"], p["delays"])
+        dec = sdsa_decomposition(proc.s_out.shape[1:], p["variant"], p["heads"], p["scale"], p["delays"])
         neuron = fx.LifParams(p["vth_mant"], p["i_decay"], p["v_decay"])
         # the attention neuron sits depth('attention') steps after the inputs, and resets that much later
         offset = p["reset_offset"] + dec.depth("attention")

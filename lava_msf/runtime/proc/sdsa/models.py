@@ -33,7 +33,7 @@ class _SDSAModel(PyLoihiProcessModel):
         self.s_out.send(sdsa_step(self.attention, q, k, v, self.attention_neuron))
 
     def attention_neuron(self, current):
-        """current (1, C', H', W') int64 -> spikes; keeps the neuron's state."""
+        """current (B, C', H', W') int64 -> spikes; keeps the neuron's state."""
         spikes, self.state = type(self).lif_step(self.state, current, self.neuron)
         return spikes
 

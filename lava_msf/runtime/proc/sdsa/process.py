@@ -5,7 +5,7 @@ from lava_msf.layers.sdsa import VARIANTS
 
 
 class SDSA(AbstractProcess):
-    """Spike-driven self-attention on Q, K, V spike maps (W, H, C): tokens are the
+    """Spike-driven self-attention on Q, K, V spike maps (B, W, H, C), per sample: tokens are the
     W*H positions, channels split into `heads` heads. Masking (AND of 0/1
     spikes) and accumulation (counts) only, then the attention neuron (a LIF
     with `vth_mant`, `i_decay`, `v_decay`) and, for the V1 forms, a mask:
@@ -19,9 +19,9 @@ class SDSA(AbstractProcess):
     def __init__(self, *, shape: tuple, variant: str, heads: int, scale: int, vth_mant: int,
                  i_decay: int, v_decay: int, reset_interval: int, reset_offset: int = 0,
                  delays: tuple = (0, 0, 0), name: str | None = None):
-        if variant not in VARIANTS or shape[2] % heads:
+        if variant not in VARIANTS or shape[-1] % heads:
             raise ValueError(f"SDSA {name}: variant {variant!r} must be one of {VARIANTS} and "
-                             f"heads={heads} must divide {shape[2]} channels")
+                             f"heads={heads} must divide {shape[-1]} channels")
         super().__init__(name=name, variant=variant, heads=int(heads), scale=int(scale),
                          vth_mant=int(vth_mant), i_decay=int(i_decay), v_decay=int(v_decay),
                          reset_interval=int(reset_interval), reset_offset=int(reset_offset),

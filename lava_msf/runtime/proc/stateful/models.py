@@ -22,13 +22,14 @@ class PyStatefulLayerModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         self.index = proc_params["index"]
         self.executor = Executor(proc_params["net"], layers=(self.index,))
-        self.executor.reset(1)
+        self.batch = proc_params["batch"]
+        self.executor.reset(self.batch)
         self.reset = ResetSchedule(proc_params["reset_interval"], proc_params["reset_offset"])
-        self.out = np.zeros(proc_params["net"].layers[self.index].lava_shape, dtype=np.int64)
+        self.out = np.zeros((self.batch, *proc_params["net"].layers[self.index].lava_shape), dtype=np.int64)
 
     def run_spk(self):
         self.a_out.send(self.out)
         x = to_chw(self.s_in.recv().astype(np.int64))
         if self.reset.due(self.time_step):
-            self.executor.reset(1)
+            self.executor.reset(self.batch)
         self.out = to_whc(self.executor.layer_step(self.index, [x]))

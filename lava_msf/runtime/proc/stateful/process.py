@@ -8,14 +8,16 @@ class StatefulLayer(AbstractProcess):
     the reference executor's step for that layer: bit-exact with it by
     construction. One step of delay, as every synapse hop (sends the previous
     step's output); the layer's state and neuron reset when time_step %
-    reset_interval == reset_offset, before the sample's first input."""
+    reset_interval == reset_offset, before the sample's first input. Ports
+    carry `batch` samples first: (batch, W, H, C)."""
 
-    def __init__(self, *, net, index: int, reset_interval: int, reset_offset: int, name: str | None = None):
+    def __init__(self, *, net, index: int, reset_interval: int, reset_offset: int, batch: int = 1,
+                 name: str | None = None):
         super().__init__(name=name, net=net, index=int(index), reset_interval=int(reset_interval),
-                         reset_offset=int(reset_offset))
+                         reset_offset=int(reset_offset), batch=int(batch))
         layer = net.layers[index]
-        self.s_in = InPort(shape=net.layers[layer.inputs[0]].lava_shape)
-        self.a_out = OutPort(shape=layer.lava_shape)
+        self.s_in = InPort(shape=(int(batch), *net.layers[layer.inputs[0]].lava_shape))
+        self.a_out = OutPort(shape=(int(batch), *layer.lava_shape))
 
 
 def build_stateful(b, i: int, layer, ports):
@@ -27,6 +29,6 @@ def build_stateful(b, i: int, layer, ports):
                          f"fixed-point backends only")
     # its input for a sample's first step arrives at Lava step lat[i] (one hop before its output)
     proc = b.add(StatefulLayer(net=b.net, index=i, reset_interval=b.reset_interval, reset_offset=b.lat[i],
-                               name=f"{i}:{layer.name}"))
+                               batch=b.batch, name=f"{i}:{layer.name}"))
     ports[0].connect(proc.s_in)
     return proc.a_out

@@ -13,7 +13,7 @@ from lava_msf.runtime.proc.stream_io.process import StreamSink, StreamSource
 class _SourceModel(PyLoihiProcessModel):
     def run_spk(self):
         frame = self.frame_in.recv()  # waits for the host: the stream paces the network
-        self.s_out.send(input_frame(frame, self.proc_params["graded"]))
+        self.s_out.send(input_frame(frame, self.proc_params["graded"]).reshape(self.s_out.shape))
 
 
 @implements(proc=StreamSource, protocol=LoihiProtocol)
@@ -34,7 +34,7 @@ class PyStreamSourceModelFloat(_SourceModel):
 
 class _SinkModel(PyLoihiProcessModel):
     def run_spk(self):
-        self.out.send(self.a_in.recv())
+        self.out.send(self.a_in.recv().reshape(self.out.shape))
 
 
 @implements(proc=StreamSink, protocol=LoihiProtocol)

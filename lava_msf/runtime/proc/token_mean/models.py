@@ -17,7 +17,7 @@ class PyTokenMeanModelFixed(PyLoihiProcessModel):
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
 
     def run_spk(self):
-        total = self.a_in.recv().astype(np.int64).sum(axis=(0, 1), keepdims=True)
+        total = self.a_in.recv().astype(np.int64).sum(axis=(1, 2), keepdims=True)
         self.a_out.send((total * self.proc_params["scale_mant"]) >> self.proc_params["scale_shift"])
 
 
@@ -29,5 +29,5 @@ class PyTokenMeanModelFloat(PyLoihiProcessModel):
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
 
     def run_spk(self):
-        total = self.a_in.recv().sum(axis=(0, 1), keepdims=True)
+        total = self.a_in.recv().sum(axis=(1, 2), keepdims=True)
         self.a_out.send(total * self.proc_params["scale_mant"] / 2.0 ** self.proc_params["scale_shift"])
