@@ -402,3 +402,16 @@ def test_client_export_refuses_a_scale_it_cannot_fold():
                          edges=[("in", "c"), ("c", "s"), ("s", "out")], type_check=False)
     with pytest.raises(NirError, match="'s' \\(Scale\\) has no portable form"):
         portable(graph)
+
+
+def test_cli_export_nir_for_norse_writes_no_scale(tmp_path, capsys):
+    from lava_msf.cli import main
+    from lava_msf.netfile import write_net
+
+    write_net(residual_v1_kv_net(), tmp_path / "m.net")
+    assert main(["export-nir", str(tmp_path / "m.net"), "--out", str(tmp_path / "m.nir"), "--for", "norse",
+                 "--dt", str(NORSE_DT), "--json"]) == 0
+    assert '"for": "norse"' in capsys.readouterr().out
+    graph = nir.read(tmp_path / "m.nir", type_check=False)
+    kinds = {type(n).__name__ for n in graph.nodes.values()}
+    assert "Scale" not in kinds and "Conv2d" in kinds
