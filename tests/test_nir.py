@@ -295,7 +295,8 @@ def test_foreign_float_graph_imports_and_runs_as_nir_semantics(tmp_path, exact):
     else:
         assert not report["exact"]
         assert 0 < rows["conv"]["weight_rel_error"] <= 1 / 127 and 0 < rows["fc"]["weight_rel_error"] <= 1 / 127
-        assert conv.neuron.vth_mant == 16 * rows["conv"]["scaled_by"] >= 512  # threshold kept precise
+        assert conv.neuron.vth_mant == round(16 * rows["conv"]["scaled_by"]) >= 512  # threshold kept precise
+        assert rows["conv"]["weight_rel_error"] <= 1 / 254 + 1e-9  # the largest weight on the largest mantissa
     x = (np.random.default_rng(5).random((8, 1, 8, 8, 12)) < 0.4).astype(np.int64)
     _, probes = run_probed(net, x)
     lava = {name: np.stack(probes[name], axis=-1) for name in ("conv", "fc")}
@@ -304,8 +305,9 @@ def test_foreign_float_graph_imports_and_runs_as_nir_semantics(tmp_path, exact):
     agree = [(lava["conv"] == ref["lif1"]).mean(), (fc == ref["lif2"]).mean()]
     cosine = [_cosine(lava["conv"].sum(-1), ref["lif1"].sum(-1)), _cosine(fc.sum(-1), ref["lif2"].sum(-1))]
     assert ref["lif1"].mean() > 0.02 and ref["lif2"].mean() > 0.1  # both layers fire
-    # measured: dyadic agreement 1.0, 1.0; gaussian (8-bit weights) 0.9989, 0.946, cosine of the
-    # spike counts 0.9974, 0.9934. The integer decays truncate: even the dyadic case is held to margins.
+    # measured: dyadic agreement 1.0, 1.0; gaussian (8-bit weights, the largest on the largest
+    # mantissa) 0.9994, 0.979, cosine of the spike counts 0.9984, 0.9981 (a power-of-two scale alone:
+    # 0.9989, 0.946, 0.9974, 0.9934). The integer decays truncate: even the dyadic case is held to margins.
     if exact:
         assert min(agree) >= 0.995 and min(cosine) >= 0.999, (agree, cosine)
     else:

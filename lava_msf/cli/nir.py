@@ -12,9 +12,10 @@ def handle_export_nir(ns) -> int:
 
     net = read_net(ns.net)
     dt = time_step(net, ns.dt)
-    write_nir(net, ns.out, dt)
-    result = {"net": ns.net, "out": ns.out, "dt": dt, "layers": len(net.layers)}
-    print_result(result, ns.json, f"exported {ns.net} ({len(net.layers)} layers) to {ns.out} (NIR, dt = {dt:g} s)")
+    write_nir(net, ns.out, dt, ns.client)
+    result = {"net": ns.net, "out": ns.out, "dt": dt, "layers": len(net.layers), "for": ns.client}
+    target = f", for {ns.client}" if ns.client else ""
+    print_result(result, ns.json, f"exported {ns.net} ({len(net.layers)} layers) to {ns.out} (NIR, dt = {dt:g} s{target})")
     return 0
 
 
@@ -48,6 +49,9 @@ def register(sub) -> None:
     s.add_argument("net")
     s.add_argument("--out", required=True, help="NIR file to write (HDF5)")
     s.add_argument("--dt", type=positive_float, default=None, help="seconds per time step (default: the one an imported network came with, else 1e-4)")
+    s.add_argument("--for", dest="client", choices=("snntorch", "norse"), default=None,
+                   help="write only the primitives that client's NIR import reads: no Scale (merges as edges, "
+                        "scales in the weights); norse: LIFs at r = 1 (docs/nir.md)")
     add_json(s)
 
     s = add_command(sub, "import-nir", handle_import_nir, "import a NIR file as a .net file (Loihi fixed point)",

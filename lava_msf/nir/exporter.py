@@ -22,6 +22,7 @@ from ..layers import delay as delays
 from ..neurons import model_of
 from . import DT, HINT, NirError
 from . import neuron as lif
+from .portable import portable
 
 OUTPUT = "output"
 COINCIDENCE = fx.LifParams(vth_mant=3 * fx.WEIGHT_SCALE // 2, i_decay=fx.DECAY_UNITY, v_decay=fx.DECAY_UNITY)
@@ -139,10 +140,17 @@ def time_step(net, dt: float | None = None) -> float:
     return float(value)
 
 
-def export_nir(net, dt: float | None = None):
+CLIENTS = ("snntorch", "norse")
+
+
+def export_nir(net, dt: float | None = None, client: str | None = None):
     """`net` as a NIR graph for time step `dt` (default: the one it was imported
     with, else DT; the graph stores it as a hint): exact for the types with a NIR
-    form; NirError naming the first layer without."""
+    form; NirError naming the first layer without. `client` ('snntorch', 'norse'):
+    the same computation in the primitives that client's import reads (portable.py;
+    not for re-import: an input's Scale goes into the weights)."""
+    if client is not None and client not in CLIENTS:
+        raise NirError(f"client must be one of {', '.join(CLIENTS)}, got {str(client)[:40]!r}")
     import nir
 
     dt = time_step(net, dt)
@@ -156,6 +164,7 @@ def export_nir(net, dt: float | None = None):
     x.edges.append((out, name))
     meta = {f"{HINT}dt": float(dt), f"{HINT}timesteps": int(net.timesteps)}
     try:
-        return nir.NIRGraph(nodes=x.nodes, edges=x.edges, metadata=meta, type_check=True)
+        graph = nir.NIRGraph(nodes=x.nodes, edges=x.edges, metadata=meta, type_check=True)
     except (ValueError, AssertionError) as e:  # NIR's own type check: a bug of a to_nir hook
         raise NirError(f"the exported NIR graph fails NIR's type check: {str(e)[:200]}") from None
+    return graph if client is None else portable(graph, fold_r=client == "norse")

@@ -168,14 +168,14 @@ def read_nir(path, dt: float | None = None, timesteps: int | None = None):
     return import_nir(read_graph(path), dt, timesteps, where=str(path))
 
 
-def write_nir(net, path, dt: float | None = None) -> None:
-    """Export `net` (export_nir: dt) to the NIR file `path`, atomically."""
+def write_nir(net, path, dt: float | None = None, client: str | None = None) -> None:
+    """Export `net` (export_nir: dt, client) to the NIR file `path`, atomically."""
     import nir
 
     from .exporter import export_nir
 
     check_destination(path)
-    graph = export_nir(net, dt)
+    graph = export_nir(net, dt, client)
     image = io.BytesIO()
     nir.write(image, graph)
     write_bytes(path, image.getbuffer())

@@ -24,7 +24,7 @@ from ..graph import MAX_TIMESTEPS, Layer, Network
 from ..intconv import output_size, pair
 from ..layers import delay as delays
 from ..layers.mean import GAIN_MAX, SHIFT_MAX
-from ..layers.synapse import READ_WEIGHT_MAX, WEIGHT_EXP_RANGE, WEIGHT_MIN, quantize_weight
+from ..layers.synapse import READ_WEIGHT_MAX, WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIGHT_MIN, quantize_weight
 from ..neurons.lif import BIAS_LIMIT
 from . import DT, HINT, NirError
 from . import neuron as lif
@@ -32,7 +32,7 @@ from . import neuron as lif
 SYNAPSES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
 READOUTS = ("LI", "CubaLI")  # leaky integrators without spikes (Import.readout)
 SUPPORTED = ("Input", "Output", "Flatten", "Scale", "Delay") + SYNAPSES + lif.NODES + READOUTS
-THRESHOLD_TARGET = 1 << 10  # a rounded threshold mantissa is scaled to about this (power-of-two steps)
+THRESHOLD_TARGET = 1 << 10  # a rounded threshold mantissa is scaled to about this (Import.gain)
 MAX_INPUT_SHIFT = 16
 
 
@@ -443,15 +443,15 @@ class Import:
             self.report["quantization"][n] = rep
             self.add(layer, n, scale, delay, li)
             return
-        power = self.power(n, w, threshold, vbias, rep)
-        layer.weight, layer.weight_exp = self.weights(n, w, 2.0 ** power, rep)
-        layer.bias = self.bias(vbias, 2.0 ** power, rep)
-        layer.neuron = fx.LifParams(vth_mant=lif.threshold_mant(threshold, self.at(m), rep, 2.0 ** power),
+        gain = self.gain(n, w, threshold, vbias, rep)
+        layer.weight, layer.weight_exp = self.weights(n, w, gain, rep)
+        layer.bias = self.bias(vbias, gain, rep)
+        layer.neuron = fx.LifParams(vth_mant=lif.threshold_mant(threshold, self.at(m), rep, gain),
                                     i_decay=p.i_decay, v_decay=p.v_decay)
-        if power:
-            rep["scaled_by"] = 2 ** power
+        if gain != 1:
+            rep["scaled_by"] = gain
         if rec is not None:
-            layer.weight, layer.attrs["weight_rec"] = self.split_recurrent(n, layer, w * 2.0 ** power, rep)
+            layer.weight, layer.attrs["weight_rec"] = self.split_recurrent(n, layer, w * gain, rep)
         self.report["quantization"][n] = rep
         self.add(layer, n, scale, delay, m, rec)
 
@@ -484,24 +484,31 @@ class Import:
             layer.weight = mant
         return layer.weight[:, :c_in], layer.weight[:, c_in:].copy()
 
-    def power(self, n: str, w, threshold: float, vbias, rep: dict) -> int:
-        """The power of two a spiking layer's weights, bias and threshold are scaled
-        by (its spikes stay the same): 0 when they are exact as they are, else the
-        one that brings the threshold mantissa near THRESHOLD_TARGET within the
-        weight exponent's and the bias's range."""
+    def gain(self, n: str, w, threshold: float, vbias, rep: dict) -> float:
+        """The factor a spiking layer's weights, bias and threshold are scaled by (its
+        spikes stay the same): 1 when they are exact as they are, else a power of two
+        that brings the threshold mantissa near THRESHOLD_TARGET within the weight
+        exponent's and the bias's range, times (when the weights round) the factor in
+        [1, 2) that puts the largest weight on the largest mantissa (the rounding step
+        is then the finest the exponent allows: up to half that of a power of two alone)."""
         trial = {}
         self.weights(n, w, 1.0, trial)
         exact_threshold = _exact(round(threshold * fx.WEIGHT_SCALE), threshold * fx.WEIGHT_SCALE)
         if not trial["weight_rel_error"] and exact_threshold and _exact(np.rint(vbias * 64), vbias * 64):
-            return 0
+            return 1.0
         if threshold <= 0:
-            return 0
+            return 1.0
         p = math.floor(math.log2(THRESHOLD_TARGET / (threshold * fx.WEIGHT_SCALE)))
         p = min(p, WEIGHT_EXP_RANGE[1] - trial["weight_exp"])
         peak = float(np.abs(vbias).max(initial=0)) * fx.WEIGHT_SCALE
         if peak:
-            p = min(p, math.floor(math.log2((BIAS_LIMIT - 1) / peak)))
-        return p
+            p = min(p, math.floor(math.log2((BIAS_LIMIT - 1) / peak)) - 1)  # room for the factor below 2
+        top = float(np.abs(w).max(initial=0)) * fx.WEIGHT_SCALE * 2.0 ** p  # largest weight, mantissa units
+        e = self.weights(n, w, 2.0 ** p, {})[1]
+        fill = 1.0
+        if top and trial["weight_rel_error"] and WEIGHT_EXP_RANGE[0] < e:  # (exact weights stay exact)
+            fill = min(max((WEIGHT_MAX - 1e-6) / (top / 2.0 ** e), 1.0), 2.0 - 1e-9)
+        return 2.0 ** p * fill
 
     def delays(self, n: str, c_out: int, rep: dict) -> np.ndarray:
         d = np.asarray(self.nodes[n].delay, dtype=np.float64) / self.dt

@@ -1,0 +1,54 @@
+"""Running lava-msf's NIR exports in Norse (tests/test_nir_clients.py, bench/nir_clients.py).
+
+Norse 1.1.0's `from_nir` cannot run a residual network: it builds nirtorch's old graph executor,
+which runs the nodes in depth-first order (a node that sums two paths may run before one of them,
+reading its previous step), and its Conv2d sizes `in_channels` as `C_in / groups` (a depthwise
+conv fails). So the graph runs in nirtorch 2.6's `nir_to_torch` (an fx graph in topological order,
+the edges into a node summed), with Norse's own modules for the neurons (its NIR import of LIF and
+CubaLIF: `LIFBoxCell`, `LIBoxCell`) and torch's Conv2d / Linear built from the NIR parameters."""
+
+from functools import partial
+
+import nir
+import nirtorch
+import numpy as np
+import torch
+from norse.torch.utils.import_nir import _import_norse_module
+
+
+def _pairs(v):
+    return tuple(int(x) for x in np.broadcast_to(v, 2))
+
+
+def _conv2d(node):
+    w = torch.from_numpy(np.asarray(node.weight)).float()
+    conv = torch.nn.Conv2d(w.shape[1] * int(node.groups), w.shape[0], tuple(w.shape[2:]), stride=_pairs(node.stride),
+                           padding=_pairs(node.padding), dilation=_pairs(node.dilation), groups=int(node.groups))
+    conv.weight.data, conv.bias.data = w, torch.from_numpy(np.asarray(node.bias)).float()
+    return conv
+
+
+def _affine(node):
+    w = torch.from_numpy(np.asarray(node.weight)).float()
+    fc = torch.nn.Linear(w.shape[1], w.shape[0])
+    fc.weight.data, fc.bias.data = w, torch.from_numpy(np.asarray(node.bias)).float()
+    return fc
+
+
+def norse_module(graph, dt: float):
+    """`graph` (lava-msf's export for Norse: `export_nir(net, dt, client='norse')`) as a torch
+    module stepping Norse's neurons; Flatten keeps the batch axis."""
+    neuron = partial(_import_norse_module, dt=dt)
+    node_map = {nir.LIF: neuron, nir.CubaLIF: neuron, nir.Conv2d: _conv2d, nir.Affine: _affine,
+                nir.Flatten: lambda node: torch.nn.Flatten(1)}
+    return nirtorch.nir_to_torch(graph, node_map)
+
+
+def run_norse(module, x: np.ndarray) -> np.ndarray:
+    """x (N, ..., T) frames -> the graph's output (N, ..., T), float64."""
+    state, out = None, []
+    with torch.no_grad():
+        for t in range(x.shape[-1]):
+            y, state = module(torch.from_numpy(np.ascontiguousarray(x[..., t])).float(), state)
+            out.append(y.double())
+    return torch.stack(out, -1).numpy()
