@@ -1,6 +1,7 @@
 """Spike and energy analysis: firing rates, synaptic operations, FLOPs and
 energy by the SDT papers' method, for the deployed network and its torch
-model; plots."""
+model; plots. Dense predictions: COCO mAP (detection), mIoU (segmentation),
+pictures of boxes and masks (pictures)."""
 
 from .energy import E_AC_PJ, E_MAC_PJ, energy, layer_flops, measure_rates
 from .report import analyze, report_text
