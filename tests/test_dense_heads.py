@@ -14,7 +14,9 @@ from lava_msf.netfile import read_net, write_net
 from lava_msf.reference import Executor, NumpyBackend, network_inputs
 from lava_msf.runtime import LavaRunner
 from lava_msf.tasks import detection, segmentation
-from lava_msf.train import calibrate_batchnorm
+from lava_msf.train import TrainArgs, calibrate_batchnorm
+from lava_msf.train.checkpoint import load_model
+from lava_msf.train.dense import train_dense_run
 
 RNG = np.random.default_rng(19)
 SMALL = dict(embed_dim=(8, 16, 16, 16), depths=(1, 1, 1, 1, 1), heads=2, decoder_width=8)
@@ -113,3 +115,12 @@ def test_lava_backends_equal_reference(backend):
         out, _ = runner.run(frames)
     assert ref.min() < 0 < ref.max()
     np.testing.assert_array_equal(out, ref)
+
+
+def test_train_command_path_writes_a_checkpoint(tmp_path):
+    args = TrainArgs(model="msf_tiny_seg", dataset="digits-scenes", out=str(tmp_path), epochs=1, batch_size=8,
+                     img_size=32, limit_train=8, limit_test=4, progress=False)
+    metrics = train_dense_run(args)
+    assert metrics["task"] == "segment" and 0 <= metrics["miou"] <= 1
+    model, _ = load_model(tmp_path / "last.pt")
+    assert model.config["task"] == "segment" and model(torch.zeros(1, 1, 32, 32)).shape == (1, 11, 8, 8)
