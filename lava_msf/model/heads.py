@@ -13,6 +13,8 @@ transposed conv; so the graph uses only conv, convT, neuron and merge layers.
   cells); the host decodes peaks and runs NMS (lava_msf.tasks.detection).
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +25,7 @@ from .neuron import SpikingNeuron, check_mode, set_neuron_mode
 
 TASKS = ("classify", "detect", "segment")
 OUTPUT_STRIDE = 4
+HEATMAP_PRIOR = 0.1  # CenterNet's initial center probability: the focal loss starts at a sane size
 
 
 def output_channels(task: str, num_classes: int) -> int:
@@ -101,6 +104,9 @@ class DenseMetaSpikeFormer(MetaSpikeFormer):
         c = config["embed_dim"]
         self.head = FPNDecoder((c[0], c[1], c[3]), config["decoder_width"],
                                output_channels(config["task"], config["num_classes"]))
+        if config["task"] == "detect":
+            with torch.no_grad():
+                self.head.head.out.bias[:config["num_classes"]] = math.log(HEATMAP_PRIOR / (1 - HEATMAP_PRIOR))
         set_neuron_mode(self, check_mode(config["neuron"]))
 
     def stage_outputs(self, x: torch.Tensor):
