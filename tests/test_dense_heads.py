@@ -53,7 +53,7 @@ def test_registry_names_and_tasks():
 @pytest.mark.parametrize("neuron", ["deploy", "float"])
 @pytest.mark.parametrize("task, channels", [("detect", 14), ("segment", 11)])
 def test_heads_give_one_stride_4_map_and_train(task, channels, neuron):
-    model = create_model("msf_tiny", task=task, img_size=32, neuron=neuron, **SMALL)
+    model = create_model("msf_tiny", task=task, img_size=32, timesteps=2, neuron=neuron, **SMALL)
     x = torch.from_numpy(canvases(2, 32)[0])
     y = model(x)
     assert y.shape == (2, channels, 8, 8)
@@ -119,8 +119,8 @@ def test_lava_backends_equal_reference(backend):
 
 def test_train_command_path_writes_a_checkpoint(tmp_path):
     args = TrainArgs(model="msf_tiny_seg", dataset="digits-scenes", out=str(tmp_path), epochs=1, batch_size=8,
-                     img_size=32, limit_train=8, limit_test=4, progress=False)
+                     img_size=16, limit_train=8, limit_test=2, progress=False)
     metrics = train_dense_run(args)
     assert metrics["task"] == "segment" and 0 <= metrics["miou"] <= 1
     model, _ = load_model(tmp_path / "last.pt")
-    assert model.config["task"] == "segment" and model(torch.zeros(1, 1, 32, 32)).shape == (1, 11, 8, 8)
+    assert model.config["task"] == "segment" and model(torch.zeros(1, 1, 16, 16)).shape == (1, 11, 4, 4)
