@@ -38,7 +38,8 @@ def integer_values(net, x, batch_size=32):
 
 
 def bench(task, ns) -> dict:
-    train, test = load_scenes("digits-scenes", "train"), load_scenes("digits-scenes", "test")
+    train = load_scenes("digits-scenes", "train", limit=ns.limit_train)
+    test = load_scenes("digits-scenes", "test", limit=ns.limit_test)
     model = create_model(MODELS[task])
     t0 = time.time()
     losses = train_dense(model, train, epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr)
@@ -73,6 +74,8 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--lava-samples", type=int, default=16)
     p.add_argument("--tasks", default="detect,segment")
+    p.add_argument("--limit-train", type=int, default=None, help="first N training scenes (a smoke run)")
+    p.add_argument("--limit-test", type=int, default=None)
     p.add_argument("--result", default="docs/results/train_dense.json")
     ns = p.parse_args()
     result = {"host": {"machine": platform.machine(), "python": platform.python_version(),
