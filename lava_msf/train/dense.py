@@ -15,6 +15,8 @@ from ..tasks import decode, detection
 
 FOCAL_ALPHA, FOCAL_BETA = 2.0, 4.0
 BOX_WEIGHT = 1.0
+# Background covers ~90% of a scene's pixels: unweighted CE settles on all-background
+BACKGROUND_WEIGHT = 0.2
 
 
 def focal_loss(logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
@@ -39,7 +41,10 @@ def detection_loss(out: torch.Tensor, targets) -> torch.Tensor:
 
 
 def segmentation_loss(out: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(F.interpolate(out, size=masks.shape[1:], mode="bilinear", align_corners=False), masks)
+    weight = torch.ones(out.shape[1])
+    weight[0] = BACKGROUND_WEIGHT
+    return F.cross_entropy(F.interpolate(out, size=masks.shape[1:], mode="bilinear", align_corners=False), masks,
+                           weight=weight)
 
 
 def batch_loss(model, x: torch.Tensor, data, index: np.ndarray) -> torch.Tensor:
