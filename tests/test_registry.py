@@ -18,7 +18,9 @@ def test_paper_parameter_counts(name):
 
 
 def test_registry_lists_all_sizes():
-    assert set(lava_msf.list_models()) == set(PAPER_PARAMS) | {"msf_tiny", "msf_micro"}
+    sizes = set(PAPER_PARAMS) | {"msf_tiny"}
+    dense = {f"{n}_{task}" for n in sizes for task in ("det", "seg")}
+    assert set(lava_msf.list_models()) == sizes | {"msf_micro"} | dense
 
 
 @pytest.mark.parametrize("name", ["msf_tiny", "msf_micro"])

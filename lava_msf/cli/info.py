@@ -9,7 +9,7 @@ def handle_models(ns) -> int:
     from ..model import list_models, model_config
 
     configs = {name: model_config(name) for name in list_models()}
-    text = "\n".join(f"{n:10s} embed_dim={c['embed_dim']} depths={c['depths']} heads={c['heads']} "
+    text = "\n".join(f"{n:13s} {c['task']:8s} embed_dim={c['embed_dim']} depths={c['depths']} heads={c['heads']} "
                      f"img_size={c['img_size']} in_channels={c['in_channels']} classes={c['num_classes']}"
                      for n, c in configs.items())
     print_result(configs, ns.json, text)

@@ -61,9 +61,18 @@ def _train_args(ns):
 
 def handle_train(ns) -> int:
     """Train a model; checkpoints (best.pt, last.pt) and the log go to --out."""
+    from ..model import model_config
     from ..train import train
 
     t0 = time.time()
+    if model_config(ns.model)["task"] != "classify":
+        from ..train.dense import train_dense_run
+
+        metrics = train_dense_run(_train_args(ns))
+        metrics.update(wall_seconds=time.time() - t0, out=ns.out)
+        score = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in ("map50", "map", "miou"))
+        print_result(metrics, ns.json, f"trained {ns.model} on {ns.dataset}: test {score}; checkpoint in {ns.out}")
+        return 0
     metrics = train(_train_args(ns))
     metrics["wall_seconds"] = time.time() - t0
     metrics["out"] = ns.out

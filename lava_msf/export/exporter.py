@@ -16,7 +16,9 @@ import torch
 from .. import fixedpoint as fx
 from ..errors import ConfigError
 from ..graph import Layer, Network
+from ..layers.convT import output_size
 from ..layers.synapse import quantize_bias, quantize_weight
+from ..model.heads import OUTPUT_STRIDE, DenseMetaSpikeFormer, FPNDecoder, Upsample
 from ..model.layers import SDSA, ConvBlock, Downsample, RepConv, SepConv, TransformerBlock, bn_scale_shift
 from ..model.metaspikeformer import MetaSpikeFormer
 from ..reference import Executor, network_inputs, predictions
@@ -86,6 +88,10 @@ class _Builder:
             _, h, w = self.shape(src)
             shape = (c_out, *[(n + 2 * padding - weight.shape[2]) // stride + 1 for n in (h, w)])
             attrs = {"stride": stride, "padding": padding, "groups": groups}
+        elif kind == "convT":  # weight (in, out, k, k)
+            c_out = weight.shape[1]
+            shape = (c_out, *output_size(self.shape(src)[1:], weight.shape[2:], (stride,) * 2, (0, 0), (1, 1)))
+            attrs = {"stride": stride}
         else:
             shape, attrs = (c_out, 1, 1), {}
         return self.add_spiking(Layer(name, kind, shape, (src,), None if sn is None else _lif(sn), mant, exp,
@@ -150,6 +156,24 @@ class _Builder:
             return self.merge(f"{name}.merge2", u, self.two_layer(f"{name}.mlp", u, blk.mlp, "fc1", "fc2"))
         return self.downsample(name, u, blk)
 
+    def upsample(self, name, src, m: Upsample):
+        """SN -> convT + BN; BN folds per output channel, the convT's weight axis 1."""
+        w, b = _fold(m.up.weight.transpose(0, 1), m.up.bias, m.bn, self.inv_tau)
+        return self.synapse(f"{name}.up", self.neuron(f"{name}.sn", src, m.sn), w.transpose(1, 0, 2, 3), b,
+                            kind="convT", stride=m.up.stride)
+
+    def fpn(self, name, stages, d: FPNDecoder) -> None:
+        """The FPN decoder on the stride 4, 8, 16 streams; levels meet by membrane shortcuts."""
+        u4, u8, u16 = stages
+        p16 = self.downsample(f"{name}.lateral16", u16, d.lateral16)
+        p8 = self.merge(f"{name}.p8", self.downsample(f"{name}.lateral8", u8, d.lateral8),
+                        self.upsample(f"{name}.up16", p16, d.up16))
+        p4 = self.merge(f"{name}.p4", self.downsample(f"{name}.lateral4", u4, d.lateral4),
+                        self.upsample(f"{name}.up8", p8, d.up8))
+        h = d.head
+        s = self.conv(f"{name}.head.conv", self.neuron(f"{name}.head.sn1", p4, h.sn1), h.conv, h.bn, h.sn2)
+        self.conv(f"{name}.head.out", s, h.out, None, scale=1.0)  # the readout feeds no neuron: no 1/tau
+
     def build(self, image_input: bool) -> Network:
         m = self.model
         c, h, w = m.input_shape()
@@ -157,23 +181,28 @@ class _Builder:
                            attrs={"value_shift": IMAGE_SHIFT if image_input else 0}))
         u = self.conv("stem.conv", x, m.stem.conv, m.stem.bn,
                       input_scale=2.0 ** IMAGE_SHIFT / IMAGE_LEVELS if image_input else 1.0)
+        stages = {}
         for stage in ("stage1", "stage2", "stage3", "stage4"):
             for j, blk in enumerate(getattr(m, stage)):
                 u = self.block(f"{stage}.{j}", u, blk)
+            stages[stage] = u
+        meta = {"config": dict(m.config), "input": "image" if image_input else "frames",
+                "input_levels": IMAGE_LEVELS if image_input else 1,
+                # readout = logits * 64 (the head's last synapse feeds no neuron: no 1/tau)
+                "readout_scale": 1.0 / fx.WEIGHT_SCALE,
+                "quantization": self.errors,
+                "spike_modules": self.spike_modules}
+        if isinstance(m, DenseMetaSpikeFormer):
+            self.fpn("head", (stages["stage1"], stages["stage2"], stages["stage4"]), m.head)
+            meta.update(task=m.config["task"], output_stride=OUTPUT_STRIDE)
+            return Network(self.layers, m.timesteps, meta).validate(m.config["name"])
         tokens = self.shape(u)[1] * self.shape(u)[2]
         mean = self.add(Layer("head.mean", "mean", (self.shape(u)[0], 1, 1), (u,),
                               attrs={"scale_mant": round((1 << MEAN_SHIFT) / tokens), "scale_shift": MEAN_SHIFT}))
         s = self.neuron("head.sn", mean, m.head.sn)
         fc = m.head.fc
         self.synapse("head.fc", s, _np(fc.weight[:, :, 0, 0, 0]), _np(fc.bias), kind="dense")
-        return Network(self.layers, m.timesteps, {
-            "config": dict(m.config), "input": "image" if image_input else "frames",
-            "input_levels": IMAGE_LEVELS if image_input else 1,
-            # readout = logits * 64 (the head linear feeds no neuron: no 1/tau)
-            "readout_scale": 1.0 / fx.WEIGHT_SCALE,
-            "quantization": self.errors,
-            "spike_modules": self.spike_modules,
-        }).validate(m.config["name"])
+        return Network(self.layers, m.timesteps, meta).validate(m.config["name"])
 
 
 def export_network(model: MetaSpikeFormer, image_input: bool | None = None) -> Network:

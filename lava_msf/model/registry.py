@@ -3,6 +3,7 @@
 from ..errors import ConfigError
 from ..events.core import is_int
 from ..memory import usable_memory
+from .heads import TASKS, DenseMetaSpikeFormer
 from .layers import SDSA_VARIANTS
 from .metaspikeformer import MetaSpikeFormer
 from .neuron import check_mode
@@ -20,8 +21,16 @@ _CONFIGS = {
     "msf_micro": dict(embed_dim=(8, 16, 16, 16), depths=(1, 1, 1, 1, 1), heads=2,
                       num_classes=10, in_channels=1, img_size=32),
 }
+# Dense heads: every paper size with an FPN decoder (for `inspect`), and tiny
+# CPU-trainable ones for the 64 x 64 scenes (T = 2 to fit 30 CPU minutes).
+_TINY_DENSE = dict(embed_dim=(16, 32, 64, 64), depths=(1, 1, 1, 1, 1), heads=4, num_classes=10,
+                   in_channels=1, img_size=64, timesteps=2, decoder_width=32)
+for _task, _suffix in (("detect", "det"), ("segment", "seg")):
+    for _name in ("msf_15m", "msf_8_384", "msf_8_512", "msf_8_768"):
+        _CONFIGS[f"{_name}_{_suffix}"] = dict(_CONFIGS[_name], task=_task, decoder_width=256, num_classes=80)
+    _CONFIGS[f"msf_tiny_{_suffix}"] = dict(_TINY_DENSE, task=_task)
 _DEFAULTS = dict(num_classes=1000, in_channels=3, img_size=224, timesteps=4, sdsa="v2",
-                 neuron="deploy", mlp_ratio=4)
+                 neuron="deploy", mlp_ratio=4, task="classify", decoder_width=32)
 
 
 def list_models() -> list[str]:
@@ -47,6 +56,10 @@ def model_config(name: str, **overrides) -> dict:
 
 def _validate(c: dict) -> None:
     check_mode(c["neuron"])
+    if c["task"] not in TASKS:
+        raise ConfigError(f"{c['name']}: unknown task {str(c['task'])[:40]!r}; choose one of {', '.join(TASKS)}")
+    if not is_int(c["decoder_width"]) or c["decoder_width"] < 1:
+        raise ConfigError(f"{c['name']}: decoder_width must be a positive integer, got {c['decoder_width']!r}")
     if c["sdsa"] not in SDSA_VARIANTS:
         raise ConfigError(f"unknown SDSA variant {c['sdsa']!r}; choose one of {', '.join(SDSA_VARIANTS)}")
     for key in ("num_classes", "in_channels", "img_size", "timesteps"):
@@ -85,16 +98,21 @@ def _estimated_bytes(c: dict) -> int:
     return 4 * (4 * params + t * maps)  # float32: weights, gradient, two AdamW moments
 
 
+def _build(config: dict) -> MetaSpikeFormer:
+    return (MetaSpikeFormer if config["task"] == "classify" else DenseMetaSpikeFormer)(config)
+
+
 def create_model(name: str, num_classes=None, in_channels=None, img_size=None, timesteps=None,
-                 sdsa=None, neuron=None, **overrides) -> MetaSpikeFormer:
-    """Build a named Meta-SpikeFormer, timm-style."""
-    return MetaSpikeFormer(model_config(
+                 sdsa=None, neuron=None, task=None, **overrides) -> MetaSpikeFormer:
+    """Build a named Meta-SpikeFormer, timm-style; task 'detect' or 'segment'
+    puts the FPN decoder (lava_msf.model.heads) on the backbone."""
+    return _build(model_config(
         name, num_classes=num_classes, in_channels=in_channels, img_size=img_size,
-        timesteps=timesteps, sdsa=sdsa, neuron=neuron, **overrides))
+        timesteps=timesteps, sdsa=sdsa, neuron=neuron, task=task, **overrides))
 
 
 def model_from_config(config: dict) -> MetaSpikeFormer:
     """Rebuild a model from a stored configuration (e.g. a checkpoint's)."""
     name = config.get("name")
     rest = {k: v for k, v in config.items() if k != "name"}
-    return MetaSpikeFormer(model_config(name, **rest))
+    return _build(model_config(name, **rest))

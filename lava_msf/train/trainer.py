@@ -36,6 +36,9 @@ BEST = "best.pt"
 
 def check_input(model, data: Dataset) -> None:
     """Fail early, with names, when a dataset does not fit a model."""
+    if model.config.get("task", "classify") != "classify":
+        raise ConfigError(f"model {model.config['name']} is a {model.config['task']} model; classification "
+                          f"training and eval do not apply (lava-msf train runs lava_msf.train.dense for it)")
     expected = model.input_shape()
     got = tuple(data.x.shape[1:4])
     if got != expected:
