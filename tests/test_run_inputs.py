@@ -159,7 +159,7 @@ def test_cli_json_text_and_npz(net_path, spikes, tmp_path):
                "--backend", "lava-cpu-fused", "--probe", "sn", "--probe", "fc", "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
-    assert r["layout"] == "netx" and r["out"] == str(out) and r["lava_steps"] >= 12
+    assert r["layout"] == "netx" and r["out"] == str(out) and r["lava_steps"] >= 4  # 3 samples a Lava step, T = 4
     assert sorted(r["arrays"]) == ["output", "probe:fc", "probe:sn"]
     assert r["arrays"]["probe:sn"]["shape"] == [3, 6, 6, 4, 4]  # (N, W, H, C, T)
     with np.load(out) as f:
