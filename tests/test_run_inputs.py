@@ -156,9 +156,11 @@ def test_cli_json_text_and_npz(net_path, spikes, tmp_path):
     np.savez(tmp_path / "x.npz", frames=np.transpose(spikes, (0, 3, 2, 1, 4)))
     out = tmp_path / "out" / "o.npz"
     proc = cli("run", str(net_path), "--inputs", f"{tmp_path / 'x.npz'}:frames", "--layout", "netx",
-               "--backend", "lava-cpu-fused", "--probe", "sn", "--probe", "fc", "--out", str(out), "--json")
+               "--backend", "lava-cpu-fused", "--probe", "sn", "--probe", "fc", "--out", str(out), "--json",
+               "--batch", "2000000000")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
+    assert r["batch"] == 3  # a batch beyond the samples is the samples, not terabytes of padding
     assert r["layout"] == "netx" and r["out"] == str(out) and r["lava_steps"] >= 4  # 3 samples a Lava step, T = 4
     assert sorted(r["arrays"]) == ["output", "probe:fc", "probe:sn"]
     assert r["arrays"]["probe:sn"]["shape"] == [3, 6, 6, 4, 4]  # (N, W, H, C, T)

@@ -40,7 +40,8 @@ def batch_plan(net: Network, backend: Backend, samples: int, batch: int | None =
     there); up to WAVES_PER_RUN batches per run, fewer where the frames and the
     recorded layers (output, `probes`) would pass RUN_BYTES."""
     if batch is None:
-        batch = 1 if backend.decomposed else min(DEFAULT_BATCH, max(1, samples))
+        batch = 1 if backend.decomposed else DEFAULT_BATCH
+    batch = min(batch, max(1, samples))  # a batch beyond the samples would only allocate padding
     names = {layer.name: layer for layer in net.layers}
     recorded = net.layers[0].size + net.output.size + sum(names[p].size for p in set(probes) if p in names)
     waves = max(1, min(WAVES_PER_RUN, RUN_BYTES // (12 * batch * max(1, net.timesteps) * recorded)))
