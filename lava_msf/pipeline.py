@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from .atomic import same_file
-from .errors import ConfigError, InputFileError, OutputError
+from .errors import ConfigError, InputFileError, OutputError, ShapeError
 
 
 def dataset_of(dataset: str | None, net) -> str:
@@ -17,11 +17,19 @@ def dataset_of(dataset: str | None, net) -> str:
     return dataset or net.meta.get("data", {}).get("dataset") or "digits"
 
 
+def check_dataset_fits(net, data, where: str) -> None:
+    expected = net.layers[0].shape
+    if tuple(data.x.shape[1:4]) != tuple(expected):
+        raise ShapeError(f"{where}: input is {expected} (C, H, W); dataset {data.name} gives {data.x.shape[1:4]}")
+    if int(np.prod(net.output.shape)) < data.num_classes:
+        raise ShapeError(f"{where}: output has {int(np.prod(net.output.shape))} values; "
+                         f"dataset {data.name} has {data.num_classes} classes")
+
+
 def net_test_split(net, where: str, dataset: str | None = None, samples: int | None = None, data_dir=None):
     """The test split (first `samples`) that `net` (read from `where`) runs on,
     checked to fit its input and output."""
     from .data import load_dataset
-    from .export.verify import check_dataset_fits
 
     if net.timesteps < 1:
         raise ConfigError(f"{where}: the file gives no time steps (a plain NetX file?)")

@@ -3,12 +3,11 @@ to torch.jit.load, running its code, even with weights_only=True) and any zip
 that is not a plain torch.save of tensors are refused before torch reads them,
 by every command that reads a checkpoint."""
 
-import subprocess
-
 import pytest
 import torch
 
 from lava_msf import create_model, import_official
+from lava_msf.cli import main
 from lava_msf.errors import CheckpointError
 from lava_msf.export import export_network
 from lava_msf.model.official import load_official_checkpoint
@@ -117,14 +116,17 @@ def _cli_commands(ckpt, tmp_path):
     }
 
 
-def test_every_command_refuses_torchscript(payload, tmp_path, cli_env, python):
+def test_every_command_refuses_torchscript(payload, tmp_path, capsys):
+    """Each command through the CLI's entry point, in this interpreter (torch is
+    loaded already: a subprocess per command spent its time importing it)."""
     resume_ckpt = tmp_path / "resume" / "last.pt"
     for command, args in _cli_commands(payload, tmp_path).items():
-        out = subprocess.run([python, "-m", "lava_msf", *args], capture_output=True, text=True, env=cli_env,
-                             timeout=300)
-        errors = [ln for ln in out.stderr.splitlines() if ln.startswith("lava-msf: error:")]
-        assert out.returncode == 2, (command, out.stderr[-2000:])
-        assert len(errors) == 1 and "TorchScript" in errors[0] and "Traceback" not in out.stderr, command
+        capsys.readouterr()
+        rc = main(args)  # anything but a LavaMsfError would propagate and fail the test
+        err = capsys.readouterr().err
+        errors = [ln for ln in err.splitlines() if ln.startswith("lava-msf: error:")]
+        assert rc == 2, (command, err[-2000:])
+        assert len(errors) == 1 and "TorchScript" in errors[0] and "Traceback" not in err, command
         named = resume_ckpt if command == "train --resume" else payload
         assert f"{named}:" in errors[0], (command, errors)
     assert not (tmp_path / "x.net").exists() and not (tmp_path / "x.pt").exists()

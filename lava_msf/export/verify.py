@@ -5,20 +5,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..errors import ShapeError
 from ..graph import Network
 from ..reference import Executor, NumpyBackend, network_inputs
 from .exporter import evaluate_network
 from .torch_backend import TorchBackend
-
-
-def check_dataset_fits(net: Network, data, where: str) -> None:
-    expected = net.layers[0].shape
-    if tuple(data.x.shape[1:4]) != tuple(expected):
-        raise ShapeError(f"{where}: input is {expected} (C, H, W); dataset {data.name} gives {data.x.shape[1:4]}")
-    if int(np.prod(net.output.shape)) < data.num_classes:
-        raise ShapeError(f"{where}: output has {int(np.prod(net.output.shape))} values; "
-                         f"dataset {data.name} has {data.num_classes} classes")
 
 
 def verify_network(net: Network, data, reference_samples: int, progress: bool = True) -> dict:
