@@ -32,6 +32,11 @@ def micro():
     return export_network(warmed_model("msf_micro", timesteps=2))
 
 
+def spikes(net, n: int) -> np.ndarray:
+    """n samples of random input spikes (N, C, H, W, T) for `net`."""
+    return (np.random.default_rng(0).random((n, *net.layers[0].shape, net.timesteps)) < 0.5).astype(np.int64)
+
+
 def _shm() -> set:
     return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
 
@@ -96,7 +101,7 @@ PHASES = {
 def test_batch_run_failure_at_any_phase_leaves_nothing(phase, exc, monkeypatch):
     """On the small net: the phases are the runner's, whatever the graph (a third of msf_micro's processes)."""
     net = small_net()
-    frames = (np.random.default_rng(0).random((4, *net.layers[0].shape, net.timesteps)) < 0.5).astype(np.int64)
+    frames = spikes(net, 4)
     shm, threads = _shm(), len(_threads())
     cls, name = PHASES[phase]
     monkeypatch.setattr(cls, name, _raise_after(cls, name, exc))
@@ -354,7 +359,7 @@ def test_repeated_sessions_release_their_processes(backend):
     from lava.magma.core.process.variable import VarServer
 
     net = small_net()
-    frames = (np.random.default_rng(0).random((2, *net.layers[0].shape, net.timesteps)) < 0.5).astype(np.int64)
+    frames = spikes(net, 2)
     counts = []
     for _ in range(2):  # the first closed cycle's counts are the baseline: growth shows in the second
         with LavaRunner(net, backend, batch_samples=2) as runner:
