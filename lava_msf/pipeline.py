@@ -18,6 +18,7 @@ def dataset_of(dataset: str | None, net) -> str:
 
 
 def check_dataset_fits(net, data, where: str) -> None:
+    # here, not in export.verify (torch and SLAYER, 4 s to import): `run` forks Lava before torch loads
     expected = net.layers[0].shape
     if tuple(data.x.shape[1:4]) != tuple(expected):
         raise ShapeError(f"{where}: input is {expected} (C, H, W); dataset {data.name} gives {data.x.shape[1:4]}")
