@@ -24,7 +24,6 @@ from lava_msf.runtime.stream import StreamRunner
 
 from conftest import warmed_model
 from small_nets import small_net
-from test_lava_runtime import digits_frames
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +122,9 @@ def test_batch_run_failure_at_any_phase_leaves_nothing(phase, exc, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("exc", [RuntimeError("injected"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
 @pytest.mark.parametrize("backend, window", [("lava-cpu", 1), ("lava-cpu-fused", 1), ("lava-cpu-fused", 3)])
-def test_stream_failure_mid_run_leaves_nothing(micro, backend, window, exc, monkeypatch):
-    frames = digits_frames(micro, 1)[0]
+def test_stream_failure_mid_run_leaves_nothing(backend, window, exc, monkeypatch):
+    net = small_net()
+    frames = spikes(net, 1)[0]
     if window > 1:  # several model steps per Lava step
         frames = np.stack([frames] * window)  # (window, C, H, W, T)
     shm, threads = _shm(), len(_threads())
@@ -139,7 +139,7 @@ def test_stream_failure_mid_run_leaves_nothing(micro, backend, window, exc, monk
     monkeypatch.setattr(LavaSession, "_end_run", failing_end_run)
     expected = KeyboardInterrupt if isinstance(exc, KeyboardInterrupt) else LavaRunError
     with pytest.raises(expected):
-        with StreamRunner(micro, backend, reset_interval=2, segment=2, window=window) as runner:
+        with StreamRunner(net, backend, reset_interval=2, segment=2, window=window) as runner:
             for _ in range(5):
                 for t in range(frames.shape[-1]):
                     runner.step(frames[..., t])
