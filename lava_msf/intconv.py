@@ -139,8 +139,8 @@ class Conv2d:
         return output_size(size, (self.kh, self.kw), self.stride, self.padding, self.dilation)
 
     def product(self, x: np.ndarray) -> np.ndarray:
-        """Integer x (N, C, H, W) -> its exact product (N, O, H' * W'): integers
-        (event-driven; a view of a buffer the next call reuses) or integer-valued
+        """Integer x (N, C, H, W) -> its exact product (N, O, H' * W'), C-ordered:
+        integers (event-driven; a buffer the next call reuses) or integer-valued
         floats (dense, BLAS), by the measured crossover."""
         nonzero, bound = spike_kernels().census(x.reshape(-1))
 
@@ -163,7 +163,12 @@ class Conv2d:
         outputs = reach[-1]
         out = self._buffer((n * outputs, self.out), dtype)
         spike_kernels().scatter_conv(x.reshape(n, c, h * w), self._cols[dtype], out, *reach, self.cg)
-        return out.reshape(n, outputs, self.out).transpose(0, 2, 1)
+        # channels last -> NCHW (numpy's copy: compiled loops read a strided array 10x slower)
+        nchw = self._buffers.get((n, outputs, dtype))
+        if nchw is None:
+            nchw = self._buffers[n, outputs, dtype] = np.empty((n, self.out, outputs), dtype)
+        np.copyto(nchw, out.reshape(n, outputs, self.out).transpose(0, 2, 1))
+        return nchw
 
     def _buffer(self, shape, dtype):
         """The event-driven accumulator, zeroed, reused across calls of one shape."""

@@ -41,10 +41,9 @@ def scatter_conv(x, w, out, ptr, taps, reach, kk, outputs, cg):
 def census(x):
     """(count of nonzeros, max |x|) of integer x (flat), in one pass."""
     nonzero, top = 0, 0
-    for v in x:
-        if v != 0:
-            nonzero += 1
-            top = max(top, abs(int(v)))
+    for v in x:  # branch-free: vectorized
+        nonzero += v != 0
+        top = max(top, abs(int(v)))
     return nonzero, top
 
 
@@ -70,7 +69,7 @@ def synapse_value(acc, k, bias, lo, hi):
 
 @njit(cache=True)
 def synapse_currents(acc, k, bias, lo, hi, out):
-    """out (N, O, P) int64 = synapse_value of acc (N, O, P; any layout), bias (O,)."""
+    """out (N, O, P) int64 = synapse_value of acc (N, O, P), bias (O,)."""
     for n in range(acc.shape[0]):
         for o in range(acc.shape[1]):
             b = bias[o]
@@ -102,7 +101,7 @@ def lif_window(a, u, v, bias, lif, synapse, spikes):
     """The LIF over the steps of a (T * N, C, M), time-major, state u, v (N, C, M)
     in place, voltage bias (C,) per channel, `lif` its constants (Lif.constants).
     `a` enters the neuron as synapse_value(a, *synapse): a synapse's exact
-    product (any layout or number type) with its (shift, low, high, bias (C,)),
+    product (C-ordered, integers or floats) with its (shift, low, high, bias (C,)),
     or a current as it is with (0, int64's range, zeros)."""
     i_keep, v_keep, vth, wrap, limit, decay_shift, act_shift = lif
     k, lo, hi, sb = synapse
