@@ -90,7 +90,7 @@ class Lif(BinarySpikes):
 
     @staticmethod
     def reset(shape, be):
-        return (be.zeros(shape),) * 2
+        return be.zeros(shape), be.zeros(shape)  # apart: window() updates them in place
 
     @staticmethod
     def step(state, a, p: fx.LifParams, voltage_bias, be):
