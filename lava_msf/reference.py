@@ -112,18 +112,18 @@ class Executor:
                                backend.asint(layer.bias).reshape(1, -1, 1, 1)
                                << model_of(layer.neuron).bias_shift(layer.neuron) for layer in net.layers]
         self.models = [None if layer.neuron is None else model_of(layer.neuron) for layer in net.layers]
-        # the fast path's synapses (advance): (intconv.Conv2d, k, bias (O,)) of a conv-like synapse without delay
+        # the fast path's synapses (advance): (intconv.Conv2d, k, bias (O,)) of a conv-like synapse
         self.products = [self._product(i) if backend is NumpyBackend and i in self.built else None
                          for i in range(len(net.layers))]
         self.state = None
         self.layer_state = None  # per layer: a stateful type's own state (delays, recurrence), else None
 
     def _product(self, i):
-        layer = self.net.layers[i]
-        parts = getattr(spec(layer), "parts", None)
-        if parts is None or layer.delay is not None:
+        """A synapse's (product, k, bias) of a = sat24(shift(product(x), k) + bias), as its type gives them."""
+        parts = getattr(self.ops[i], "parts", None)
+        if parts is None:
             return None
-        synapse, k, bias = parts(self.net, i, self.be)
+        synapse, k, bias = parts
         if not isinstance(synapse, intconv.Conv2d) or synapse.w_bound is None:
             return None
         return synapse, k, np.ascontiguousarray(np.broadcast_to(np.reshape(bias, -1), (synapse.out,)), dtype=np.int64)

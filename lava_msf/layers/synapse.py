@@ -88,20 +88,21 @@ class Synapse(LayerType):
     def synapse(self, layer, weight, be):
         """The weighted sum as a function of the input (N, C, H, W)."""
 
-    def parts(self, net, i, be):
-        """(synapse, k, bias) of the layer's a = sat24(shift(synapse(x), k) + bias);
-        the executor's fast path fuses them (lava_msf.reference)."""
-        layer = net.layers[i]
-        # as in NetX/Lava, a neuron's bias enters the voltage (lava_msf.reference), else the sum
-        bias = 0 if layer.bias is None or layer.neuron is not None else be.asint(layer.bias).reshape(1, -1, 1, 1)
-        return self.synapse(layer, be.asint(layer.weight), be), layer.weight_exp - net.layers[layer.inputs[0]].value_shift, bias
-
     def reference(self, net, i, be):
         layer = net.layers[i]
-        synapse, k, bias = self.parts(net, i, be)
+        src = net.layers[layer.inputs[0]]
+        synapse = self.synapse(layer, be.asint(layer.weight), be)
+        # as in NetX/Lava, a neuron's bias enters the voltage (lava_msf.reference), else the sum
+        bias = 0 if layer.bias is None or layer.neuron is not None else be.asint(layer.bias).reshape(1, -1, 1, 1)
+        k = layer.weight_exp - src.value_shift
         if layer.delay is not None:
             return delay.reference(layer, lambda w: self.synapse(layer, w, be), k, bias, be)
-        return lambda x: fx.saturate_synapse(fx.shift(synapse(x[0]), k) + bias)
+
+        def current(x):
+            return fx.saturate_synapse(fx.shift(synapse(x[0]), k) + bias)
+
+        current.parts = synapse, k, bias  # the executor's fast path fuses them (lava_msf.reference)
+        return current
 
     @abc.abstractmethod
     def lava_conv(self, layer, src):
