@@ -82,8 +82,9 @@ class EventDriven:
 
 
 def as_int64(acc: np.ndarray) -> np.ndarray:
-    """An exact product (integers, or integer-valued floats) as C-ordered int64."""
-    return np.ascontiguousarray(acc if np.issubdtype(acc.dtype, np.integer) else np.rint(acc), dtype=np.int64)
+    """An exact product (integers, or integer-valued floats) as a new C-ordered
+    int64 array (a copy: the event-driven product's buffer is reused)."""
+    return np.array(acc if np.issubdtype(acc.dtype, np.integer) else np.rint(acc), dtype=np.int64, order="C")
 
 
 def exact_dtype(x_bound: int, w_bound: int):

@@ -41,7 +41,7 @@ def scatter_conv(x, w, out, ptr, taps, reach, kk, outputs, cg):
 def census(x):
     """(count of nonzeros, max |x|) of integer x (flat), in one pass."""
     nonzero, top = 0, 0
-    for v in x:  # branch-free: vectorized
+    for v in x:  # branch-free
         nonzero += v != 0
         top = max(top, abs(int(v)))
     return nonzero, top

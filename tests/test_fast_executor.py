@@ -159,6 +159,20 @@ def test_event_driven_conv_equals_dense_on_graded_and_large_values(geometry):
                                       np.rint(conv.real(x)).astype(np.int64))
 
 
+def test_event_driven_results_outlive_the_next_call(monkeypatch):
+    """The event-driven accumulator is reused across calls; what a call returns is not."""
+    monkeypatch.setattr(intconv, "MODE", "event")
+    rng = np.random.default_rng(4)
+    conv = intconv.Conv2d(rng.integers(-256, 255, (4, 3, 3, 3)), padding=1)
+    for scale in (1, 1 << 22):  # int32 and int64 accumulators
+        x = rng.integers(-3, 4, (2, 3, 5, 5)) * scale
+        first = conv(x)
+        kept = first.copy()
+        conv(x[::-1].copy())
+        np.testing.assert_array_equal(first, kept)
+        np.testing.assert_array_equal(first, np.rint(conv.real(x)).astype(np.int64))
+
+
 def test_event_driven_linear_equals_dense(monkeypatch):
     rng = np.random.default_rng(3)
     w = rng.integers(-256, 255, (7, 40))
