@@ -123,7 +123,7 @@ class Conv2d:
         self._taps = {t: np.ascontiguousarray(taps, dtype=t) for t in (np.float32, np.float64)}
         self.events = EventDriven(self.w_bound)
         self._reach = {}  # (H, W) of an input -> _reach_of's CSR
-        self._buffers = {}
+        self._buffers, self._silent = {}, {}
         if self.w_bound is not None:  # per input channel its weight columns (C, kH, kW, O/groups)
             cols = w.astype(np.int64).reshape(self.groups, self.per_group, self.cg, self.kh, self.kw) \
                     .transpose(0, 2, 3, 4, 1).reshape(self.groups * self.cg, self.kh, self.kw, self.per_group)
@@ -140,10 +140,15 @@ class Conv2d:
         return output_size(size, (self.kh, self.kw), self.stride, self.padding, self.dilation)
 
     def product(self, x: np.ndarray) -> np.ndarray:
-        """Integer x (N, C, H, W) -> its exact product (N, O, H' * W'), C-ordered:
-        integers (event-driven; a buffer the next call reuses) or integer-valued
-        floats (dense, BLAS), by the measured crossover."""
+        """Integer x (N, C, H, W) -> its exact product (N, O, H' * W'), C-ordered,
+        to read only: integers (event-driven; a buffer the next call reuses) or
+        integer-valued floats (dense, BLAS), by the measured crossover."""
         nonzero, bound = spike_kernels().census(x.reshape(-1))
+        if not nonzero:  # a silent input (common at 1 ms bins): zeros, kept and never written
+            key = (len(x), *self.output_size(x.shape[2:]))
+            if key not in self._silent:
+                self._silent[key] = np.zeros((len(x), self.out, key[1] * key[2]), np.int32)
+            return self._silent[key]
 
         def dense(x):
             dtype = exact_dtype(bound, self.w_bound)

@@ -171,6 +171,9 @@ def test_event_driven_results_outlive_the_next_call(monkeypatch):
         conv(x[::-1].copy())
         np.testing.assert_array_equal(first, kept)
         np.testing.assert_array_equal(first, np.rint(conv.real(x)).astype(np.int64))
+    silent = conv(np.zeros((2, 3, 5, 5), dtype=np.int64))  # the kept zeros of a silent input, as a copy
+    silent += 1
+    np.testing.assert_array_equal(conv(np.zeros((2, 3, 5, 5), dtype=np.int64)), 0)
 
 
 def test_event_driven_linear_equals_dense(monkeypatch):
