@@ -18,7 +18,8 @@ graded values).
 `step()` is the readable definition, one step and layer at a time; `run()` and
 `advance()` compute the same values layer-major over a window of steps (each
 stateless layer's function once on all the window's frames, its neuron's
-compiled time loop after it), which tests/test_fast_executor.py checks bit for
+compiled time loop after it; a conv's shift, bias and saturation in the same
+compiled pass as its LIF), which tests/test_fast_executor.py checks bit for
 bit against step() on every layer type and neuron model.
 """
 
