@@ -19,6 +19,8 @@ event-driven one is faster (`crossover`); both are exact, so the choice
 changes the time only. `MODE` forces one way (tests, benches).
 """
 
+import functools
+import math
 import time
 
 import numpy as np
@@ -29,7 +31,17 @@ SPARSE_FRACTION = 0.75  # leave silent channels out when at most this fraction i
 SPARSE_MIN_WORK = 1 << 14  # ... and the layer is big enough for that to pay (input channels x taps x outputs)
 COLS_BYTES = 1 << 22  # a dense product's im2col matrix per chunk of the batch
 INT32_EXACT = 1 << 31
+CROSSOVER_REPEATS = 3
 MODE = "auto"  # "auto": per kernel and call by the measured crossover; "dense" or "event": always that way
+
+
+@functools.cache
+def spike_kernels():
+    """lava_msf.spike_kernels (numba), imported when first run: reading a network
+    does not pay for numba's import."""
+    from . import spike_kernels
+
+    return spike_kernels
 
 
 class EventDriven:
@@ -43,28 +55,36 @@ class EventDriven:
     def acc_dtype(self, x_bound: int):
         return np.int32 if x_bound * self.w_bound < INT32_EXACT else np.int64
 
-    def __call__(self, x, dense, event):
-        """x's exact integer result (int64) by `dense(x)` or `event(x)`."""
+    def __call__(self, x, dense, event, nonzero=None):
+        """x's exact integer result by `dense(x)` or `event(x)`; `nonzero`: x's
+        count of nonzeros where the caller has it."""
         if self.w_bound is None or MODE == "dense":
             return dense(x)
         if MODE == "event":
             return event(x)
-        nonzero = np.count_nonzero(x)
+        nonzero = np.count_nonzero(x) if nonzero is None else nonzero
         density = nonzero / max(1, x.size)
         crossover = self.crossover.get(len(x))
         if crossover is None and nonzero:
             # event-driven time ~ fixed (its output) + per spike; the dense time, fixed (first order)
             silent = np.zeros_like(x)
             event(silent)  # its first call may compile or load the kernel: not timed
-            times, out = [], None
-            for fn, arg in ((event, silent), (event, x), (dense, x)):
-                t0 = time.perf_counter()
-                out = fn(arg)
-                times.append(time.perf_counter() - t0)
+            times, out = [math.inf] * 3, None
+            for _ in range(CROSSOVER_REPEATS):  # the best of a few: one timing on a shared machine can be off 2x
+                for k, (fn, arg) in enumerate(((event, silent), (event, x), (dense, x))):
+                    t0 = time.perf_counter()
+                    out = fn(arg)
+                    times[k] = min(times[k], time.perf_counter() - t0)
             fixed, spikes, whole = times
             self.crossover[len(x)] = density * max(whole - fixed, 0.0) / max(spikes - fixed, 1e-9)
             return out
         return event(x) if density < (crossover or 0.0) else dense(x)
+
+
+def as_int64(acc: np.ndarray) -> np.ndarray:
+    """An exact product (integers, or integer-valued floats) as a new C-ordered
+    int64 array (a copy: the event-driven product's buffer is reused)."""
+    return np.array(acc if np.issubdtype(acc.dtype, np.integer) else np.rint(acc), dtype=np.int64, order="C")
 
 
 def exact_dtype(x_bound: int, w_bound: int):
@@ -103,6 +123,7 @@ class Conv2d:
         self._taps = {t: np.ascontiguousarray(taps, dtype=t) for t in (np.float32, np.float64)}
         self.events = EventDriven(self.w_bound)
         self._reach = {}  # (H, W) of an input -> _reach_of's CSR
+        self._buffers, self._silent = {}, {}
         if self.w_bound is not None:  # per input channel its weight columns (C, kH, kW, O/groups)
             cols = w.astype(np.int64).reshape(self.groups, self.per_group, self.cg, self.kh, self.kw) \
                     .transpose(0, 2, 3, 4, 1).reshape(self.groups * self.cg, self.kh, self.kw, self.per_group)
@@ -111,34 +132,63 @@ class Conv2d:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Integer x -> the exact integer result (int64)."""
-        bound = abs_max(x)
         if self.w_bound is None:
             return np.rint(self._compute(x.astype(np.float64, copy=False), np.float64)).astype(np.int64)
+        return as_int64(self.product(x)).reshape(len(x), self.out, *self.output_size(x.shape[2:]))
+
+    def output_size(self, size) -> tuple:
+        return output_size(size, (self.kh, self.kw), self.stride, self.padding, self.dilation)
+
+    def product(self, x: np.ndarray) -> np.ndarray:
+        """Integer x (N, C, H, W) -> its exact product (N, O, H' * W'), C-ordered,
+        to read only: integers (event-driven; a buffer the next call reuses) or
+        integer-valued floats (dense, BLAS), by the measured crossover."""
+        nonzero, bound = spike_kernels().census(x.reshape(-1))
+        if not nonzero:  # a silent input (common at 1 ms bins): zeros, kept and never written
+            key = (len(x), *self.output_size(x.shape[2:]))
+            if key not in self._silent:
+                self._silent[key] = np.zeros((len(x), self.out, key[1] * key[2]), np.int32)
+            return self._silent[key]
 
         def dense(x):
             dtype = exact_dtype(bound, self.w_bound)
-            return np.rint(self._compute(x.astype(dtype, copy=False), dtype)).astype(np.int64)
+            return self._compute(x.astype(dtype, copy=False), dtype).reshape(len(x), self.out, -1)
 
-        return self.events(x, dense, lambda x: self.scatter(x, bound))
+        return self.events(x, dense, lambda x: self._scatter(x, bound), nonzero)
 
     def scatter(self, x: np.ndarray, bound: int) -> np.ndarray:
         """The event-driven result of integer x (int64)."""
-        from . import spike_kernels  # numba: imported when events first run
+        return as_int64(self._scatter(x, bound)).reshape(len(x), self.out, *self.output_size(x.shape[2:]))
 
+    def _scatter(self, x, bound):
         dtype = self.events.acc_dtype(bound)
         n, c, h, w = x.shape
-        ho, wo = output_size((h, w), (self.kh, self.kw), self.stride, self.padding, self.dilation)
-        if (h, w) not in self._reach:
-            self._reach[h, w] = self._reach_of(h, w, ho, wo)
-        out = np.zeros((n * ho * wo, self.out), dtype)
-        pixels = np.ascontiguousarray(x.reshape(n, c, h * w).transpose(0, 2, 1), dtype=dtype)  # channels last
-        spike_kernels.scatter_conv(pixels, self._cols[dtype], out, *self._reach[h, w], self.kh * self.kw, ho * wo,
-                                   self.cg)
-        return np.ascontiguousarray(out.reshape(n, ho, wo, self.out).transpose(0, 3, 1, 2), dtype=np.int64)
+        reach = self._reach.get((h, w))
+        if reach is None:
+            reach = self._reach[h, w] = self._reach_of(h, w)
+        outputs = reach[-1]
+        out = self._buffer((n * outputs, self.out), dtype)
+        spike_kernels().scatter_conv(x.reshape(n, c, h * w), self._cols[dtype], out, *reach, self.cg)
+        # channels last -> NCHW (numpy's copy: compiled loops read a strided array 10x slower)
+        nchw = self._buffers.get((n, outputs, dtype))
+        if nchw is None:
+            nchw = self._buffers[n, outputs, dtype] = np.empty((n, self.out, outputs), dtype)
+        np.copyto(nchw, out.reshape(n, outputs, self.out).transpose(0, 2, 1))
+        return nchw
 
-    def _reach_of(self, h, w, ho, wo):
+    def _buffer(self, shape, dtype):
+        """The event-driven accumulator, zeroed, reused across calls of one shape."""
+        buf = self._buffers.get((shape, dtype))
+        if buf is None:
+            buf = self._buffers[shape, dtype] = np.zeros(shape, dtype)
+        else:
+            buf.fill(0)
+        return buf
+
+    def _reach_of(self, h, w):
         """Per input pixel (y * W + x) the (tap i * kW + j, output pixel) pairs it
-        reaches, as CSR: (ptr, taps, outputs)."""
+        reaches, as CSR: (ptr, taps, outputs), then kH * kW and H' * W' (scatter_conv's)."""
+        ho, wo = self.output_size((h, w))
         (py, px), (sy, sx), (dy, dx) = self.padding, self.stride, self.dilation
         oy, ox, i, j = np.meshgrid(np.arange(ho), np.arange(wo), np.arange(self.kh), np.arange(self.kw),
                                    indexing="ij")
@@ -148,7 +198,7 @@ class Conv2d:
         order = np.argsort(pixel, kind="stable")
         ptr = np.zeros(h * w + 1, dtype=np.int64)
         np.cumsum(np.bincount(pixel, minlength=h * w), out=ptr[1:])
-        return ptr, tap[order].astype(np.int64), opix[order].astype(np.int64)
+        return ptr, tap[order].astype(np.int64), opix[order].astype(np.int64), self.kh * self.kw, ho * wo
 
     def real(self, x: np.ndarray) -> np.ndarray:
         """Real-valued x -> the float64 result, nothing rounded."""
@@ -234,11 +284,9 @@ class Linear:
             return np.rint(x.astype(dtype, copy=False) @ self._taps[dtype]).astype(np.int64)
 
         def event(x):
-            from . import spike_kernels  # numba: imported when events first run
-
             dtype = self.events.acc_dtype(bound)
             out = np.zeros((x.shape[0], self._taps[dtype].shape[1]), dtype)
-            spike_kernels.scatter_linear(np.ascontiguousarray(x, dtype=dtype), self._taps[dtype], out)
+            spike_kernels().scatter_linear(np.ascontiguousarray(x, dtype=dtype), self._taps[dtype], out)
             return out.astype(np.int64)
 
         return self.events(x, dense, event)

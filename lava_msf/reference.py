@@ -18,12 +18,14 @@ graded values).
 `step()` is the readable definition, one step and layer at a time; `run()` and
 `advance()` compute the same values layer-major over a window of steps (each
 stateless layer's function once on all the window's frames, its neuron's
-compiled time loop after it), which tests/test_fast_executor.py checks bit for
+compiled time loop after it; a conv's shift, bias and saturation in the same
+compiled pass as its LIF), which tests/test_fast_executor.py checks bit for
 bit against step() on every layer type and neuron model.
 """
 
 import numpy as np
 
+from . import fixedpoint as fx
 from . import intconv
 from .graph import Network
 from .layers import spec
@@ -110,8 +112,22 @@ class Executor:
         self.voltage_biases = [0 if layer.neuron is None or layer.bias is None else
                                backend.asint(layer.bias).reshape(1, -1, 1, 1)
                                << model_of(layer.neuron).bias_shift(layer.neuron) for layer in net.layers]
+        self.models = [None if layer.neuron is None else model_of(layer.neuron) for layer in net.layers]
+        # the fast path's synapses (advance): (intconv.Conv2d, k, bias (O,)) of a conv-like synapse
+        self.products = [self._product(i) if backend is NumpyBackend and i in self.built else None
+                         for i in range(len(net.layers))]
         self.state = None
         self.layer_state = None  # per layer: a stateful type's own state (delays, recurrence), else None
+
+    def _product(self, i):
+        """A synapse's (product, k, bias) of a = sat24(shift(product(x), k) + bias), as its type gives them."""
+        parts = getattr(self.ops[i], "parts", None)
+        if parts is None:
+            return None
+        synapse, k, bias = parts
+        if not isinstance(synapse, intconv.Conv2d) or synapse.w_bound is None:
+            return None
+        return synapse, k, np.ascontiguousarray(np.broadcast_to(np.reshape(bias, -1), (synapse.out,)), dtype=np.int64)
 
     def reset(self, batch: int) -> None:
         self.batch = batch
@@ -199,11 +215,21 @@ class Executor:
         layer = self.net.layers[i]
         if self.layer_state[i] is not None:  # stateful (delays, recurrence): step by step
             return np.concatenate([self.layer_step(i, [np.split(s, wt)[t] for s in src]) for t in range(wt)])
-        a = self.ops[i](src)
+        model = self.models[i]
+        window = getattr(model, "window", None)
+        if self.products[i] is not None:  # the synapse's product, then its arithmetic in one compiled pass
+            conv, k, bias = self.products[i]
+            acc = conv.product(src[0])
+            if window is not None:  # ... with the neuron's
+                out, self.state[i] = window(self.state[i], acc, wt, layer.neuron, self.voltage_biases[i], (k, bias))
+                return spec(layer).emit(layer, out, src)
+            a = np.empty(acc.shape, dtype=np.int64)
+            intconv.spike_kernels().synapse_currents(acc, k, bias, fx.SYNAPSE_MIN, fx.SYNAPSE_MAX, a)
+            a = a.reshape(len(a), *layer.shape)
+        else:
+            a = self.ops[i](src)
         if layer.neuron is None:
             return a
-        model = model_of(layer.neuron)
-        window = getattr(model, "window", None)
         if window is not None:
             out, self.state[i] = window(self.state[i], a, wt, layer.neuron, self.voltage_biases[i])
         else:  # the model's step through time

@@ -61,7 +61,7 @@ def per_step(net, frames, probes):
     return np.stack([ex.step(frames[..., t], probes) for t in range(frames.shape[-1])], axis=-1)
 
 
-@pytest.mark.parametrize("mode", ["event", "auto"])
+@pytest.mark.parametrize("mode", ["event", "dense", "auto"])
 @pytest.mark.parametrize("name", list(NETS))
 def test_layer_major_run_and_advance_equal_steps(name, mode, monkeypatch):
     net = NETS[name]()
@@ -82,6 +82,46 @@ def test_layer_major_run_and_advance_equal_steps(name, mode, monkeypatch):
     split = np.concatenate([ex.advance(frames[..., :1]), ex.advance(frames[..., 1:])], axis=-1)
     np.testing.assert_array_equal(split, ref)
     assert any(np.stack(v).any() for v in probes.values())
+
+
+def saturating_net(exp: int):
+    """Graded input (value shift 2) -> conv + bias -> conv + LIF (+ voltage bias)
+    -> depthwise conv, weights exponent `exp`: products past the 24-bit
+    synapse, in int32 and int64 accumulators."""
+    rng = np.random.default_rng(7)
+    layers = [Layer("input", "input", (3, 6, 5), attrs={"value_shift": 2}),
+              Layer("a", "conv", (4, 6, 5), (0,), weight=rng.integers(-128, 128, (4, 3, 3, 3)) * 2,
+                    bias=rng.integers(-1 << 20, 1 << 20, 4), attrs={"padding": 1}),
+              Layer("b", "conv", (4, 3, 5), (1,), neuron=fx.LifParams(vth_mant=900, v_decay=300),
+                    weight=rng.integers(-128, 128, (4, 4, 3, 1)) * 2, bias=rng.integers(-4000, 4000, 4),
+                    attrs={"stride": (2, 1), "padding": (1, 0)}),
+              Layer("c", "conv", (4, 3, 5), (2,), weight=rng.integers(-128, 128, (4, 1, 3, 3)) * 2,
+                    attrs={"padding": 1, "groups": 4})]
+    for layer in layers[1:]:
+        layer.weight_exp = exp
+    return Network(layers, timesteps=5, meta={"input": "frames"}).validate()
+
+
+@pytest.mark.parametrize("mode", ["event", "dense", "auto"])
+@pytest.mark.parametrize("exp", [-6, 7])
+def test_fused_synapse_saturates_and_shifts_as_the_steps(exp, mode, monkeypatch):
+    """The fast path's fused product, shift, bias, saturation and LIF against the readable per-step executor."""
+    net = saturating_net(exp)
+    rng = np.random.default_rng(exp + 10)
+    frames = rng.integers(-(1 << 21), 1 << 21, (2, 3, 6, 5, 5)) * (rng.random((2, 3, 6, 5, 5)) < 0.4)
+    frames[1] //= 1 << 14  # small values: int32 accumulators
+    monkeypatch.setattr(intconv, "MODE", "dense")
+    probes = {}
+    ref = per_step(net, frames, probes)
+    monkeypatch.setattr(intconv, "MODE", mode)
+    fast = {}
+    np.testing.assert_array_equal(Executor(net).run(frames, fast), ref)
+    for layer in probes:
+        np.testing.assert_array_equal(np.stack(fast[layer]), np.stack(probes[layer]), err_msg=layer)
+    a = np.stack(probes["a"])
+    saturated = ((a == fx.SYNAPSE_MAX) | (a == fx.SYNAPSE_MIN)).mean()
+    assert 0 < saturated < 1 if exp > 0 else saturated == 0 and (a < 0).any()  # each case is exercised
+    assert 0 < np.stack(probes["b"]).mean() < 1
 
 
 @pytest.mark.parametrize("steps", [1, 7])
@@ -117,6 +157,23 @@ def test_event_driven_conv_equals_dense_on_graded_and_large_values(geometry):
               rng.integers(-1 << 20, 1 << 20, (2, 8, 9, 7))):  # the last: int64 accumulators
         np.testing.assert_array_equal(conv.scatter(x, intconv.abs_max(x)),
                                       np.rint(conv.real(x)).astype(np.int64))
+
+
+def test_event_driven_results_outlive_the_next_call(monkeypatch):
+    """The event-driven accumulator is reused across calls; what a call returns is not."""
+    monkeypatch.setattr(intconv, "MODE", "event")
+    rng = np.random.default_rng(4)
+    conv = intconv.Conv2d(rng.integers(-256, 255, (4, 3, 3, 3)), padding=1)
+    for scale in (1, 1 << 22):  # int32 and int64 accumulators
+        x = rng.integers(-3, 4, (2, 3, 5, 5)) * scale
+        first = conv(x)
+        kept = first.copy()
+        conv(x[::-1].copy())
+        np.testing.assert_array_equal(first, kept)
+        np.testing.assert_array_equal(first, np.rint(conv.real(x)).astype(np.int64))
+    silent = conv(np.zeros((2, 3, 5, 5), dtype=np.int64))  # the kept zeros of a silent input, as a copy
+    silent += 1
+    np.testing.assert_array_equal(conv(np.zeros((2, 3, 5, 5), dtype=np.int64)), 0)
 
 
 def test_event_driven_linear_equals_dense(monkeypatch):

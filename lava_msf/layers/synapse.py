@@ -97,7 +97,12 @@ class Synapse(LayerType):
         k = layer.weight_exp - src.value_shift
         if layer.delay is not None:
             return delay.reference(layer, lambda w: self.synapse(layer, w, be), k, bias, be)
-        return lambda x: fx.saturate_synapse(fx.shift(synapse(x[0]), k) + bias)
+
+        def current(x):
+            return fx.saturate_synapse(fx.shift(synapse(x[0]), k) + bias)
+
+        current.parts = synapse, k, bias  # the executor's fast path fuses them (lava_msf.reference)
+        return current
 
     @abc.abstractmethod
     def lava_conv(self, layer, src):

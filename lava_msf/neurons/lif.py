@@ -10,11 +10,14 @@ carry their own), messageBits (the bits of the next synapse's input: spikes
 are 0/1 whatever it says). gradedSpike true is refused: NetX would build a
 binary LIF from it."""
 
+import functools
+
 import numpy as np
 
 from .. import fixedpoint as fx
 from ..chip.loihi2 import LOIHI2
 from ..errors import GraphError, NetFileError
+from ..intconv import spike_kernels
 from . import real
 from .base import BinarySpikes
 
@@ -22,6 +25,16 @@ VTH_MAX = (1 << LOIHI2["threshold_bits"]) - 1
 BIAS_LIMIT = 1 << (LOIHI2["bias_mant_bits"] - 1)  # |bias| below: Lava's signed bias_mant
 REF_DELAY_MAX = 1 << 16
 MESSAGE_BITS_MAX = 24  # Lava's graded messages: 24 bits
+INT64 = np.iinfo(np.int64)
+
+
+def _per_channel(bias, c: int) -> np.ndarray:
+    """A voltage bias (a scalar, or (1, C, 1, 1) per channel) as (C,) int64."""
+    if isinstance(bias, int):
+        return np.full(c, bias, dtype=np.int64)
+    if isinstance(bias, np.ndarray) and bias.size == c and bias.dtype == np.int64 and bias.flags.c_contiguous:
+        return bias.reshape(c)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(bias, dtype=np.int64).reshape(-1), (c,)))
 
 
 class Lif(BinarySpikes):
@@ -77,7 +90,7 @@ class Lif(BinarySpikes):
 
     @staticmethod
     def reset(shape, be):
-        return (be.zeros(shape),) * 2
+        return be.zeros(shape), be.zeros(shape)  # apart: window() updates them in place
 
     @staticmethod
     def step(state, a, p: fx.LifParams, voltage_bias, be):
@@ -87,24 +100,34 @@ class Lif(BinarySpikes):
         return be.from_bool(spikes), (u, v)
 
     @staticmethod
-    def window(state, a, steps: int, p: fx.LifParams, voltage_bias):
+    def window(state, a, steps: int, p: fx.LifParams, voltage_bias, synapse=None):
         """`steps` steps at once (numpy): a (steps * N, ...) int64, time-major;
         the same as step() `steps` times (tests/test_fast_executor.py). It
-        consumes `state`: its arrays may be updated in place."""
-        from ..spike_kernels import lif_window  # numba: imported when first run
-
-        shape = state[0].shape
+        consumes `state`: its arrays may be updated in place. synapse (k, bias
+        (C,)): `a` (steps * N, C, M) is a synapse's exact product and the neuron
+        takes sat24(shift(a, k) + bias), the synapse's arithmetic in the same pass."""
+        u, v = state
+        shape = u.shape
         n, c = shape[0], shape[1] if len(shape) > 1 else 1
-        # the state is updated in place, on copies where reset's arrays are shared or not int64 and dense
-        u, v = (z if z is not state[1 - k] and z.dtype == np.int64 and z.flags.c_contiguous
-                else np.array(z, dtype=np.int64) for k, z in enumerate(state))
-        bias = np.broadcast_to(np.asarray(voltage_bias, dtype=np.int64).reshape(-1), (c,))  # per channel
-        a = np.ascontiguousarray(a, dtype=np.int64).reshape(steps, n, c, -1)
-        spikes = np.zeros(a.shape, dtype=np.int64)
-        lif_window(a, u.reshape(n, c, -1), v.reshape(n, c, -1), np.ascontiguousarray(bias),
-                   fx.DECAY_UNITY - p.i_decay, fx.DECAY_UNITY - p.v_decay, p.vth_mant << fx.ACT_SHIFT,
-                   fx._WRAP, fx.STATE_LIMIT, fx.DECAY_SHIFT, fx.ACT_SHIFT, spikes)
+        # updated in place: on copies where reset's arrays are shared, or not int64 and dense
+        if u is v or not (u.dtype == v.dtype == np.int64 and u.flags.c_contiguous and v.flags.c_contiguous):
+            u, v = np.array(u, dtype=np.int64), np.array(v, dtype=np.int64)
+        bias = _per_channel(voltage_bias, c)
+        if synapse is None:
+            a, synapse = a.reshape(steps * n, c, -1), (0, INT64.min, INT64.max, _per_channel(0, c))
+        else:
+            synapse = (synapse[0], fx.SYNAPSE_MIN, fx.SYNAPSE_MAX, synapse[1])
+        spikes = np.empty(a.shape, dtype=np.int64)
+        spike_kernels().lif_window(a, u.reshape(n, c, -1), v.reshape(n, c, -1), bias, Lif.constants(p), synapse,
+                                   spikes)
         return spikes.reshape(steps * n, *shape[1:]), (u, v)
+
+    @staticmethod
+    @functools.cache
+    def constants(p: fx.LifParams) -> tuple:
+        """The compiled loop's integers (lava_msf.spike_kernels.lif_element)."""
+        return (fx.DECAY_UNITY - p.i_decay, fx.DECAY_UNITY - p.v_decay, p.vth_mant << fx.ACT_SHIFT, fx._WRAP,
+                fx.STATE_LIMIT, fx.DECAY_SHIFT, fx.ACT_SHIFT)
 
     @staticmethod
     def float_step(state, a, p: fx.LifParams, bias):
