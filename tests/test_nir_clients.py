@@ -347,18 +347,20 @@ def test_lava_msf_current_readout_runs_in_snntorch_exactly():
 def residual_v1_kv_net():
     """Meta-SpikeFormer's dataflow in small: frame input (value shift 2), conv + LIF, two current
     branches merged (membrane shortcut), SN, Q K V, SDSA v1_kv, its projection merged again, token
-    mean, SN, dense readout. Weights in multiples of 16 and decays of 1/2: Lava's states stay
+    mean, SN, dense readout; voltage biases on the stem (a synapse's neuron) and on the SN (reading
+    the merge). Weights and biases in multiples of 16 and decays of 1/2: Lava's states stay
     multiples of 2**T over T = 4 and lose no bit to its truncations, and float32 sums them exactly."""
     rng = np.random.default_rng(5)
     w = lambda *s: rng.integers(-6, 8, s) * 16  # noqa: E731
     lif = lambda vth: fx.LifParams(vth_mant=vth, v_decay=2048)  # noqa: E731
     c, hw = 8, (4, 4)
     layers = [Layer("input", "input", (2, *hw), attrs={"value_shift": 2}),
-              Layer("stem", "conv", (c, *hw), (0,), weight=w(c, 2, 3, 3), attrs={"padding": 1}, neuron=lif(100)),
+              Layer("stem", "conv", (c, *hw), (0,), weight=w(c, 2, 3, 3), attrs={"padding": 1}, neuron=lif(100),
+                    bias=w(c)),
               Layer("a", "conv", (c, *hw), (1,), weight=w(c, c, 1, 1)),
               Layer("b", "conv", (c, *hw), (1,), weight=w(c, c, 3, 3), attrs={"padding": 1}),
               Layer("res", "merge", (c, *hw), (2, 3)),
-              Layer("sn", "neuron", (c, *hw), (4,), neuron=lif(60))]
+              Layer("sn", "neuron", (c, *hw), (4,), neuron=lif(60), bias=w(c))]
     layers += [Layer(name, "conv", (c, *hw), (5,), weight=w(c, c, 1, 1) + 48, neuron=lif(64)) for name in "qkv"]
     layers += [Layer("attn", "sdsa", (c, *hw), (6, 7, 8), neuron=lif(96), attrs={"variant": "v1_kv", "heads": 2,
                                                                                   "scale": 16}),
@@ -372,15 +374,17 @@ def residual_v1_kv_net():
 
 def test_lava_msf_residual_v1_kv_net_runs_in_norse_exactly():
     """client='norse': merges as edges into their consumers, every Scale in a synapse's weights (the
-    input's 2**-2, the mean, SDSA's count scale; pools as depthwise Conv2d), each LIF's r in the weights
-    before it: only nodes Norse reads. Norse's neurons then give Lava's readout exactly."""
+    input's 2**-2, the mean, SDSA's count scale; pools as depthwise Conv2d), each LIF's r and v_leak in
+    the weights and bias before it (Norse starts a LIF at v_leak): only nodes Norse reads. Norse's
+    neurons then give Lava's readout exactly."""
     from nir_clients import norse_module, run_norse
 
     net = residual_v1_kv_net()
     graph = export_nir(net, dt=NORSE_DT, client="norse")
     assert {type(n).__name__ for n in graph.nodes.values()} == {"Input", "Output", "Conv2d", "LIF", "Flatten",
                                                                "Affine"}
-    assert all((n.r == 1).all() for n in graph.nodes.values() if isinstance(n, nir.LIF))
+    assert all((n.r == 1).all() and not n.v_leak.any() for n in graph.nodes.values() if isinstance(n, nir.LIF))
+    assert graph.nodes["stem"].bias.any() and graph.nodes["sn.r"].bias.any()  # both places a v_leak goes
     assert "Scale" in {type(n).__name__ for n in export_nir(net, dt=NORSE_DT).nodes.values()}  # default unchanged
     x = np.random.default_rng(6).integers(0, 4, (6, 2, 4, 4, 4))
     probes = {}
