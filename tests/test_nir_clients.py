@@ -420,3 +420,55 @@ def test_cli_export_nir_for_norse_writes_no_scale(tmp_path, capsys):
     graph = nir.read(tmp_path / "m.nir", type_check=False)
     kinds = {type(n).__name__ for n in graph.nodes.values()}
     assert "Scale" not in kinds and "Conv2d" in kinds
+
+
+# ---- a torch Meta-SpikeFormer's float-neuron model -> NIR for Norse -> Norse
+
+
+def test_float_neuron_model_runs_in_norse_as_in_torch(tmp_path, capsys):
+    """An msf_micro with SDSA v1_kv in float neuron mode (H = V + (X - V) / 2, firing at H >= v_th),
+    exported as itself (float weights and biases, BN folded, RepConv fused, exact token mean, each
+    threshold the float32 below v_th) and run in Norse: every SN spikes as in torch. The two sides
+    round their float32 sums differently (folded BN, fused RepConv), so a voltage within ~1e-6 of a
+    threshold may fire on one side only: held to 1 in 10**4 spikes (measured: none differ)."""
+    from nir_clients import neuron_nodes, norse_module, run_with_spikes
+
+    from lava_msf.cli import main
+    from lava_msf.export.exporter import export_with_floats
+    from lava_msf.export.nir import export_nir_from_model
+    from lava_msf.model import create_model
+    from lava_msf.model.neuron import set_neuron_mode
+    from lava_msf.train import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("msf_micro", sdsa="v1_kv", timesteps=4)
+    for m in model.modules():  # statistics that keep every stage spiking (untrained, it falls silent)
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.05, 0.1)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 1)
+    set_neuron_mode(model.eval(), "float")
+    save_checkpoint(tmp_path / "m.pt", model, epoch=1, metrics={})
+    assert main(["export-nir", str(tmp_path / "m.pt"), "--out", str(tmp_path / "m.nir"), "--for", "norse",
+                 "--dt", str(NORSE_DT), "--json"]) == 0
+    assert '"neuron": "float"' in capsys.readouterr().out
+    graph = nir.read(tmp_path / "m.nir", type_check=False)
+    assert graph.metadata["lava_msf_neuron"] == "float"
+    thresholds = {float(n.v_threshold.reshape(-1)[0]) for n in graph.nodes.values() if isinstance(n, nir.LIF)}
+    assert thresholds == {1.5, float(np.nextafter(np.float32(1), np.float32(0))),
+                          float(np.nextafter(np.float32(0.5), np.float32(0)))}
+
+    x = torch.rand(4, 1, 32, 32)
+    frames = np.repeat(x.numpy()[..., None] * 255, 4, axis=-1)  # the .net's units: the stem reads x / 256
+    module = norse_module(export_nir_from_model(model, NORSE_DT, "norse"), NORSE_DT)
+    ours, theirs, spikes = run_with_spikes(model, module, x, frames, neuron_nodes(export_with_floats(model)[0]))
+    assert len(spikes) == 31 and all(0.05 < a.mean() < 0.8 for a, _ in spikes.values()), \
+        {node: a.mean() for node, (a, _) in spikes.items()}
+    differ = sum(int((a != b).sum()) for a, b in spikes.values())
+    assert differ <= 1e-4 * sum(a.size for a, _ in spikes.values()), differ
+    if differ == 0:  # then only the readout's float32 sums differ
+        np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-4)
+    deploy = export_nir_from_model(model, NORSE_DT, "norse", neuron="deploy")  # the .net's integers
+    assert "lava_msf_neuron" not in deploy.metadata and not np.array_equal(
+        deploy.nodes["stem.conv"].weight, graph.nodes["stem.conv"].weight)

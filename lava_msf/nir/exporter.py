@@ -25,7 +25,6 @@ from . import neuron as lif
 from .portable import portable
 
 OUTPUT = "output"
-COINCIDENCE = fx.LifParams(vth_mant=3 * fx.WEIGHT_SCALE // 2, i_decay=fx.DECAY_UNITY, v_decay=fx.DECAY_UNITY)
 
 
 class Export:
@@ -150,10 +149,10 @@ class Export:
         node.input_type, node.output_type = {"input": np.array(in_shape)}, {"output": np.array(out)}
         return self.add(i, f"{self.net.layers[i].name}.{suffix}", node, sources, weight_exp=0)
 
-    def coincidence(self, i: int, name: str, sources, shape) -> str:
+    def coincidence(self, i: int, name: str, sources, shape, **hints) -> str:
         """An AND of two 0/1 signals that arrive with weight 1: a memoryless LIF
         (tau = dt, r = 1) whose threshold 1.5 only their sum crosses."""
-        return self.add(i, name, lif.export(COINCIDENCE, None, shape, self.dt, self.at(i)), sources, shape)
+        return self.add(i, name, lif.export(lif.COINCIDENCE, None, shape, self.dt, self.at(i)), sources, shape, **hints)
 
 
 def time_step(net, dt: float | None = None) -> float:

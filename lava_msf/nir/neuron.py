@@ -27,6 +27,8 @@ from ..neurons.lif import VTH_MAX
 UNITY = fx.DECAY_UNITY
 NODES = ("LIF", "CubaLIF", "IF")  # the NIR neurons lava-msf imports
 EXACT = 1e-9  # relative: below this a float is its integer (float64 rounding of our own exports)
+# SDSA's AND of two 0/1 inputs of weight 1: memoryless, only their sum 2 crosses 1.5
+COINCIDENCE = fx.LifParams(vth_mant=3 * fx.WEIGHT_SCALE // 2, i_decay=UNITY, v_decay=UNITY)
 
 
 def at_or_above(threshold: float) -> float:
