@@ -8,7 +8,10 @@
   switched to v1_kv, or `--msf-checkpoint` of a v1_kv training), exported by
   `export_nir(..., client='norse')` and run in Norse on the digits test split, against lava-msf's
   own run of the same network (the integer .net; from a checkpoint also the torch model in deploy
-  and float neuron modes). Target: the same prediction on >= 99 % of the split.
+  and float neuron modes). From a checkpoint, `float_model`: the float-neuron model exported itself
+  (lava_msf.export.nir) and run in Norse (and with snnTorch's neurons) against the torch model in
+  float neuron mode, every SN's spikes compared. Target: the same prediction as the float-neuron
+  model on >= 99 % of the split.
 
     .venv/bin/python bench/nir_clients.py [--part dvs|msf|all] [--msf-checkpoint best.pt] [--train N] ...
 """
@@ -158,12 +161,36 @@ def bench(n_train, n_test, epochs, qat_epochs, seed=0) -> dict:
     return r
 
 
-def float_model_in_norse(model, data, dt) -> dict:
+def against_torch(model, module, data, pairs, run) -> dict:
+    """The torch model (float neurons) and a client's module on the digits test split: predictions, readouts,
+    and every SN's spikes."""
+    from nir_clients import run_with_spikes
+
+    t0 = time.time()
+    ours, theirs, spikes = run_with_spikes(model, module, torch.from_numpy(data.x).float(),
+                                           network_inputs_float(model, data), pairs, run=run)
+    pred, client_pred = ours.sum(-1).argmax(1), theirs.sum(-1).argmax(1)
+    differ = {node: int((a != b).sum()) for node, (a, b) in spikes.items()}
+    total = sum(a.size for a, _ in spikes.values())
+    return {"run_s": round(time.time() - t0, 1),
+            "accuracy": {"torch_float_neuron": float((pred == data.y).mean()),
+                         "client": float((client_pred == data.y).mean())},
+            "same_prediction": float((pred == client_pred).mean()),
+            "readout_cosine": cosine(ours, theirs), "readout_max_abs_diff": float(np.abs(ours - theirs).max()),
+            "readout_max_abs": float(np.abs(ours).max()),
+            "spiking_layers": len(spikes), "spikes_compared": total, "spikes_differing": sum(differ.values()),
+            "spike_rate": float(sum(a.sum() for a, _ in spikes.values()) / total),
+            "layers_differing": {node: n for node, n in differ.items() if n},
+            "first_layer_differing": next((node for node, n in differ.items() if n), None)}
+
+
+def float_model_in_clients(model, data, dt) -> dict:
     """The checkpoint's float-neuron model exported to NIR (lava_msf.export.nir, client='norse') and run in
-    Norse, against the torch model in float neuron mode: predictions, readouts and every SN's spikes; and
-    the same graph with NIR's strict thresholds at v_th itself (`strict_threshold`: what at_or_above is for)."""
+    Norse against the torch model in float neuron mode; the same graph with NIR's strict thresholds at v_th
+    itself (`strict_threshold`: what at_or_above is for); and the graph at dt = 1e-4 with snnTorch's neurons
+    (`snntorch`)."""
     import nir
-    from nir_clients import neuron_nodes, norse_module, run_with_spikes
+    from nir_clients import neuron_nodes, norse_module, run_norse, run_snntorch, snntorch_module
 
     from lava_msf.export.exporter import export_with_floats
     from lava_msf.export.nir import export_nir_from_model
@@ -172,31 +199,16 @@ def float_model_in_norse(model, data, dt) -> dict:
     set_neuron_mode(model, "float")
     pairs = neuron_nodes(export_with_floats(model)[0])
     graph = export_nir_from_model(model, dt, "norse", neuron="float")
-    x, frames = torch.from_numpy(data.x).float(), network_inputs_float(model, data)
-    r = {}
-    for key in ("at_or_above", "strict_threshold"):
-        if key == "strict_threshold":
-            for node in pairs:  # the float32 below v_th back to v_th
-                lif = graph.nodes[node]
-                lif.v_threshold = np.asarray(np.nextafter(lif.v_threshold.astype(np.float32), np.float32(2)), float)
-        assert all(isinstance(graph.nodes[node], nir.LIF) for node in pairs)
-        t0 = time.time()
-        ours, theirs, spikes = run_with_spikes(model, norse_module(graph, dt), x, frames, pairs)
-        pred, norse_pred = ours.sum(-1).argmax(1), theirs.sum(-1).argmax(1)
-        differ = {node: int((a != b).sum()) for node, (a, b) in spikes.items()}
-        total = sum(a.size for a, _ in spikes.values())
-        r[key] = {"run_s": round(time.time() - t0, 1),
-                  "accuracy": {"torch_float_neuron": float((pred == data.y).mean()),
-                               "norse": float((norse_pred == data.y).mean())},
-                  "same_prediction": float((pred == norse_pred).mean()),
-                  "readout_cosine": cosine(ours, theirs), "readout_max_abs_diff": float(np.abs(ours - theirs).max()),
-                  "readout_max_abs": float(np.abs(ours).max()),
-                  "spiking_layers": len(spikes), "spikes_compared": total, "spikes_differing": sum(differ.values()),
-                  "spike_rate": float(sum(a.sum() for a, _ in spikes.values()) / total),
-                  "layers_differing": {node: n for node, n in differ.items() if n},
-                  "first_layer_differing": next((node for node, n in differ.items() if n), None)}
+    assert all(isinstance(graph.nodes[node], nir.LIF) for node in pairs)
+    r = {"norse": against_torch(model, norse_module(graph, dt), data, pairs, run_norse)}
+    for node in pairs:  # the float32 below v_th back to v_th
+        lif = graph.nodes[node]
+        lif.v_threshold = np.asarray(np.nextafter(lif.v_threshold.astype(np.float32), np.float32(2)), float)
+    r["strict_threshold"] = against_torch(model, norse_module(graph, dt), data, pairs, run_norse)
+    graph = export_nir_from_model(model, 1e-4, "norse", neuron="float")  # snnTorch's LIF import: dt = 1e-4
+    r["snntorch"] = against_torch(model, snntorch_module(graph), data, pairs, run_snntorch)
     set_neuron_mode(model, "deploy")
-    return {**r.pop("at_or_above"), **r}
+    return {**r.pop("norse"), **r}
 
 
 def network_inputs_float(model, data) -> np.ndarray:
@@ -270,7 +282,7 @@ def msf_in_norse(checkpoint=None, net_path=None, n_test=None) -> dict:
     r["decisive_samples"] = int(decisive.sum())
     r["same_prediction"]["net_decisive"] = float((norse_pred == lava_pred)[decisive].mean()) if decisive.any() else None
     if checkpoint:  # the issue's comparison: the float-neuron model, exported itself
-        r["float_model"] = float_model_in_norse(model, data, dt)
+        r["float_model"] = float_model_in_clients(model, data, dt)
         r["target_met"] = r["float_model"]["same_prediction"] >= 0.99
     else:
         r["target_met"] = r["same_prediction"]["net"] >= 0.99 and decisive.mean() > 0.9

@@ -55,6 +55,29 @@ def run_norse(module, x: np.ndarray) -> np.ndarray:
     return torch.stack(out, -1).numpy()
 
 
+def snntorch_module(graph):
+    """`graph` (an export for Norse: LIFs at r = 1, v_leak = 0, which snnTorch's LIF import requires, at
+    snnTorch's hard-coded dt = 1e-4) with snnTorch's own neurons (its NIR import of a LIF: `Leaky`,
+    its threshold over dt / tau for r = 1), in the same fx executor; `run_snntorch` steps it."""
+    from snntorch.import_nir import _nir_to_snntorch_module
+
+    node_map = {nir.LIF: partial(_nir_to_snntorch_module, init_hidden=True), nir.Conv2d: _conv2d,
+                nir.Affine: _affine, nir.Flatten: lambda node: torch.nn.Flatten(1)}
+    return nirtorch.nir_to_torch(graph, node_map)
+
+
+def run_snntorch(module, x: np.ndarray) -> np.ndarray:
+    """x (N, ..., T) frames -> the graph's output (N, ..., T), float64 (snnTorch's neurons hold their
+    state: reset before each batch)."""
+    from snntorch.utils import reset
+
+    reset(module)
+    with torch.no_grad():
+        out = [module(torch.from_numpy(np.ascontiguousarray(x[..., t])).float())[0].double()
+               for t in range(x.shape[-1])]
+    return torch.stack(out, -1).numpy()
+
+
 def neuron_nodes(net) -> dict:
     """{NIR node of each SN: the torch module whose spikes it computes} (export_nir's names; SDSA: its
     attention neuron)."""
@@ -67,22 +90,24 @@ def neuron_nodes(net) -> dict:
     return pairs
 
 
-def run_with_spikes(model, module, x, frames, pairs, batch=60):
-    """The torch model (its current neuron mode) and the Norse module on the same samples, with the spikes
-    of each SN on both sides: (torch readout (N, classes, T), Norse's, {node: (torch, Norse) spikes})."""
+def run_with_spikes(model, module, x, frames, pairs, batch=60, run=run_norse):
+    """The torch model (its current neuron mode) and the client's module (`run`: run_norse, run_snntorch)
+    on the same samples, with the spikes of each SN on both sides: (torch readout (N, classes, T), the
+    client's, {node: (torch, client) spikes})."""
     torch_modules, norse_modules = dict(model.named_modules()), dict(module.named_modules())
     seen, hooks = {}, []
     for node, name in pairs.items():
         hooks.append(torch_modules[name].register_forward_hook(
             lambda m, i, o, node=node: seen.setdefault(("torch", node), []).append(o.numpy())))
         hooks.append(norse_modules[node.replace(".", "_")].register_forward_hook(  # fx's names of the nodes
-            lambda m, i, o, node=node: seen.setdefault(("norse", node), []).append(o[0].numpy())))
+            lambda m, i, o, node=node: seen.setdefault(("norse", node), []).append(
+                (o[0] if isinstance(o, tuple) else o).numpy())))
     ours, theirs = [], []
     try:
         for i in range(0, len(x), batch):
             with torch.no_grad():
                 ours.append(model.forward_steps(x[i:i + batch]).numpy())
-            theirs.append(run_norse(module, frames[i:i + batch]))
+            theirs.append(run(module, frames[i:i + batch]))
     finally:
         for h in hooks:
             h.remove()
