@@ -420,6 +420,9 @@ def test_cli_export_nir_for_norse_writes_no_scale(tmp_path, capsys):
     graph = nir.read(tmp_path / "m.nir", type_check=False)
     kinds = {type(n).__name__ for n in graph.nodes.values()}
     assert "Scale" not in kinds and "Conv2d" in kinds
+    assert main(["export-nir", str(tmp_path / "m.net"), "--out", str(tmp_path / "f.nir"), "--neuron", "float"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--neuron takes a checkpoint" in err[0] and not (tmp_path / "f.nir").exists()
 
 
 # ---- a torch Meta-SpikeFormer's float-neuron model -> NIR for Norse -> Norse
@@ -428,10 +431,11 @@ def test_cli_export_nir_for_norse_writes_no_scale(tmp_path, capsys):
 def test_float_neuron_model_runs_in_norse_as_in_torch(tmp_path, capsys):
     """An msf_micro with SDSA v1_kv in float neuron mode (H = V + (X - V) / 2, firing at H >= v_th),
     exported as itself (float weights and biases, BN folded, RepConv fused, exact token mean, each
-    threshold the float32 below v_th) and run in Norse: every SN spikes as in torch. The two sides
+    threshold the float32 below v_th) and run in Norse and with snnTorch's neurons: every SN spikes
+    as in torch. The two sides
     round their float32 sums differently (folded BN, fused RepConv), so a voltage within ~1e-6 of a
     threshold may fire on one side only: held to 1 in 10**4 spikes (measured: none differ)."""
-    from nir_clients import neuron_nodes, norse_module, run_with_spikes
+    from nir_clients import neuron_nodes, norse_module, run_snntorch, run_with_spikes, snntorch_module
 
     from lava_msf.cli import main
     from lava_msf.export.exporter import export_with_floats
@@ -461,14 +465,17 @@ def test_float_neuron_model_runs_in_norse_as_in_torch(tmp_path, capsys):
 
     x = torch.rand(4, 1, 32, 32)
     frames = np.repeat(x.numpy()[..., None] * 255, 4, axis=-1)  # the .net's units: the stem reads x / 256
-    module = norse_module(export_nir_from_model(model, NORSE_DT, "norse"), NORSE_DT)
-    ours, theirs, spikes = run_with_spikes(model, module, x, frames, neuron_nodes(export_with_floats(model)[0]))
-    assert len(spikes) == 31 and all(0.05 < a.mean() < 0.8 for a, _ in spikes.values()), \
-        {node: a.mean() for node, (a, _) in spikes.items()}
-    differ = sum(int((a != b).sum()) for a, b in spikes.values())
-    assert differ <= 1e-4 * sum(a.size for a, _ in spikes.values()), differ
-    if differ == 0:  # then only the readout's float32 sums differ
-        np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-4)
+    pairs = neuron_nodes(export_with_floats(model)[0])
+    clients = [(norse_module(export_nir_from_model(model, NORSE_DT, "norse"), NORSE_DT), dict()),
+               (snntorch_module(export_nir_from_model(model, SNNTORCH_DT, "norse")), dict(run=run_snntorch))]
+    for module, how in clients:  # Norse; snnTorch's LIF import (dt = 1e-4, no v_leak: Norse's profile)
+        ours, theirs, spikes = run_with_spikes(model, module, x, frames, pairs, **how)
+        assert len(spikes) == 31 and all(0.05 < a.mean() < 0.8 for a, _ in spikes.values()), \
+            {node: a.mean() for node, (a, _) in spikes.items()}
+        differ = sum(int((a != b).sum()) for a, b in spikes.values())
+        assert differ <= 1e-4 * sum(a.size for a, _ in spikes.values()), differ
+        if differ == 0:  # then only the readout's float32 sums differ
+            np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-4)
     deploy = export_nir_from_model(model, NORSE_DT, "norse", neuron="deploy")  # the .net's integers
     assert "lava_msf_neuron" not in deploy.metadata and not np.array_equal(
         deploy.nodes["stem.conv"].weight, graph.nodes["stem.conv"].weight)

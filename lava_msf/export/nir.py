@@ -5,7 +5,7 @@ chooses its values:
 - "float": the float-neuron model (docs/neuron.md): the float weights and biases the integers
   quantize (BatchNorm folded, RepConv fused), the token mean's exact 1 / tokens, and each SN as
   NIR's LIF firing at v >= v_th. The float LIF H = V + (X - V) / tau is NIR's LIF under Euler
-  with dt / tau = 1 / tau_steps, r = 1 (here X / tau in the weights and r = tau);
+  with dt / tau_NIR = 1 / tau, r = 1 (here X / tau in the weights and r = tau, the same);
 - "deploy": the .net's integers, as `lava-msf export` then `export-nir` write them."""
 
 from ..errors import ConfigError

@@ -34,7 +34,7 @@ COINCIDENCE = fx.LifParams(vth_mant=3 * fx.WEIGHT_SCALE // 2, i_decay=UNITY, v_d
 def at_or_above(threshold: float) -> float:
     """The NIR threshold of a neuron that fires at v >= `threshold` (the float-neuron model's H >= v_th):
     NIR fires at v > v_threshold, so the largest float32 below it, for which v > it is v >= threshold in
-    float32 arithmetic (the clients'); a float64 v differs only within 2**-24 below the threshold."""
+    float32 arithmetic (the clients'); a float64 v differs only within that one float32 step."""
     return float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
 
 
