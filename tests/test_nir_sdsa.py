@@ -80,13 +80,31 @@ def test_v1_sdsa_exports_as_stock_nir_and_imports_to_the_same_spikes(tmp_path, v
     assert 0 < attention.mean() < 1 and sdsa.any() and (masked > sdsa).any()  # it masks some spikes, not all
 
 
-def test_an_altered_sdsa_subgraph_imports_node_by_node():
-    """A hinted subgraph that does not compute SDSA exactly (here the count's scale is not an integer
-    s / 64) is no sdsa layer: the import reads its nodes one by one, as NIR says."""
-    graph = export_nir(sdsa_net("v1_kv", 2, (4, 4)), dt=1e-3)
-    graph.nodes["attn.sum.scale"].scale = graph.nodes["attn.sum.scale"].scale * 1.25
-    back, _ = import_nir(graph)
-    assert "sdsa" not in [layer.type for layer in back.layers] and back.layers[-1].name == "fc"
+@pytest.mark.parametrize("variant", ["v1_kv", "v1_qk"])
+def test_an_altered_sdsa_subgraph_imports_node_by_node(variant):
+    """A hinted subgraph that does not compute SDSA exactly is no sdsa layer: the import reads its
+    nodes one by one, as NIR says (or refuses them in one line), never taking them for SDSA."""
+    def altered(node, change):
+        graph = export_nir(sdsa_net(variant, 2, (4, 4)), dt=1e-3)
+        change(graph.nodes[f"attn.{node}"])
+        return graph
+
+    def set_to(key, value):  # value(old array) -> new array
+        return lambda n: setattr(n, key, value(np.asarray(getattr(n, key), dtype=np.float64)))
+    count = ("sum.scale", "scale") if variant == "v1_kv" else ("sum", "weight")
+    changes = [("and", set_to("v_threshold", lambda v: v * 0.5)), ("q", set_to("weight", lambda v: v * 2)),
+               ("broadcast", set_to("bias", lambda v: v + 0.25)), ("attention", set_to("v_leak", lambda v: v + 0.5)),
+               (count[0], set_to(count[1], lambda v: v * 1.25))]
+    imported = []
+    for node, change in changes:
+        try:
+            back, _ = import_nir(altered(node, change))
+        except NirError:
+            continue
+        assert "sdsa" not in [layer.type for layer in back.layers] and back.layers[-1].name == "fc", node
+        imported.append(node)
+    assert len(imported) >= 4, imported  # most are graphs the import reads (the decomposition)
+    assert [layer.type for layer in import_nir(altered("q", lambda n: None))[0].layers].count("sdsa") == 1
 
 
 def nir_semantics(graph, i, inputs):

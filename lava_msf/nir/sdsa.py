@@ -58,6 +58,7 @@ def recognize(imp, mask: str):
     try:
         relays = [name(k) for k in RELAYS]
         _need(all(r in imp.nodes for r in relays + [name("and"), name("sum"), name("attention"), name("broadcast")]))
+        _need(len(imp.shapes[relays[0]]) == 3)
         c, h, w = (int(d) for d in imp.shapes[relays[0]])
         for r in relays:
             _need(len(imp.pred[r]) == 1 and _kind(imp.nodes[imp.pred[r][0]]) in lif.NODES)
@@ -78,14 +79,16 @@ def recognize(imp, mask: str):
             heads = heads if isinstance(heads, int) and heads >= 1 and c % heads == 0 else 1
             count, spread = [name("sum"), scale], dict(weight=np.ones((c, 1, h, w)), padding=(h - 1, w - 1), groups=c)
         else:
+            _need(_kind(imp.nodes[name("sum")]) == "Conv2d")
             weight = np.asarray(imp.nodes[name("sum")].weight, dtype=np.float64)
+            _need(weight.ndim == 4 and weight.size > 0)
             heads = weight.shape[0]
             _need(heads >= 1 and c % heads == 0 and imp.pred[name("sum")] == [name("and")])
             member = (np.arange(c)[None, :] // (c // heads) == np.arange(heads)[:, None]).astype(np.float64)
             s = float(weight.reshape(-1)[0]) * fx.WEIGHT_SCALE
             _conv(imp, name("sum"), s / fx.WEIGHT_SCALE * member[:, :, None, None])
             count, spread = [name("sum")], dict(weight=member.T[:, :, None, None])
-        _need(s == round(s) and 1 <= s <= SCALE_MAX and imp.pred[name("attention")] == [count[-1]])
+        _need(np.isfinite(s) and s == round(s) and 1 <= s <= SCALE_MAX and imp.pred[name("attention")] == [count[-1]])
         neuron = _lif(imp, name("attention"))
         _need(imp.pred[name("broadcast")] == [name("attention")])
         _conv(imp, name("broadcast"), **spread)
