@@ -55,13 +55,14 @@ def every_type_net():
 
 def assert_same_network(a, b):
     """Weights, neuron arithmetic, graph and geometry identical (NetX's keys that
-    change nothing, `netx`, and `meta` are not NIR's)."""
+    change nothing, `netx`, and `meta` are not NIR's; a bias of zeros is no bias)."""
     assert a.timesteps == b.timesteps and len(a.layers) == len(b.layers)
     for x, y in zip(a.layers, b.layers):
         assert (x.name, x.type, tuple(x.shape), tuple(x.inputs)) == (y.name, y.type, tuple(y.shape), tuple(y.inputs))
         assert x.weight_exp == y.weight_exp, x.name
         for arr in ("weight", "bias"):
-            u, v = getattr(x, arr), getattr(y, arr)
+            u, v = (None if arr == "bias" and z is not None and not z.any() else z
+                    for z in (getattr(x, arr), getattr(y, arr)))
             assert (u is None) == (v is None) and (u is None or np.array_equal(u, v)), (x.name, arr)
         if x.type == "conv":
             assert geometry(x) == geometry(y), x.name

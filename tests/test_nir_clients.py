@@ -347,18 +347,20 @@ def test_lava_msf_current_readout_runs_in_snntorch_exactly():
 def residual_v1_kv_net():
     """Meta-SpikeFormer's dataflow in small: frame input (value shift 2), conv + LIF, two current
     branches merged (membrane shortcut), SN, Q K V, SDSA v1_kv, its projection merged again, token
-    mean, SN, dense readout. Weights in multiples of 16 and decays of 1/2: Lava's states stay
+    mean, SN, dense readout; voltage biases on the stem (a synapse's neuron) and on the SN (reading
+    the merge). Weights and biases in multiples of 16 and decays of 1/2: Lava's states stay
     multiples of 2**T over T = 4 and lose no bit to its truncations, and float32 sums them exactly."""
     rng = np.random.default_rng(5)
     w = lambda *s: rng.integers(-6, 8, s) * 16  # noqa: E731
     lif = lambda vth: fx.LifParams(vth_mant=vth, v_decay=2048)  # noqa: E731
     c, hw = 8, (4, 4)
     layers = [Layer("input", "input", (2, *hw), attrs={"value_shift": 2}),
-              Layer("stem", "conv", (c, *hw), (0,), weight=w(c, 2, 3, 3), attrs={"padding": 1}, neuron=lif(100)),
+              Layer("stem", "conv", (c, *hw), (0,), weight=w(c, 2, 3, 3), attrs={"padding": 1}, neuron=lif(100),
+                    bias=w(c)),
               Layer("a", "conv", (c, *hw), (1,), weight=w(c, c, 1, 1)),
               Layer("b", "conv", (c, *hw), (1,), weight=w(c, c, 3, 3), attrs={"padding": 1}),
               Layer("res", "merge", (c, *hw), (2, 3)),
-              Layer("sn", "neuron", (c, *hw), (4,), neuron=lif(60))]
+              Layer("sn", "neuron", (c, *hw), (4,), neuron=lif(60), bias=w(c))]
     layers += [Layer(name, "conv", (c, *hw), (5,), weight=w(c, c, 1, 1) + 48, neuron=lif(64)) for name in "qkv"]
     layers += [Layer("attn", "sdsa", (c, *hw), (6, 7, 8), neuron=lif(96), attrs={"variant": "v1_kv", "heads": 2,
                                                                                   "scale": 16}),
@@ -372,15 +374,17 @@ def residual_v1_kv_net():
 
 def test_lava_msf_residual_v1_kv_net_runs_in_norse_exactly():
     """client='norse': merges as edges into their consumers, every Scale in a synapse's weights (the
-    input's 2**-2, the mean, SDSA's count scale; pools as depthwise Conv2d), each LIF's r in the weights
-    before it: only nodes Norse reads. Norse's neurons then give Lava's readout exactly."""
+    input's 2**-2, the mean, SDSA's count scale; pools as depthwise Conv2d), each LIF's r and v_leak in
+    the weights and bias before it (Norse starts a LIF at v_leak): only nodes Norse reads. Norse's
+    neurons then give Lava's readout exactly."""
     from nir_clients import norse_module, run_norse
 
     net = residual_v1_kv_net()
     graph = export_nir(net, dt=NORSE_DT, client="norse")
     assert {type(n).__name__ for n in graph.nodes.values()} == {"Input", "Output", "Conv2d", "LIF", "Flatten",
                                                                "Affine"}
-    assert all((n.r == 1).all() for n in graph.nodes.values() if isinstance(n, nir.LIF))
+    assert all((n.r == 1).all() and not n.v_leak.any() for n in graph.nodes.values() if isinstance(n, nir.LIF))
+    assert graph.nodes["stem"].bias.any() and graph.nodes["sn.r"].bias.any()  # both places a v_leak goes
     assert "Scale" in {type(n).__name__ for n in export_nir(net, dt=NORSE_DT).nodes.values()}  # default unchanged
     x = np.random.default_rng(6).integers(0, 4, (6, 2, 4, 4, 4))
     probes = {}
@@ -416,3 +420,62 @@ def test_cli_export_nir_for_norse_writes_no_scale(tmp_path, capsys):
     graph = nir.read(tmp_path / "m.nir", type_check=False)
     kinds = {type(n).__name__ for n in graph.nodes.values()}
     assert "Scale" not in kinds and "Conv2d" in kinds
+    assert main(["export-nir", str(tmp_path / "m.net"), "--out", str(tmp_path / "f.nir"), "--neuron", "float"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--neuron takes a checkpoint" in err[0] and not (tmp_path / "f.nir").exists()
+
+
+# ---- a torch Meta-SpikeFormer's float-neuron model -> NIR for Norse -> Norse
+
+
+def test_float_neuron_model_runs_in_norse_as_in_torch(tmp_path, capsys):
+    """An msf_micro with SDSA v1_kv in float neuron mode (H = V + (X - V) / 2, firing at H >= v_th),
+    exported as itself (float weights and biases, BN folded, RepConv fused, exact token mean, each
+    threshold the float32 below v_th) and run in Norse and with snnTorch's neurons: every SN spikes
+    as in torch. The two sides
+    round their float32 sums differently (folded BN, fused RepConv), so a voltage within ~1e-6 of a
+    threshold may fire on one side only: held to 1 in 10**4 spikes (measured: none differ)."""
+    from nir_clients import neuron_nodes, norse_module, run_snntorch, run_with_spikes, snntorch_module
+
+    from lava_msf.cli import main
+    from lava_msf.export.exporter import export_with_floats
+    from lava_msf.export.nir import export_nir_from_model
+    from lava_msf.model import create_model
+    from lava_msf.model.neuron import set_neuron_mode
+    from lava_msf.train import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("msf_micro", sdsa="v1_kv", timesteps=4)
+    for m in model.modules():  # statistics that keep every stage spiking (untrained, it falls silent)
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.05, 0.1)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 1)
+    set_neuron_mode(model.eval(), "float")
+    save_checkpoint(tmp_path / "m.pt", model, epoch=1, metrics={})
+    assert main(["export-nir", str(tmp_path / "m.pt"), "--out", str(tmp_path / "m.nir"), "--for", "norse",
+                 "--dt", str(NORSE_DT), "--json"]) == 0
+    assert '"neuron": "float"' in capsys.readouterr().out
+    graph = nir.read(tmp_path / "m.nir", type_check=False)
+    assert graph.metadata["lava_msf_neuron"] == "float"
+    thresholds = {float(n.v_threshold.reshape(-1)[0]) for n in graph.nodes.values() if isinstance(n, nir.LIF)}
+    assert thresholds == {1.5, float(np.nextafter(np.float32(1), np.float32(0))),
+                          float(np.nextafter(np.float32(0.5), np.float32(0)))}
+
+    x = torch.rand(4, 1, 32, 32)
+    frames = np.repeat(x.numpy()[..., None] * 255, 4, axis=-1)  # the .net's units: the stem reads x / 256
+    pairs = neuron_nodes(export_with_floats(model)[0])
+    clients = [(norse_module(export_nir_from_model(model, NORSE_DT, "norse"), NORSE_DT), dict()),
+               (snntorch_module(export_nir_from_model(model, SNNTORCH_DT, "norse")), dict(run=run_snntorch))]
+    for module, how in clients:  # Norse; snnTorch's LIF import (dt = 1e-4, no v_leak: Norse's profile)
+        ours, theirs, spikes = run_with_spikes(model, module, x, frames, pairs, **how)
+        assert len(spikes) == 31 and all(0.05 < a.mean() < 0.8 for a, _ in spikes.values()), \
+            {node: a.mean() for node, (a, _) in spikes.items()}
+        differ = sum(int((a != b).sum()) for a, b in spikes.values())
+        assert differ <= 1e-4 * sum(a.size for a, _ in spikes.values()), differ
+        if differ == 0:  # then only the readout's float32 sums differ
+            np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-4)
+    deploy = export_nir_from_model(model, NORSE_DT, "norse", neuron="deploy")  # the .net's integers
+    assert "lava_msf_neuron" not in deploy.metadata and not np.array_equal(
+        deploy.nodes["stem.conv"].weight, graph.nodes["stem.conv"].weight)

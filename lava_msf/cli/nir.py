@@ -5,17 +5,31 @@ from .options import FILE, add_command, add_json, integer, positive_float, print
 
 
 def handle_export_nir(ns) -> int:
-    """A .net file as a NIR graph for time step --dt (exact: import-nir gives the same network back)."""
-    from ..netfile import read_net
-    from ..nir import write_nir
-    from ..nir.exporter import time_step
+    """A .net file as a NIR graph for time step --dt (exact: import-nir gives the same network back),
+    or a checkpoint's model: its float-neuron model (--neuron float, the default) or its .net's integers."""
+    import zipfile
 
-    net = read_net(ns.net)
-    dt = time_step(net, ns.dt)
-    write_nir(net, ns.out, dt, ns.client)
-    result = {"net": ns.net, "out": ns.out, "dt": dt, "layers": len(net.layers), "for": ns.client}
-    target = f", for {ns.client}" if ns.client else ""
-    print_result(result, ns.json, f"exported {ns.net} ({len(net.layers)} layers) to {ns.out} (NIR, dt = {dt:g} s{target})")
+    from ..errors import ConfigError
+    from ..nir.file import write_graph
+
+    if zipfile.is_zipfile(ns.net):  # a torch checkpoint (a .net file is HDF5)
+        from ..export.nir import export_nir_from_checkpoint
+
+        neuron = ns.neuron or "float"
+        graph = export_nir_from_checkpoint(ns.net, ns.dt, ns.client, neuron)
+    else:
+        from ..netfile import read_net
+        from ..nir import export_nir
+
+        if ns.neuron is not None:
+            raise ConfigError(f"{ns.net}: --neuron takes a checkpoint; a .net file holds Lava's integer neurons only")
+        neuron, graph = None, export_nir(read_net(ns.net), ns.dt, ns.client)
+    write_graph(graph, ns.out)
+    dt = graph.metadata["lava_msf_dt"]
+    layers = 1 + max(n.metadata["lava_msf_layer"] for n in graph.nodes.values() if "lava_msf_layer" in (n.metadata or {}))
+    result = {"net": ns.net, "out": ns.out, "dt": dt, "layers": layers, "for": ns.client, "neuron": neuron}
+    target = (f", for {ns.client}" if ns.client else "") + (f", {neuron} neurons" if neuron else "")
+    print_result(result, ns.json, f"exported {ns.net} ({layers} layers) to {ns.out} (NIR, dt = {dt:g} s{target})")
     return 0
 
 
@@ -44,9 +58,12 @@ def handle_import_nir(ns) -> int:
 
 
 def register(sub) -> None:
-    s = add_command(sub, "export-nir", handle_export_nir, "export a .net file to NIR (neuromorphic intermediate "
-                    "representation)", inputs=("net",), outputs={"out": FILE})
-    s.add_argument("net")
+    s = add_command(sub, "export-nir", handle_export_nir, "export a .net file or a checkpoint to NIR (neuromorphic "
+                    "intermediate representation)", inputs=("net",), outputs={"out": FILE})
+    s.add_argument("net", help=".net file, or a checkpoint (lava-msf train)")
+    s.add_argument("--neuron", choices=("float", "deploy"), default=None,
+                   help="a checkpoint's model with float neurons (default: float weights, firing at v >= v_th) or "
+                        "its deployable integer network (the .net's)")
     s.add_argument("--out", required=True, help="NIR file to write (HDF5)")
     s.add_argument("--dt", type=positive_float, default=None, help="seconds per time step (default: the one an imported network came with, else 1e-4)")
     s.add_argument("--for", dest="client", choices=("snntorch", "norse"), default=None,

@@ -63,6 +63,8 @@ class _Builder:
         self.layers: list[Layer] = []
         self.inv_tau = 1.0 / fx.TAU
         self.errors: dict = {}  # per-layer quantization error, for the report
+        # per layer, the float values the integers quantize (NIR's export of the float-neuron model)
+        self.floats: dict = {}
         # spiking layer -> the torch module whose spikes it is (rates of the torch model)
         self.spike_modules: dict = {}
         self._names = {id(mod): name for name, mod in model.named_modules()}
@@ -78,6 +80,7 @@ class _Builder:
         mant, exp = quantize_weight(weight)
         q = mant * 2.0 ** exp / fx.WEIGHT_SCALE
         bias_q = None if bias is None else quantize_bias(bias)
+        self.floats[name] = {"weight": weight, "bias": bias}
         self.errors[name] = {
             "weight_exp": exp,
             "weight_rel_error": float(np.linalg.norm(q - weight) / max(np.linalg.norm(weight), 1e-30)),
@@ -199,6 +202,7 @@ class _Builder:
         tokens = self.shape(u)[1] * self.shape(u)[2]
         mean = self.add(Layer("head.mean", "mean", (self.shape(u)[0], 1, 1), (u,),
                               attrs={"scale_mant": round((1 << MEAN_SHIFT) / tokens), "scale_shift": MEAN_SHIFT}))
+        self.floats["head.mean"] = {"scale": 1.0 / tokens}
         s = self.neuron("head.sn", mean, m.head.sn)
         fc = m.head.fc
         self.synapse("head.fc", s, _np(fc.weight[:, :, 0, 0, 0]), _np(fc.bias), kind="dense")
@@ -207,11 +211,19 @@ class _Builder:
 
 def export_network(model: MetaSpikeFormer, image_input: bool | None = None) -> Network:
     """The deployable integer graph of a model (eval-mode BatchNorm statistics)."""
+    return export_with_floats(model, image_input)[0]
+
+
+def export_with_floats(model: MetaSpikeFormer, image_input: bool | None = None) -> tuple[Network, dict]:
+    """export_network, and per layer the float values its integers quantize: {name: {"weight",
+    "bias"}} of each synapse (float units, BN folded, RepConv fused, 1/tau and the pixel scale in),
+    {"scale": 1 / tokens} of the token mean (the model's exact mean)."""
     model = model.eval()
     if image_input is None:
         image_input = model.config["in_channels"] != 2
     with torch.no_grad():
-        return _Builder(model).build(image_input)
+        builder = _Builder(model)
+        return builder.build(image_input), builder.floats
 
 
 def export_for_data(model: MetaSpikeFormer, data) -> Network:

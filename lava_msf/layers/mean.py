@@ -61,7 +61,8 @@ class Mean(LayerType):
         name = x.add(i, layer.name, nir.SumPool2d(kernel_size=np.array(shape[1:]), stride=np.array(shape[1:]),
                                                   padding=np.zeros(2, dtype=np.int64)), [source], layer.shape,
                      type=self.name, scale_shift=k)
-        x.add(i, f"{layer.name}.scale", nir.Scale(scale=np.full(layer.shape, m / 2.0 ** k)), [name], layer.shape)
+        scale = x.value(layer, "scale", np.float64(m / 2.0 ** k))
+        x.add(i, f"{layer.name}.scale", nir.Scale(scale=np.full(layer.shape, scale)), [name], layer.shape)
 
     def resources(self, r, i, layer, row):
         src = r.net.layers[layer.inputs[0]]

@@ -119,7 +119,7 @@ class SDSA(LayerType):
             spread = dict(weight=member.T[:, :, None, None])
         x.neuron(i, f"{layer.name}.attention", [total], att)
         back = x.conv(i, "broadcast", sources=[f"{layer.name}.attention"], in_shape=att, **spread)
-        x.coincidence(i, layer.name, [back, relay(masked)], layer.shape)
+        x.coincidence(i, layer.name, [back, relay(masked)], layer.shape, type=self.name, heads=heads)
 
     def neuron_shape(self, layer):
         """The attention neuron of V1 forms is per channel (v1_kv) or per head and token (v1_qk)."""

@@ -25,14 +25,16 @@ from . import neuron as lif
 from .portable import portable
 
 OUTPUT = "output"
-COINCIDENCE = fx.LifParams(vth_mant=3 * fx.WEIGHT_SCALE // 2, i_decay=fx.DECAY_UNITY, v_decay=fx.DECAY_UNITY)
 
 
 class Export:
-    def __init__(self, net, dt: float):
+    def __init__(self, net, dt: float, floats: dict | None = None):
         import nir
 
         self.nir, self.net, self.dt = nir, net, float(dt)
+        # {layer name: {"weight", "bias", "scale"}}: the float values the integers quantize, written in their
+        # place, with neurons firing at v >= threshold (a float-neuron model's export, lava_msf.export.nir)
+        self.floats = floats
         self.nodes, self.edges = {}, []
         self.ports = {}  # layer index -> (node name, NIR shape) of its output
 
@@ -73,14 +75,32 @@ class Export:
             raise self.error(i, f"reads a vector {shape}; NIR has no reshape back to (C, H, W)")
         return name, shape
 
+    def value(self, layer, key: str, exact):
+        """Layer's value `key` in float units: the float source's when there is one, else `exact`
+        (what its integers give)."""
+        if self.floats is None:
+            return exact
+        value = self.floats.get(layer.name, {}).get(key)
+        if value is None:
+            return exact
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != np.shape(exact) or not np.isfinite(value).all():
+            raise NirError(f"layer {layer.name!r}: its float {key} has shape {value.shape} where the layer's is "
+                           f"{np.shape(exact)}, or is not finite")
+        return value
+
     def weight(self, layer) -> np.ndarray:
-        return layer.weight.astype(np.float64) * 2.0 ** layer.weight_exp / fx.WEIGHT_SCALE
+        return self.value(layer, "weight", layer.weight.astype(np.float64) * 2.0 ** layer.weight_exp / fx.WEIGHT_SCALE)
+
+    def bias(self, layer):
+        """The layer's bias in float units, or None."""
+        return None if layer.bias is None else self.value(layer, "bias", layer.bias / fx.WEIGHT_SCALE)
 
     def current_bias(self, layer, channels: int) -> np.ndarray:
         """A synapse's bias in float units (zero when it is its neuron's)."""
         if layer.bias is None or layer.neuron is not None:
             return np.zeros(channels)
-        return layer.bias.astype(np.float64) / fx.WEIGHT_SCALE
+        return self.bias(layer)
 
     def synapse(self, i: int, node, sources, shape, scale: float | None = None) -> None:
         """A synapse node named after layer i, then a Scale by `scale` (a pool's
@@ -106,7 +126,10 @@ class Export:
         if not isinstance(p, fx.LifParams):
             raise self.error(i, f"its {type(model_of(p)).__name__} neuron has no NIR form (NIR's neurons are "
                              f"LIF, CubaLIF, IF, LI)")
-        self.add(i, name, lif.export(p, layer.bias, shape, self.dt, self.at(i)), sources, shape)
+        bias = self.bias(layer)
+        node = lif.export(p, None if bias is None else bias * fx.WEIGHT_SCALE, shape, self.dt, self.at(i),
+                          at_threshold=self.floats is not None)
+        self.add(i, name, node, sources, shape)
 
     # --- operator layers as stock subgraphs (SDSA's V1 forms, docs/nir.md) ---
     def spike_image(self, i: int, k: int):
@@ -126,10 +149,10 @@ class Export:
         node.input_type, node.output_type = {"input": np.array(in_shape)}, {"output": np.array(out)}
         return self.add(i, f"{self.net.layers[i].name}.{suffix}", node, sources, weight_exp=0)
 
-    def coincidence(self, i: int, name: str, sources, shape) -> str:
+    def coincidence(self, i: int, name: str, sources, shape, **hints) -> str:
         """An AND of two 0/1 signals that arrive with weight 1: a memoryless LIF
         (tau = dt, r = 1) whose threshold 1.5 only their sum crosses."""
-        return self.add(i, name, lif.export(COINCIDENCE, None, shape, self.dt, self.at(i)), sources, shape)
+        return self.add(i, name, lif.export(lif.COINCIDENCE, None, shape, self.dt, self.at(i)), sources, shape, **hints)
 
 
 def time_step(net, dt: float | None = None) -> float:
@@ -143,26 +166,30 @@ def time_step(net, dt: float | None = None) -> float:
 CLIENTS = ("snntorch", "norse")
 
 
-def export_nir(net, dt: float | None = None, client: str | None = None):
+def export_nir(net, dt: float | None = None, client: str | None = None, floats: dict | None = None):
     """`net` as a NIR graph for time step `dt` (default: the one it was imported
     with, else DT; the graph stores it as a hint): exact for the types with a NIR
     form; NirError naming the first layer without. `client` ('snntorch', 'norse'):
     the same computation in the primitives that client's import reads (portable.py;
-    not for re-import: an input's Scale goes into the weights)."""
+    not for re-import: an input's Scale goes into the weights). `floats` ({layer
+    name: {"weight", "bias", "scale"}}, lava_msf.export.export_with_floats): the
+    float-neuron model whose integer graph `net` is: its float values in the
+    integers' place and its neurons firing at v >= threshold (docs/nir.md)."""
     if client is not None and client not in CLIENTS:
         raise NirError(f"client must be one of {', '.join(CLIENTS)}, got {str(client)[:40]!r}")
     import nir
 
     dt = time_step(net, dt)
     net.validate()
-    x = Export(net, dt)
+    x = Export(net, dt, floats)
     for i, layer in enumerate(net.layers):
         spec(layer).to_nir(x, i, layer)
     out, shape = x.ports[len(net.layers) - 1]
     name = OUTPUT if OUTPUT not in x.nodes else f"{OUTPUT}.nir"
     x.nodes[name] = nir.Output(output_type={"output": np.array(shape)})
     x.edges.append((out, name))
-    meta = {f"{HINT}dt": float(dt), f"{HINT}timesteps": int(net.timesteps)}
+    meta = {f"{HINT}dt": float(dt), f"{HINT}timesteps": int(net.timesteps),
+            **({} if floats is None else {f"{HINT}neuron": "float"})}
     try:
         graph = nir.NIRGraph(nodes=x.nodes, edges=x.edges, metadata=meta, type_check=True)
     except (ValueError, AssertionError) as e:  # NIR's own type check: a bug of a to_nir hook

@@ -170,12 +170,17 @@ def read_nir(path, dt: float | None = None, timesteps: int | None = None):
 
 def write_nir(net, path, dt: float | None = None, client: str | None = None) -> None:
     """Export `net` (export_nir: dt, client) to the NIR file `path`, atomically."""
-    import nir
-
     from .exporter import export_nir
 
     check_destination(path)
-    graph = export_nir(net, dt, client)
+    write_graph(export_nir(net, dt, client), path)
+
+
+def write_graph(graph, path) -> None:
+    """A nir.NIRGraph to the NIR file `path`, atomically."""
+    import nir
+
+    check_destination(path)
     image = io.BytesIO()
     nir.write(image, graph)
     write_bytes(path, image.getbuffer())

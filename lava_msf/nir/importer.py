@@ -8,6 +8,7 @@ layer types here (docs/nir.md):
   LIF | CubaLIF | IF alone                         neuron (reads a current)
   synapse -> LI | CubaLI with every tau = dt      that synapse's current (a readout), r w_in x
   several edges into a node                        merge (a Scale of ones keeps the name)
+  SDSA's V1 subgraph, as lava-msf exports it       sdsa (lava_msf.nir.sdsa; else node by node)
   Flatten, Output                                  nothing (dense flattens its input)
 A chain is one layer when every link is its predecessor's only consumer and
 the lava_msf_layer hints (lava-msf's own exports) do not say otherwise.
@@ -28,6 +29,7 @@ from ..layers.synapse import READ_WEIGHT_MAX, WEIGHT_EXP_RANGE, WEIGHT_MAX, WEIG
 from ..neurons.lif import BIAS_LIMIT
 from . import DT, HINT, NirError
 from . import neuron as lif
+from . import sdsa
 
 SYNAPSES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
 READOUTS = ("LI", "CubaLI")  # leaky integrators without spikes (Import.readout)
@@ -316,10 +318,17 @@ class Import:
     # --- nodes -----------------------------------------------------------
     def run(self):
         self.structure()
+        attention = {n: found for n in self.order if self.hint(n, "type") == "sdsa"
+                     and (found := sdsa.recognize(self, n)) is not None}
+        member = {m: n for n, found in attention.items() for m in found[0]}
         for n in self.order:
             if n in self.done:
                 continue
             kind = _kind(self.nodes[n])
+            if n in member:  # an SDSA subgraph: one layer when its mask is reached (its sources are then read)
+                if n in attention:
+                    self.sdsa_layer(n, *attention[n])
+                continue
             if kind == "Input":
                 self.input_layer(n)
             elif kind in SYNAPSES:
@@ -574,6 +583,10 @@ class Import:
         if rep:
             self.report["quantization"][m] = rep
         self.add(layer, m)
+
+    def sdsa_layer(self, n: str, members, sources, attrs: dict, neuron) -> None:
+        srcs = tuple(self.value[s] for s in sources)
+        self.add(Layer(n, "sdsa", self.layers[srcs[0]].shape, srcs, neuron=neuron, attrs=attrs), *members)
 
     def scale(self, n: str) -> None:
         s = np.asarray(self.nodes[n].scale, dtype=np.float64)

@@ -27,10 +27,20 @@ from ..neurons.lif import VTH_MAX
 UNITY = fx.DECAY_UNITY
 NODES = ("LIF", "CubaLIF", "IF")  # the NIR neurons lava-msf imports
 EXACT = 1e-9  # relative: below this a float is its integer (float64 rounding of our own exports)
+# SDSA's AND of two 0/1 inputs of weight 1: memoryless, only their sum 2 crosses 1.5
+COINCIDENCE = fx.LifParams(vth_mant=3 * fx.WEIGHT_SCALE // 2, i_decay=UNITY, v_decay=UNITY)
 
 
-def export(p: fx.LifParams, bias, shape: tuple, dt: float, at: str):
-    """The NIR node of LIF parameters `p` with per-channel bias (mantissa units, or None)."""
+def at_or_above(threshold: float) -> float:
+    """The NIR threshold of a neuron that fires at v >= `threshold` (the float-neuron model's H >= v_th):
+    NIR fires at v > v_threshold, so the largest float32 below it, for which v > it is v >= threshold in
+    float32 arithmetic (the clients'); a float64 v differs only within that one float32 step."""
+    return float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
+
+
+def export(p: fx.LifParams, bias, shape: tuple, dt: float, at: str, at_threshold: bool = False):
+    """The NIR node of LIF parameters `p` with per-channel bias (mantissa units, or None);
+    `at_threshold`: firing at v >= vth_mant / 64 (at_or_above) rather than Lava's v > it."""
     import nir
 
     from . import NirError
@@ -38,7 +48,8 @@ def export(p: fx.LifParams, bias, shape: tuple, dt: float, at: str):
     full = lambda value: np.full(shape, value, dtype=np.float64)  # noqa: E731
     b = np.zeros(shape) if bias is None else np.broadcast_to(
         np.asarray(bias, dtype=np.float64).reshape((-1,) + (1,) * (len(shape) - 1)) / fx.WEIGHT_SCALE, shape)
-    threshold = full(p.vth_mant / fx.WEIGHT_SCALE)
+    threshold = p.vth_mant / fx.WEIGHT_SCALE
+    threshold = full(at_or_above(threshold) if at_threshold else threshold)
     if p.v_decay == 0:
         if p.i_decay != UNITY or b.any():
             raise NirError(f"{at}: a LIF without voltage decay but with a current decay or a bias has no NIR node "

@@ -8,8 +8,8 @@ a LIF's `r`. Every rewrite computes the same in NIR's float semantics:
   (per output channel; a SumPool2d / AvgPool2d becomes a depthwise Conv2d);
 - a uniform Scale before synapses that read it alone (an input's 2**-k) goes into
   their weights;
-- with `fold_r`, a LIF's `r` goes into the weights of the synapse that feeds it (or a
-  gain node before it).
+- with `fold_r`, a LIF's `r` and `v_leak` go into the weights and bias of the synapse
+  that feeds it (or a gain node before it).
 
 A Scale none of these fit is refused naming the node."""
 
@@ -105,25 +105,29 @@ def _fold_scale(g: _Graph, n: str, nir) -> None:
 
 
 def _fold_r(g: _Graph, nir) -> None:
-    """Each LIF's r into the weights of the synapse feeding it when that synapse feeds only
-    it; else into a gain node `<lif>.r` before it (a depthwise 1x1 Conv2d, or a diagonal
-    Affine for a vector)."""
+    """Each LIF's r and v_leak into the synapse feeding it, r I + v_leak as the synapse's outputs
+    times r plus a bias v_leak (Norse drops r and starts a LIF's voltage at v_leak, Lava at 0):
+    into that synapse's weights and bias when it feeds only this LIF; else into a gain node
+    `<lif>.r` before it (a depthwise 1x1 Conv2d, or a diagonal Affine for a vector)."""
     for n in [n for n, v in g.nodes.items() if _kind(v) == "LIF"]:
-        r = np.asarray(g.nodes[n].r, dtype=np.float64)
-        if (r == 1).all():
+        r, leak = (np.asarray(getattr(g.nodes[n], k), dtype=np.float64) for k in ("r", "v_leak"))
+        if (r == 1).all() and not leak.any():
             continue
-        c = _per_channel(r)
-        if c is None:
-            raise NirError(f"NIR node {n!r} (LIF): r varies within a channel; it has no portable form")
+        c, b = _per_channel(r), _per_channel(np.broadcast_to(leak, r.shape))
+        if c is None or b is None:
+            raise NirError(f"NIR node {n!r} (LIF): r or v_leak varies within a channel; it has no portable form")
         srcs = g.sources(n)
-        if len(srcs) == 1 and _kind(g.nodes[srcs[0]]) in WEIGHTED and g.consumers(srcs[0]) == [n]:
+        if len(srcs) == 1 and _kind(g.nodes[srcs[0]]) in WEIGHTED and g.consumers(srcs[0]) == [n] and (
+                _kind(g.nodes[srcs[0]]) != "Linear" or not b.any()):
             g.nodes[srcs[0]] = _scale_outputs(g.nodes[srcs[0]], c, nir)
+            if b.any():
+                g.nodes[srcs[0]].bias = g.nodes[srcs[0]].bias + b
         else:
             if r.ndim == 1:
-                gain = nir.Affine(weight=np.diag(c), bias=np.zeros(len(c)))
+                gain = nir.Affine(weight=np.diag(c), bias=b)
             else:
                 gain = nir.Conv2d(input_shape=r.shape[1:], weight=c.reshape(-1, 1, 1, 1), stride=1, padding=0,
-                                  dilation=1, groups=len(c), bias=np.zeros(len(c)))
+                                  dilation=1, groups=len(c), bias=b)
                 gain.input_type, gain.output_type = {"input": np.array(r.shape)}, {"output": np.array(r.shape)}
             name = f"{n}.r"
             if name in g.nodes:
@@ -131,12 +135,12 @@ def _fold_r(g: _Graph, nir) -> None:
             gain.metadata = dict(g.nodes[n].metadata or {})
             g.nodes[name] = gain
             g.edges = [(s, name if d == n else d) for s, d in g.edges] + [(name, n)]
-        g.nodes[n].r = np.ones_like(r)
+        g.nodes[n].r, g.nodes[n].v_leak = np.ones_like(r), np.zeros_like(r)
 
 
 def portable(graph, fold_r: bool = False):
     """`graph` (a nir.NIRGraph) without Scale nodes (and with `fold_r`, every LIF at
-    r = 1), computing the same in NIR's float semantics; NirError naming the node
+    r = 1, v_leak = 0), computing the same in NIR's float semantics; NirError naming the node
     that has no such form."""
     import nir
 
