@@ -13,19 +13,23 @@ from .errors import ConfigError, InputFileError, OutputError
 
 
 def dataset_of(dataset: str | None, net) -> str:
-    """The dataset given, else the one the .net file was exported with, else digits."""
-    return dataset or net.meta.get("data", {}).get("dataset") or "digits"
+    """The dataset given, else the one the .net file was exported with, else
+    digits (digits-scenes for a detection or segmentation network)."""
+    from .tasks.evaluate import DEFAULT_DATASET, task_of
+
+    return dataset or net.meta.get("data", {}).get("dataset") or DEFAULT_DATASET[task_of(net.meta)]
 
 
 def net_test_split(net, where: str, dataset: str | None = None, samples: int | None = None, data_dir=None):
     """The test split (first `samples`) that `net` (read from `where`) runs on,
-    checked to fit its input and output."""
-    from .data import load_dataset
+    one of its task's datasets, checked to fit its input and output."""
     from .export.verify import check_dataset_fits
+    from .tasks.evaluate import task_of, test_split
 
     if net.timesteps < 1:
         raise ConfigError(f"{where}: the file gives no time steps (a plain NetX file?)")
-    data = load_dataset(dataset_of(dataset, net), "test", net.layers[0].shape[1], net.timesteps, samples, data_dir)
+    data = test_split(task_of(net.meta), dataset_of(dataset, net), where, net.layers[0].shape[1], net.timesteps,
+                      samples, data_dir)
     check_dataset_fits(net, data, where)
     return data
 
@@ -37,7 +41,8 @@ def run_net(net_path, dataset: str | None = None, samples: int | None = None, ba
     from .netfile import read_net
     from .reference import network_inputs
     from .runtime import get_backend
-    from .runtime.evaluate import compare, reference_readout, run_dataset
+    from .runtime.evaluate import agreement, reference_readout, run_dataset
+    from .tasks.evaluate import score_outputs, task_of
 
     chosen = get_backend(backend)
     for name, value in (("samples", samples), ("batch", batch)):
@@ -51,7 +56,10 @@ def run_net(net_path, dataset: str | None = None, samples: int | None = None, ba
     from .export import TorchBackend
 
     reference = reference_readout(net, network_inputs(net, data.x), TorchBackend)
-    return {**stats, **compare(readout, reference, data.y), "net": str(net_path), "dataset": dataset_of(dataset, net)}
+    scores = {**score_outputs(net.meta, readout, data),
+              **{f"reference_{k}": v for k, v in score_outputs(net.meta, reference, data).items()}}
+    return {**stats, **agreement(readout, reference), **scores, "net": str(net_path),
+            "dataset": dataset_of(dataset, net), "task": task_of(net.meta)}
 
 
 def run_pipeline(args, checkpoint=None, lava_samples: int = 64) -> dict:

@@ -13,10 +13,15 @@ from .torch_backend import TorchBackend
 
 
 def check_dataset_fits(net: Network, data, where: str) -> None:
+    from ..tasks.evaluate import CLASSIFY, check_head_fits, task_of
+
     expected = net.layers[0].shape
     if tuple(data.x.shape[1:4]) != tuple(expected):
         raise ShapeError(f"{where}: input is {expected} (C, H, W); dataset {data.name} gives {data.x.shape[1:4]}")
-    if int(np.prod(net.output.shape)) < data.num_classes:
+    task = task_of(net.meta)
+    if task != CLASSIFY:
+        check_head_fits(task, net.output.shape[0], data, where)
+    elif int(np.prod(net.output.shape)) < data.num_classes:
         raise ShapeError(f"{where}: output has {int(np.prod(net.output.shape))} values; "
                          f"dataset {data.name} has {data.num_classes} classes")
 
@@ -24,7 +29,7 @@ def check_dataset_fits(net: Network, data, where: str) -> None:
 def verify_network(net: Network, data, reference_samples: int, progress: bool = True) -> dict:
     """Agreement of the numpy reference and the torch backend on the first
     `reference_samples` samples (whole output over T, exactly), and the
-    network's accuracy on all of `data`."""
+    network's task metric (accuracy, mAP or mIoU) on all of `data`."""
     n = min(reference_samples, len(data))
     frames = network_inputs(net, data.x[:n])
     reference, fast = Executor(net, NumpyBackend), Executor(net, TorchBackend)
