@@ -102,6 +102,77 @@ def run_pipeline(args, checkpoint=None, lava_samples: int = 64) -> dict:
             "lava": {**lava, "torch_accuracy": torch_subset}, "wall_seconds": time.time() - t0}
 
 
+# ---------------------------------------------------------------- dense streams
+DEFAULT_CONTINUOUS_WINDOWS = 50
+
+
+def scene_stream(net, where: str, scenes: str, windows: int | None = None, seed: int = 0):
+    """The dvs-synth-scenes stream `scenes` names for `net`, at its input size
+    and T: a split's recordings back to back ('test', 'train'; the first
+    `windows`) or one continuous scene ('continuous', `windows` windows, 50
+    by default)."""
+    from .data.scenes_events import continuous_stream, split_stream
+    from .tasks.evaluate import CLASSIFY, task_of
+
+    if task_of(net.meta) == CLASSIFY:
+        raise ConfigError(f"{where}: a classification network; --scenes streams dvs-synth-scenes for detection "
+                          f"and segmentation networks")
+    c, h, w = net.layers[0].shape
+    if c != 2 or h != w:
+        raise ConfigError(f"{where}: input is {(c, h, w)} (C, H, W); dvs-synth-scenes streams (2, S, S) spike "
+                          f"frames")
+    if net.timesteps < 1:
+        raise ConfigError(f"{where}: the file gives no time steps (a plain NetX file?)")
+    if scenes == "continuous":
+        return continuous_stream(windows or DEFAULT_CONTINUOUS_WINDOWS, h, net.timesteps, seed)
+    return split_stream(scenes, h, net.timesteps, windows)
+
+
+def scene_chunks(scenes, chunk_events: int = 1 << 16):
+    """A scene stream's events in chunks, as a file would give them."""
+    return (scenes.events[i:i + chunk_events] for i in range(0, len(scenes.events), chunk_events))
+
+
+def stream_metric(net, scenes, decisions) -> dict:
+    """The task metric of a stream's window predictions against each
+    window's targets (those of its last bin); complete windows only."""
+    from .tasks.evaluate import head_classes, metric, task_of, window_prediction
+
+    task, size = task_of(net.meta), net.layers[0].shape[1:]
+    full = [d for d in decisions if d.steps == scenes.timesteps]
+    found = [window_prediction(net.meta, np.reshape(d.scores, net.output.shape), d.steps, size) for d in full]
+    targets = [scenes.window_targets(d.window) for d in full]
+    truth = [t[:2] for t in targets] if task == "detect" else np.stack([t[2] for t in targets])
+    found = found if task == "detect" else np.stack(found)
+    return {"windows": len(full), **metric(task, found, truth, head_classes(task, net.output.shape[0]))}
+
+
+def offline_check(net, scenes, decisions) -> dict:
+    """Streamed == offline: each complete window's streamed output (summed
+    over its steps) and prediction against the same .net run offline on that
+    window (SceneStream.window_frames, the reference executor's torch twin,
+    bit-identical to the numpy one), bit for bit."""
+    from .export import TorchBackend
+    from .reference import network_inputs
+    from .runtime.evaluate import reference_readout
+    from .tasks.evaluate import predict_outputs, same_prediction, task_of, window_prediction
+
+    task, size = task_of(net.meta), net.layers[0].shape[1:]
+    full = [d for d in decisions if d.steps == net.timesteps]
+    if not full:
+        return {"windows": 0, "identical_outputs": 0, "identical_predictions": 0, "identical": False}
+    frames = np.stack([scenes.window_frames(d.window) for d in full])
+    offline = reference_readout(net, network_inputs(net, frames), TorchBackend)
+    expected = predict_outputs(net.meta, offline, size)
+    outputs = predictions = 0
+    for k, d in enumerate(full):
+        outputs += int(np.array_equal(np.asarray(d.scores), offline[k].sum(-1).reshape(-1)))
+        found = window_prediction(net.meta, np.reshape(d.scores, net.output.shape), d.steps, size)
+        predictions += int(same_prediction(task, found, expected[k]))
+    return {"windows": len(full), "identical_outputs": outputs, "identical_predictions": predictions,
+            "identical": outputs == predictions == len(full)}
+
+
 # ---------------------------------------------------------------- run --inputs
 LAYOUTS = {
     "nchwt": "(N, C, H, W, T), or one sample (C, H, W, T): lava-msf's layout",

@@ -10,7 +10,7 @@ scene datasets (lava_msf.data.load_scenes) for detect and segment."""
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from . import decode, detection, readout_values
+from . import decode, detection, readout_values, summed_values
 
 CLASSIFY, DENSE = "classify", ("detect", "segment")
 EXTRA_CHANNELS = {"detect": detection.BOX_CHANNELS, "segment": 1}  # beyond one channel per class
@@ -61,17 +61,27 @@ def check_head_fits(task: str, channels: int, data, where: str) -> None:
                          f"classes; dataset {data.name} has {data.num_classes}")
 
 
-def score(task: str, values: np.ndarray, data, stride: int) -> dict:
-    """The metric of dense head values (N, K, h, w) in the torch model's
-    units on a scene split: detect: map50, map, per_class_ap50 (coco_map);
-    segment: miou, per_class (index 0 = background), pixel_accuracy (mean_iou)."""
+def metric(task: str, predictions, truth, num_classes: int) -> dict:
+    """detect: coco_map of predictions [(boxes, scores, labels)] against truth
+    [(boxes, labels)]: map50, map, per_class_ap50; segment: mean_iou of masks
+    (N, H, W) against masks: miou, per_class (index 0 = background), pixel_accuracy."""
     from ..analysis.detection import coco_map
     from ..analysis.segmentation import mean_iou
 
-    pred = decode(task, values, data.num_classes, stride, data.x.shape[2:4])
     if task == "detect":
-        return coco_map(pred, list(zip(data.boxes, data.labels)))
-    return mean_iou(pred, data.masks, data.num_classes)
+        return coco_map(predictions, truth)
+    return mean_iou(predictions, truth, num_classes)
+
+
+def truth_of(task: str, data):
+    """metric()'s ground truth of a scene split."""
+    return list(zip(data.boxes, data.labels)) if task == "detect" else data.masks
+
+
+def score(task: str, values: np.ndarray, data, stride: int) -> dict:
+    """metric() of dense head values (N, K, h, w) in the torch model's units on a scene split."""
+    return metric(task, decode(task, values, data.num_classes, stride, data.x.shape[2:4]), truth_of(task, data),
+                  data.num_classes)
 
 
 def predict_outputs(meta: dict, output: np.ndarray, size: tuple):
@@ -93,6 +103,35 @@ def score_outputs(meta: dict, output: np.ndarray, data) -> dict:
     if task == CLASSIFY:
         return {"accuracy": float((predict_outputs(meta, output, None) == data.y).sum() / max(1, len(data)))}
     return score(task, readout_values(meta, output), data, meta["output_stride"])
+
+
+def window_prediction(meta: dict, summed, steps: int, size: tuple):
+    """A stream window's prediction from the output summed over its `steps`
+    steps (K, h, w) integers: equal to predict_outputs of the same window
+    run offline (summed_values)."""
+    task = task_of(meta)
+    summed = np.asarray(summed, dtype=np.int64)[None]
+    return decode(task, summed_values(meta, summed, steps), head_classes(task, summed.shape[1]),
+                  meta["output_stride"], size)[0]
+
+
+def prediction_summary(task: str, prediction, classes) -> dict:
+    """A prediction as plain JSON: detect: boxes (xyxy pixels), scores, labels
+    and names; segment: the pixels of each class present (background included)."""
+    name = lambda c: classes[c] if classes and 0 <= c < len(classes) else str(c)  # noqa: E731
+    if task == "detect":
+        boxes, scores, labels = prediction
+        return {"boxes": np.round(boxes, 2).tolist(), "scores": np.round(scores, 4).tolist(),
+                "labels": labels.tolist(), "names": [name(int(c)) for c in labels]}
+    counts = np.bincount(np.asarray(prediction).ravel())
+    return {"pixels": {("background" if c == 0 else name(c - 1)): int(n) for c, n in enumerate(counts) if n}}
+
+
+def same_prediction(task: str, a, b) -> bool:
+    """Whether two predictions are identical (boxes, scores, labels; or masks), bit for bit."""
+    if task == "detect":
+        return all(np.array_equal(x, y) for x, y in zip(a, b))
+    return np.array_equal(a, b)
 
 
 HEADLINE = {"classify": ("accuracy",), "detect": ("map50", "map"), "segment": ("miou",)}
