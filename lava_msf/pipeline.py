@@ -133,14 +133,22 @@ def scene_chunks(scenes, chunk_events: int = 1 << 16):
     return (scenes.events[i:i + chunk_events] for i in range(0, len(scenes.events), chunk_events))
 
 
+def window_predictions(net, decisions) -> tuple:
+    """(the complete windows' decisions, their predictions from the summed outputs)."""
+    from .tasks.evaluate import window_prediction
+
+    full = [d for d in decisions if d.steps == net.timesteps]
+    return full, [window_prediction(net.meta, np.reshape(d.scores, net.output.shape), d.steps,
+                                    net.layers[0].shape[1:]) for d in full]
+
+
 def stream_metric(net, scenes, decisions) -> dict:
     """The task metric of a stream's window predictions against each
     window's targets (those of its last bin); complete windows only."""
-    from .tasks.evaluate import head_classes, metric, task_of, window_prediction
+    from .tasks.evaluate import head_classes, metric, task_of
 
-    task, size = task_of(net.meta), net.layers[0].shape[1:]
-    full = [d for d in decisions if d.steps == scenes.timesteps]
-    found = [window_prediction(net.meta, np.reshape(d.scores, net.output.shape), d.steps, size) for d in full]
+    task = task_of(net.meta)
+    full, found = window_predictions(net, decisions)
     targets = [scenes.window_targets(d.window) for d in full]
     truth = [t[:2] for t in targets] if task == "detect" else np.stack([t[2] for t in targets])
     found = found if task == "detect" else np.stack(found)
@@ -155,20 +163,16 @@ def offline_check(net, scenes, decisions) -> dict:
     from .export import TorchBackend
     from .reference import network_inputs
     from .runtime.evaluate import reference_readout
-    from .tasks.evaluate import predict_outputs, same_prediction, task_of, window_prediction
+    from .tasks.evaluate import predict_outputs, same_prediction, task_of
 
-    task, size = task_of(net.meta), net.layers[0].shape[1:]
-    full = [d for d in decisions if d.steps == net.timesteps]
+    full, found = window_predictions(net, decisions)
     if not full:
         return {"windows": 0, "identical_outputs": 0, "identical_predictions": 0, "identical": False}
     frames = np.stack([scenes.window_frames(d.window) for d in full])
     offline = reference_readout(net, network_inputs(net, frames), TorchBackend)
-    expected = predict_outputs(net.meta, offline, size)
-    outputs = predictions = 0
-    for k, d in enumerate(full):
-        outputs += int(np.array_equal(np.asarray(d.scores), offline[k].sum(-1).reshape(-1)))
-        found = window_prediction(net.meta, np.reshape(d.scores, net.output.shape), d.steps, size)
-        predictions += int(same_prediction(task, found, expected[k]))
+    expected = predict_outputs(net.meta, offline, net.layers[0].shape[1:])
+    outputs = sum(int(np.array_equal(np.asarray(d.scores), offline[k].sum(-1).reshape(-1))) for k, d in enumerate(full))
+    predictions = sum(int(same_prediction(task_of(net.meta), p, e)) for p, e in zip(found, expected))
     return {"windows": len(full), "identical_outputs": outputs, "identical_predictions": predictions,
             "identical": outputs == predictions == len(full)}
 

@@ -98,8 +98,8 @@ def register(sub) -> None:
     add_json(s)
 
     s = add_command(sub, "run", handle_run, "run a .net file on Lava's CPU simulator (or the reference executor) "
-                    "over a test split: accuracy (mAP, mIoU), agreement with the reference, speed; or on the frames of an "
-                    "array file (--inputs): outputs and probed layers", inputs=("net", "inputs"),
+                    "over a test split: accuracy (mAP, mIoU), agreement with the reference, speed; or on the frames "
+                    "of an array file (--inputs): outputs and probed layers", inputs=("net", "inputs"),
                     outputs={"out": FILE})
     s.add_argument("net")
     add_dataset_options(s, None)

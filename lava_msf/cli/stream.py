@@ -35,8 +35,6 @@ def _decision_line(d) -> str:
 
 def _source(ns, net):
     """(chunks, sensor size, bin_us, t0, the scene stream or None) of --events or --scenes."""
-    if (ns.events is None) == (ns.scenes is None):
-        raise ConfigError("give one of --events FILE and --scenes test|train|continuous")
     if ns.events is not None:
         from ..events import open_events
 
@@ -66,7 +64,7 @@ def _gif(ns, stream, decisions, scenes) -> None:
     from ..tasks.evaluate import window_prediction
 
     net, images = stream.net, []
-    for d in decisions:
+    for d in decisions:  # a last partial window too
         found = window_prediction(net.meta, np.reshape(d.scores, net.output.shape), d.steps, net.layers[0].shape[1:])
         gt = None if scenes is None or d.steps != scenes.timesteps else scenes.window_targets(d.window)[:2]
         images.append(prediction_picture(d.frames, stream.task, found, stream.classes, f"{d.end_us / 1e3:.0f} ms", gt))
@@ -147,8 +145,9 @@ def register(sub) -> None:
                     ".bin, Prophesee .dat/.raw, .npz, .h5) or a dvs-synth-scenes stream: a decision (boxes, a "
                     "mask) per window, throughput, latency", inputs=("net", "events"), outputs={"gif": FILE})
     s.add_argument("net")
-    s.add_argument("--events", default=None, help="event file, read in chunks")
-    s.add_argument("--scenes", choices=("test", "train", "continuous"), default=None,
+    source = s.add_mutually_exclusive_group(required=True)
+    source.add_argument("--events", default=None, help="event file, read in chunks")
+    source.add_argument("--scenes", choices=("test", "train", "continuous"), default=None,
                    help="instead of --events, for a detection or segmentation network: dvs-synth-scenes, a split's "
                    "recordings back to back (each window one sample) or one continuous scene; the windows' "
                    "targets give the task metric")

@@ -147,6 +147,7 @@ def per_class_text(task: str, r: dict, classes) -> str:
     """Per-class AP@0.5 (detect) or IoU (segment, background first) as 'name value' pairs."""
     name = lambda c: classes[c] if classes and 0 <= c < len(classes) else str(c)  # noqa: E731
     if task == "detect":
-        return ", ".join(f"{name(int(c))} {v:.3f}" for c, v in sorted(r["per_class_ap50"].items(), key=lambda kv: int(kv[0])))
+        ap = sorted(r["per_class_ap50"].items(), key=lambda kv: int(kv[0]))
+        return ", ".join(f"{name(int(c))} {v:.3f}" for c, v in ap)
     return ", ".join(f"{'background' if c == 0 else name(c - 1)} {'-' if v is None else format(v, '.3f')}"
                      for c, v in enumerate(r["per_class"]))
