@@ -159,7 +159,8 @@ def offline_check(net, scenes, decisions) -> dict:
     """Streamed == offline: each complete window's streamed output (summed
     over its steps) and prediction against the same .net run offline on that
     window (SceneStream.window_frames, the reference executor's torch twin,
-    bit-identical to the numpy one), bit for bit."""
+    bit-identical to the numpy one), bit for bit; max_abs_output shows that
+    the outputs compared are not all zero."""
     from .export import TorchBackend
     from .reference import network_inputs
     from .runtime.evaluate import reference_readout
@@ -167,14 +168,16 @@ def offline_check(net, scenes, decisions) -> dict:
 
     full, found = window_predictions(net, decisions)
     if not full:
-        return {"windows": 0, "identical_outputs": 0, "identical_predictions": 0, "identical": False}
+        return {"windows": 0, "identical_outputs": 0, "identical_predictions": 0, "identical": False,
+                "max_abs_output": 0}
     frames = np.stack([scenes.window_frames(d.window) for d in full])
     offline = reference_readout(net, network_inputs(net, frames), TorchBackend)
     expected = predict_outputs(net.meta, offline, net.layers[0].shape[1:])
     outputs = sum(int(np.array_equal(np.asarray(d.scores), offline[k].sum(-1).reshape(-1))) for k, d in enumerate(full))
     predictions = sum(int(same_prediction(task_of(net.meta), p, e)) for p, e in zip(found, expected))
     return {"windows": len(full), "identical_outputs": outputs, "identical_predictions": predictions,
-            "identical": outputs == predictions == len(full)}
+            "identical": outputs == predictions == len(full),
+            "max_abs_output": int(np.abs(offline).max(initial=0))}  # not a comparison of zeros
 
 
 # ---------------------------------------------------------------- run --inputs
