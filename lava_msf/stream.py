@@ -21,7 +21,7 @@ from .graph import Network
 from .runtime.backends import Backend, get_backend
 from .runtime.builder import NEVER
 from .runtime.stream import StreamRunner
-from .tasks.evaluate import CLASSIFY, prediction_summary, task_of, window_prediction
+from .tasks.evaluate import CLASSIFY, class_name, prediction_summary, task_of, window_prediction
 
 STAT_WINDOW = 4096  # step times kept for percentiles
 LATENCY_BUDGET_US = 20_000  # decision latency the default chunk aims at (issue 21: p99 <= 20 ms)
@@ -152,9 +152,6 @@ class EventStream:
     def __exit__(self, *exc):
         self.close()
 
-    def _name(self, label: int) -> str:
-        return self.classes[label] if label < len(self.classes) else str(label)
-
     def _outputs(self, outputs):
         for out in outputs:
             pushed_at, events, b, frame = self._pushed_at.popleft()
@@ -187,7 +184,7 @@ class EventStream:
             self.decision_latency.add(time.perf_counter() - pushed_at)
             latency = self.decision_latency.recent[-1] * 1e3
         decision = Decision(window=w, start_us=start, end_us=start + steps * self.binner.bin_us, label=label,
-                            name=name or self._name(label), scores=self._window_sum.tolist(),
+                            name=name or class_name(self.classes, label), scores=self._window_sum.tolist(),
                             events=self._window_events, steps=steps, latency_ms=latency,
                             skipped_us=self._window_skipped * self.binner.bin_us, prediction=prediction,
                             frames=self._window_frames)

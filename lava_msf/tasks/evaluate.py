@@ -115,10 +115,15 @@ def window_prediction(meta: dict, summed, steps: int, size: tuple):
                   meta["output_stride"], size)[0]
 
 
+def class_name(classes, label: int) -> str:
+    """The name of a class (object classes from 0), or its number when the network names none."""
+    return classes[label] if classes and 0 <= label < len(classes) else str(label)
+
+
 def prediction_summary(task: str, prediction, classes) -> dict:
     """A prediction as plain JSON: detect: boxes (xyxy pixels), scores, labels
     and names; segment: the pixels of each class present (background included)."""
-    name = lambda c: classes[c] if classes and 0 <= c < len(classes) else str(c)  # noqa: E731
+    name = lambda c: class_name(classes, c)  # noqa: E731
     if task == "detect":
         boxes, scores, labels = prediction
         return {"boxes": np.round(boxes, 2).tolist(), "scores": np.round(scores, 4).tolist(),
@@ -145,7 +150,7 @@ def metric_text(task: str, r: dict, prefix: str = "") -> str:
 
 def per_class_text(task: str, r: dict, classes) -> str:
     """Per-class AP@0.5 (detect) or IoU (segment, background first) as 'name value' pairs."""
-    name = lambda c: classes[c] if classes and 0 <= c < len(classes) else str(c)  # noqa: E731
+    name = lambda c: class_name(classes, c)  # noqa: E731
     if task == "detect":
         ap = sorted(r["per_class_ap50"].items(), key=lambda kv: int(kv[0]))
         return ", ".join(f"{name(int(c))} {v:.3f}" for c, v in ap)
