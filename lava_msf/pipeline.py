@@ -13,28 +13,37 @@ from .errors import ConfigError, InputFileError, OutputError, ShapeError
 
 
 def dataset_of(dataset: str | None, net) -> str:
-    """The dataset given, else the one the .net file was exported with, else digits."""
-    return dataset or net.meta.get("data", {}).get("dataset") or "digits"
+    """The dataset given, else the one the .net file was exported with, else
+    digits (digits-scenes for a detection or segmentation network)."""
+    from .tasks.evaluate import DEFAULT_DATASET, task_of
+
+    return dataset or net.meta.get("data", {}).get("dataset") or DEFAULT_DATASET[task_of(net.meta)]
 
 
 def check_dataset_fits(net, data, where: str) -> None:
     # here, not in export.verify (torch and SLAYER, 4 s to import): `run` forks Lava before torch loads
+    from .tasks.evaluate import CLASSIFY, check_head_fits, task_of
+
     expected = net.layers[0].shape
     if tuple(data.x.shape[1:4]) != tuple(expected):
         raise ShapeError(f"{where}: input is {expected} (C, H, W); dataset {data.name} gives {data.x.shape[1:4]}")
-    if int(np.prod(net.output.shape)) < data.num_classes:
+    task = task_of(net.meta)
+    if task != CLASSIFY:
+        check_head_fits(task, net.output.shape[0], data, where)
+    elif int(np.prod(net.output.shape)) < data.num_classes:
         raise ShapeError(f"{where}: output has {int(np.prod(net.output.shape))} values; "
                          f"dataset {data.name} has {data.num_classes} classes")
 
 
 def net_test_split(net, where: str, dataset: str | None = None, samples: int | None = None, data_dir=None):
     """The test split (first `samples`) that `net` (read from `where`) runs on,
-    checked to fit its input and output."""
-    from .data import load_dataset
+    one of its task's datasets, checked to fit its input and output."""
+    from .tasks.evaluate import task_of, test_split
 
     if net.timesteps < 1:
         raise ConfigError(f"{where}: the file gives no time steps (a plain NetX file?)")
-    data = load_dataset(dataset_of(dataset, net), "test", net.layers[0].shape[1], net.timesteps, samples, data_dir)
+    data = test_split(task_of(net.meta), dataset_of(dataset, net), where, net.layers[0].shape[1], net.timesteps,
+                      samples, data_dir)
     check_dataset_fits(net, data, where)
     return data
 
@@ -46,7 +55,8 @@ def run_net(net_path, dataset: str | None = None, samples: int | None = None, ba
     from .netfile import read_net
     from .reference import network_inputs
     from .runtime import get_backend
-    from .runtime.evaluate import compare, reference_readout, run_dataset
+    from .runtime.evaluate import agreement, reference_readout, run_dataset
+    from .tasks.evaluate import score_outputs, task_of
 
     chosen = get_backend(backend)
     for name, value in (("samples", samples), ("batch", batch)):
@@ -60,7 +70,10 @@ def run_net(net_path, dataset: str | None = None, samples: int | None = None, ba
     from .export import TorchBackend
 
     reference = reference_readout(net, network_inputs(net, data.x), TorchBackend)
-    return {**stats, **compare(readout, reference, data.y), "net": str(net_path), "dataset": dataset_of(dataset, net)}
+    scores = {**score_outputs(net.meta, readout, data),
+              **{f"reference_{k}": v for k, v in score_outputs(net.meta, reference, data).items()}}
+    return {**stats, **agreement(readout, reference), **scores, "net": str(net_path),
+            "dataset": dataset_of(dataset, net), "task": task_of(net.meta)}
 
 
 def run_pipeline(args, checkpoint=None, lava_samples: int = 64) -> dict:
@@ -101,6 +114,84 @@ def run_pipeline(args, checkpoint=None, lava_samples: int = 64) -> dict:
             "quantized_test_accuracy": check["quantized_accuracy"],
             "reference_vs_torch_backend_agreement": check["reference_agreement"],
             "lava": {**lava, "torch_accuracy": torch_subset}, "wall_seconds": time.time() - t0}
+
+
+# ---------------------------------------------------------------- dense streams
+DEFAULT_CONTINUOUS_WINDOWS = 50
+
+
+def scene_stream(net, where: str, scenes: str, windows: int | None = None, seed: int = 0):
+    """The dvs-synth-scenes stream `scenes` names for `net`, at its input size
+    and T: a split's recordings back to back ('test', 'train'; the first
+    `windows`) or one continuous scene ('continuous', `windows` windows, 50
+    by default)."""
+    from .data.scenes_events import continuous_stream, split_stream
+    from .tasks.evaluate import CLASSIFY, task_of
+
+    if task_of(net.meta) == CLASSIFY:
+        raise ConfigError(f"{where}: a classification network; --scenes streams dvs-synth-scenes for detection "
+                          f"and segmentation networks")
+    c, h, w = net.layers[0].shape
+    if c != 2 or h != w:
+        raise ConfigError(f"{where}: input is {(c, h, w)} (C, H, W); dvs-synth-scenes streams (2, S, S) spike "
+                          f"frames")
+    if net.timesteps < 1:
+        raise ConfigError(f"{where}: the file gives no time steps (a plain NetX file?)")
+    if scenes == "continuous":
+        return continuous_stream(windows or DEFAULT_CONTINUOUS_WINDOWS, h, net.timesteps, seed)
+    return split_stream(scenes, h, net.timesteps, windows)
+
+
+def scene_chunks(scenes, chunk_events: int = 1 << 16):
+    """A scene stream's events in chunks, as a file would give them."""
+    return (scenes.events[i:i + chunk_events] for i in range(0, len(scenes.events), chunk_events))
+
+
+def window_predictions(net, decisions) -> tuple:
+    """(the complete windows' decisions, their predictions from the summed outputs)."""
+    from .tasks.evaluate import window_prediction
+
+    full = [d for d in decisions if d.steps == net.timesteps]
+    return full, [window_prediction(net.meta, np.reshape(d.scores, net.output.shape), d.steps,
+                                    net.layers[0].shape[1:]) for d in full]
+
+
+def stream_metric(net, scenes, decisions) -> dict:
+    """The task metric of a stream's window predictions against each
+    window's targets (those of its last bin); complete windows only."""
+    from .tasks.evaluate import head_classes, metric, task_of
+
+    task = task_of(net.meta)
+    full, found = window_predictions(net, decisions)
+    targets = [scenes.window_targets(d.window) for d in full]
+    truth = [t[:2] for t in targets] if task == "detect" else np.stack([t[2] for t in targets])
+    found = found if task == "detect" else np.stack(found)
+    return {"windows": len(full), **metric(task, found, truth, head_classes(task, net.output.shape[0]))}
+
+
+def offline_check(net, scenes, decisions) -> dict:
+    """Streamed == offline: each complete window's streamed output (summed
+    over its steps) and prediction against the same .net run offline on that
+    window (SceneStream.window_frames, the reference executor's torch twin,
+    bit-identical to the numpy one), bit for bit; max_abs_output shows that
+    the outputs compared are not all zero."""
+    from .export import TorchBackend
+    from .reference import network_inputs
+    from .runtime.evaluate import reference_readout
+    from .tasks.evaluate import predict_outputs, same_prediction, task_of
+
+    full, found = window_predictions(net, decisions)
+    if not full:
+        return {"windows": 0, "identical_outputs": 0, "identical_predictions": 0, "identical": False,
+                "max_abs_output": 0}
+    frames = np.stack([scenes.window_frames(d.window) for d in full])
+    offline = reference_readout(net, network_inputs(net, frames), TorchBackend)
+    expected = predict_outputs(net.meta, offline, net.layers[0].shape[1:])
+    outputs = sum(int(np.array_equal(np.asarray(d.scores), offline[k].sum(-1).reshape(-1))) for k, d in enumerate(full))
+    predictions = sum(int(same_prediction(task_of(net.meta), p, e)) for p, e in zip(found, expected))
+    return {"windows": len(full), "identical_outputs": outputs, "identical_predictions": predictions,
+            "identical": outputs == predictions == len(full),
+            "max_abs_output": int(np.abs(offline).max(initial=0))}  # not a comparison of zeros
 
 
 # ---------------------------------------------------------------- run --inputs

@@ -21,6 +21,7 @@ from .graph import Network
 from .runtime.backends import Backend, get_backend
 from .runtime.builder import NEVER
 from .runtime.stream import StreamRunner
+from .tasks.evaluate import CLASSIFY, class_name, prediction_summary, task_of, window_prediction
 
 STAT_WINDOW = 4096  # step times kept for percentiles
 LATENCY_BUDGET_US = 20_000  # decision latency the default chunk aims at (issue 21: p99 <= 20 ms)
@@ -48,6 +49,8 @@ class Decision:
     steps: int  # model steps in the window (< window for a partial last one)
     latency_ms: float | None  # from binning the window's last frame to its output (None: partial window)
     skipped_us: int = 0  # silence skipped just before this window (EventBinner's policy)
+    prediction: dict | None = None  # a detection or segmentation network's (tasks.evaluate.prediction_summary)
+    frames: np.ndarray | None = None  # with keep_frames: the window's input frames summed over its steps (C, H, W)
 
 
 class _Stats:
@@ -89,11 +92,16 @@ class EventStream:
     Lava step (fused backends; default_chunk_steps() by default). Decisions are
     those of single steps, bit for bit; a frame waits for the chunk's last bin
     (at most chunk_steps - 1 bins), so the default keeps that wait within half
-    of LATENCY_BUDGET_US."""
+    of LATENCY_BUDGET_US.
+
+    A detection or segmentation network's decision also has its prediction:
+    the window's boxes, or its mask's pixels per class (label -1, name a count);
+    keep_frames: each decision keeps its window's input frames (for pictures)."""
 
     def __init__(self, net: Network, sensor_size, bin_us: int | None = None, window: int | None = None,
                  reset="window", backend: str = "lava-cpu", t0: int | None = None, segment: int | None = None,
-                 max_silence_us: int | None = DEFAULT_MAX_SILENCE_US, chunk_steps: int | None = None):
+                 max_silence_us: int | None = DEFAULT_MAX_SILENCE_US, chunk_steps: int | None = None,
+                 keep_frames: bool = False):
         data = net.meta.get("data", {})
         if not isinstance(data, dict):
             raise ConfigError(f"the network file's meta 'data' must be a mapping, got {type(data).__name__}")
@@ -110,6 +118,8 @@ class EventStream:
             raise ConfigError("the network file's meta data.classes must be a list of names")
         self.classes = classes
         self.net = net
+        self.task = task_of(net.meta)
+        self.keep_frames = keep_frames
         backend = get_backend(backend) if isinstance(backend, str) else backend
         if chunk_steps is None:
             chunk_steps = default_chunk_steps(backend, bin_us)
@@ -127,10 +137,11 @@ class EventStream:
         self._started = self._finished = None
         self._window_sum = None
         self._window_events = 0
+        self._window_frames = None
         self._window_bin = self._window_skipped = 0  # the current window's first bin; bins skipped before it
         self._next_bin = 0  # the bin that follows the last output's without a skip
         self._out_step = 0  # model step of the next output
-        self._pushed_at = collections.deque()  # (push time, events, bin) of steps awaiting output
+        self._pushed_at = collections.deque()  # (push time, events, bin, frame if kept) of steps awaiting output
 
     def close(self) -> None:
         self.runner.close()
@@ -141,15 +152,15 @@ class EventStream:
     def __exit__(self, *exc):
         self.close()
 
-    def _name(self, label: int) -> str:
-        return self.classes[label] if label < len(self.classes) else str(label)
-
     def _outputs(self, outputs):
         for out in outputs:
-            pushed_at, events, b = self._pushed_at.popleft()
+            pushed_at, events, b, frame = self._pushed_at.popleft()
             scores = out.reshape(-1).astype(np.int64)
             if self._window_sum is None:
                 self._window_bin, self._window_skipped = b, b - self._next_bin
+                self._window_frames = None if frame is None else np.zeros(frame.shape, np.int64)
+            if frame is not None:
+                self._window_frames += frame
             self._next_bin = b + 1
             self._window_sum = scores if self._window_sum is None else self._window_sum + scores
             self._window_events += events
@@ -161,22 +172,29 @@ class EventStream:
         # skips are whole windows: a window's first bin is a multiple of the window
         w = self._window_bin // self.window
         start = self.binner.t0 + self._window_bin * self.binner.bin_us
-        label = int(np.argmax(self._window_sum))
+        label, name, prediction = int(np.argmax(self._window_sum)), None, None
+        if self.task != CLASSIFY:
+            found = window_prediction(self.net.meta, self._window_sum.reshape(self.net.output.shape), steps,
+                                      self.net.layers[0].shape[1:])
+            prediction = prediction_summary(self.task, found, self.classes)
+            label, name = -1, (f"{len(found[0])} boxes" if self.task == "detect" else
+                               f"{len(prediction['pixels']) - ('background' in prediction['pixels'])} classes")
         latency = None
         if pushed_at is not None:
             self.decision_latency.add(time.perf_counter() - pushed_at)
             latency = self.decision_latency.recent[-1] * 1e3
         decision = Decision(window=w, start_us=start, end_us=start + steps * self.binner.bin_us, label=label,
-                            name=self._name(label), scores=self._window_sum.tolist(), events=self._window_events,
-                            steps=steps, latency_ms=latency,
-                            skipped_us=self._window_skipped * self.binner.bin_us)
-        self._window_sum, self._window_events = None, 0
+                            name=name or class_name(self.classes, label), scores=self._window_sum.tolist(),
+                            events=self._window_events, steps=steps, latency_ms=latency,
+                            skipped_us=self._window_skipped * self.binner.bin_us, prediction=prediction,
+                            frames=self._window_frames)
+        self._window_sum, self._window_events, self._window_frames = None, 0, None
         self.decisions += 1
         return decision
 
     def _push(self, b, frame, events):
         """Queue a binned frame; a full chunk goes to Lava. Returns its outputs."""
-        self._pushed_at.append((time.perf_counter(), events, b))
+        self._pushed_at.append((time.perf_counter(), events, b, frame.copy() if self.keep_frames else None))
         self._chunk[self._filled] = frame
         self._filled += 1
         self.steps += 1

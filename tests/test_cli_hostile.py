@@ -262,4 +262,4 @@ def test_parsing_loads_neither_torch_nor_lava():
 def test_usage_errors_are_one_line(capsys):
     assert "invalid choice: 'bogus'" in run_main(capsys, "bogus")
     assert "unrecognized arguments: --nope" in run_main(capsys, "models", "--nope")
-    assert "required: --events" in run_main(capsys, "stream", "m.net")
+    assert "one of the arguments --events --scenes is required" in run_main(capsys, "stream", "m.net")

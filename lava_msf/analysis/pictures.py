@@ -121,3 +121,28 @@ def write_gif(path, images, frame_ms: int = 100) -> str:
     with atomic_path(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(frame_ms), loop=0)
     return str(path)
+
+
+def prediction_picture(frame, task: str, prediction, class_names=None, caption: str | None = None, gt=None):
+    """draw_scene of one prediction: detect (boxes, scores, labels) as boxes,
+    segment a mask (H, W) as the overlay; `gt`: the ground truth's (boxes,
+    labels), drawn in white."""
+    gt_boxes = None if gt is None else gt[0]
+    if task == "detect":
+        boxes, scores, labels = prediction
+        return draw_scene(frame, boxes, labels, scores, gt_boxes=gt_boxes, class_names=class_names, caption=caption)
+    return draw_scene(frame, mask=prediction, gt_boxes=gt_boxes, class_names=class_names, caption=caption)
+
+
+def scene_pictures(out_dir, data, task: str, predictions, count: int) -> list:
+    """PNGs of the first `count` samples of a scene split (`eval --pictures`):
+    the prediction beside the ground truth; returns the paths."""
+    from pathlib import Path
+
+    names, paths = data.info.get("classes"), []
+    for i in range(min(count, len(data))):
+        truth = (data.boxes[i], None, data.labels[i]) if task == "detect" else data.masks[i]
+        images = [prediction_picture(data.x[i], task, p, names, caption)
+                  for p, caption in ((predictions[i], "prediction"), (truth, "ground truth"))]
+        paths.append(write_png(Path(out_dir) / f"{data.name}-{i:04d}.png", side_by_side(*images)))
+    return paths

@@ -5,32 +5,46 @@ from .options import FILE, add_command, add_data_dir, add_json, positive_int, pr
 
 
 def handle_export(ns) -> int:
-    """Checkpoint -> .net file, with the quantization report and float vs.
-    quantized test accuracy."""
-    from ..data import load_dataset
+    """Checkpoint -> .net file, with the quantization report and the float vs.
+    quantized test metric (accuracy; mAP or mIoU of a detection or segmentation model)."""
     from ..export import evaluate_network, export_for_data
+    from ..pipeline import check_dataset_fits
     from ..netfile import write_net
+    from ..tasks.evaluate import CLASSIFY, DEFAULT_DATASET, HEADLINE, metric_text, score, test_split
     from ..train import evaluate, load_model
     from ..train.trainer import check_input
 
     model, state = load_model(ns.checkpoint)
-    dataset = ns.dataset or state.get("train_args", {}).get("dataset", "digits")
-    data = load_dataset(dataset, "test", model.config["img_size"], model.timesteps, ns.samples, ns.data_dir)
-    check_input(model, data)
+    task = model.config["task"]
+    dataset = ns.dataset or state.get("train_args", {}).get("dataset") or DEFAULT_DATASET[task]
+    data = test_split(task, dataset, ns.checkpoint, model.config["img_size"], model.timesteps, ns.samples,
+                      ns.data_dir)
+    if task == CLASSIFY:
+        check_input(model, data)
     net = export_for_data(model, data)
-    float_acc = evaluate(model, data)["accuracy"]
-    quant_acc = evaluate_network(net, data)["accuracy"]
+    check_dataset_fits(net, data, ns.checkpoint)
+    if task == CLASSIFY:
+        torch_scores = {"accuracy": evaluate(model, data)["accuracy"]}
+    else:
+        from ..train.dense import head_values
+
+        values = head_values(model, data.x.astype("float32"))
+        torch_scores = score(task, values, data, net.meta["output_stride"])
+    quantized = evaluate_network(net, data)
     write_net(net, ns.out)
     layers = net.meta["quantization"]
-    result = {"checkpoint": ns.checkpoint, "out": ns.out, "model": model.config["name"], "dataset": dataset,
-              "samples": len(data), "float_accuracy": float_acc, "quantized_accuracy": quant_acc,
-              "layers": len(net.layers), "quantization": layers}
+    result = {"checkpoint": ns.checkpoint, "out": ns.out, "model": model.config["name"], "task": task,
+              "dataset": dataset, "samples": len(data), "layers": len(net.layers), "quantization": layers,
+              **{f"float_{k}": torch_scores[k] for k in HEADLINE[task]},
+              **{f"quantized_{k}": quantized[k] for k in HEADLINE[task]}}
+    key = HEADLINE[task][0]
     rows = [f"  {name:40s} exp {q['weight_exp']:3d}  weight rel. error {q['weight_rel_error']:.4f}  "
             f"bias max error {q['bias_max_error']:.4f}" for name, q in layers.items()]
     print_result(result, ns.json, "\n".join(
         [f"exported {model.config['name']} ({len(net.layers)} layers) to {ns.out}", "quantization:", *rows,
-         f"test accuracy on {dataset} ({len(data)} samples): float {float_acc:.4f}, "
-         f"quantized {quant_acc:.4f} ({100 * (quant_acc - float_acc):+.2f} points)"]))
+         f"test {metric_text(task, result, 'float_')} float; {metric_text(task, result, 'quantized_')} quantized "
+         f"on {dataset} ({len(data)} samples; {100 * (result['quantized_' + key] - result['float_' + key]):+.2f} "
+         f"points)"]))
     return 0
 
 
@@ -57,8 +71,8 @@ def register(sub) -> None:
                     inputs=("checkpoint",), outputs={"out": FILE})
     s.add_argument("checkpoint")
     s.add_argument("--out", required=True)
-    s.add_argument("--dataset", default=None, help="test split to compare float and quantized accuracy on "
-                   "(default: the one the checkpoint was trained on)")
+    s.add_argument("--dataset", default=None, help="test split to compare float and quantized accuracy (mAP, "
+                   "mIoU) on (default: the one the checkpoint was trained on)")
     add_data_dir(s)
     s.add_argument("--samples", type=positive_int, default=None, help="evaluate on the first N test samples only")
     add_json(s)

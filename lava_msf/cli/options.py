@@ -128,12 +128,13 @@ def add_json(s) -> None:
     s.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
-def add_dataset_options(s, default) -> None:
-    """default None: the dataset named in the .net file (else digits)."""
-    from ..data import DATASETS
+def add_dataset_options(s, default, source: str = "the one the .net file was exported with") -> None:
+    """default None: the dataset named by the source (else digits, digits-scenes
+    for a detection or segmentation network)."""
+    from ..data import DATASETS, SCENES
 
-    s.add_argument("--dataset", default=default, help=f"one of {', '.join(DATASETS)} (default: "
-                   f"{default or 'the one the .net file was exported with, else digits'})")
+    s.add_argument("--dataset", default=default, help=f"one of {', '.join(DATASETS)}; for detection and "
+                   f"segmentation {', '.join(SCENES)} (default: {default or source + ', else digits (digits-scenes)'})")
     add_data_dir(s)
 
 

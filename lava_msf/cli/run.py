@@ -7,9 +7,11 @@ from .options import FILE, add_command, add_dataset_options, add_input_file_opti
 
 
 def _run_text(r: dict) -> str:
+    from ..tasks.evaluate import metric_text
+
     lines = [f"{r['net']} on {r['dataset']} test ({r['samples']} samples, T={r['timesteps']}), "
              f"backend {r['backend']}:",
-             f"  accuracy {r['accuracy']:.4f} (reference executor {r['reference_accuracy']:.4f})",
+             f"  {metric_text(r['task'], r)} (reference executor {metric_text(r['task'], r, 'reference_')})",
              f"  agreement with the reference executor: {100 * r['reference_agreement']:.2f}% of samples "
              f"identical over all steps (max |difference| {r['max_abs_difference']:g})"]
     if "lava_steps" in r:
@@ -63,6 +65,7 @@ def handle_check(ns) -> int:
     from ..export.verify import verify_network
     from ..netfile import read_net
     from ..pipeline import dataset_of, net_test_split
+    from ..tasks.evaluate import metric_text, task_of
 
     net = read_net(ns.net)
     if ns.timesteps is not None:
@@ -72,19 +75,20 @@ def handle_check(ns) -> int:
     dataset = dataset_of(ns.dataset, net)
     data = net_test_split(net, ns.net, dataset, ns.samples, ns.data_dir)
     r = verify_network(net, data, ns.reference_samples, progress=progress_of(ns))
-    r.update(net=ns.net, dataset=dataset, layers=len(net.layers), timesteps=net.timesteps)
+    task = task_of(net.meta)
+    r.update(net=ns.net, dataset=dataset, layers=len(net.layers), timesteps=net.timesteps, task=task)
     print_result(r, ns.json,
                  f"{ns.net}: {len(net.layers)} layers, T={net.timesteps}, valid\n"
                  f"  reference executor vs torch backend: {100 * r['reference_agreement']:.1f}% of "
                  f"{r['reference_samples']} samples identical over all steps\n"
-                 f"  quantized accuracy on {dataset} test: {r['quantized_accuracy']:.4f} "
+                 f"  integer network on {dataset} test: {metric_text(task, r, 'quantized_')} "
                  f"({r['quantized_samples']} samples)")
     return 0
 
 
 def register(sub) -> None:
     s = add_command(sub, "check", handle_check, "validate a .net file, compare reference and torch executors, "
-                    "accuracy", inputs=("net",))
+                    "accuracy (mAP or mIoU for a detection or segmentation network)", inputs=("net",))
     s.add_argument("net")
     add_dataset_options(s, None)
     s.add_argument("--samples", type=positive_int, default=None, help="evaluate on the first N test samples only")
@@ -94,8 +98,8 @@ def register(sub) -> None:
     add_json(s)
 
     s = add_command(sub, "run", handle_run, "run a .net file on Lava's CPU simulator (or the reference executor) "
-                    "over a test split: accuracy, agreement with the reference, speed; or on the frames of an "
-                    "array file (--inputs): outputs and probed layers", inputs=("net", "inputs"),
+                    "over a test split: accuracy (mAP, mIoU), agreement with the reference, speed; or on the frames "
+                    "of an array file (--inputs): outputs and probed layers", inputs=("net", "inputs"),
                     outputs={"out": FILE})
     s.add_argument("net")
     add_dataset_options(s, None)

@@ -2,6 +2,7 @@
 
 import time
 
+from ..errors import ConfigError
 from .options import (DIRECTORY, add_command, add_dataset_options, add_json, check_device, device, integer,
                       positive_float, positive_int, print_result, progress_of, real)
 
@@ -84,13 +85,56 @@ def handle_train(ns) -> int:
 
 
 def handle_eval(ns) -> int:
-    """Evaluate a checkpoint on a test split."""
-    from ..train import evaluate_checkpoint
+    """Evaluate a checkpoint on a test split: accuracy, or mAP / mIoU of a
+    detection or segmentation model (with pictures of its predictions)."""
+    from ..tasks.evaluate import CLASSIFY, DEFAULT_DATASET, check_task_dataset
+    from ..train import evaluate_checkpoint, load_model
 
-    r = evaluate_checkpoint(ns.checkpoint, ns.dataset, ns.neuron, ns.data_dir)
+    model, state = load_model(ns.checkpoint, neuron=ns.neuron)
+    task = model.config["task"]
+    dataset = ns.dataset or state.get("train_args", {}).get("dataset") or DEFAULT_DATASET[task]
+    check_task_dataset(task, dataset, ns.checkpoint)
+    if task != CLASSIFY:
+        return _eval_dense(ns, model, state, dataset)
+    if ns.pictures or ns.samples:
+        raise ConfigError("--pictures and --samples are for detection and segmentation checkpoints")
+    r = evaluate_checkpoint(ns.checkpoint, dataset, ns.neuron, ns.data_dir)
     print_result(r, ns.json,
-                 f"{r['model']} ({r['neuron']} neurons) on {ns.dataset} test: accuracy {r['accuracy']:.4f}, "
+                 f"{r['model']} ({r['neuron']} neurons) on {dataset} test: accuracy {r['accuracy']:.4f}, "
                  f"loss {r['loss']:.4f}, firing rate {r['firing_rate']:.4f} ({r['samples']} samples)")
+    return 0
+
+
+def _eval_dense(ns, model, state, dataset) -> int:
+    """eval of a detection or segmentation checkpoint: the torch model's task metric."""
+    import numpy as np
+
+    from ..errors import ShapeError
+    from ..tasks import decode
+    from ..tasks.evaluate import check_head_fits, metric_text, per_class_text, score, test_split
+    from ..train.dense import head_values
+
+    task, name = model.config["task"], model.config["name"]
+    data = test_split(task, dataset, ns.checkpoint, model.config["img_size"], model.timesteps, ns.samples,
+                      ns.data_dir)
+    if tuple(data.x.shape[1:4]) != model.input_shape():
+        raise ShapeError(f"{ns.checkpoint}: model {name} expects input {model.input_shape()} (C, H, W); "
+                         f"dataset {dataset} gives {tuple(data.x.shape[1:4])}")
+    values = head_values(model, data.x.astype(np.float32))
+    check_head_fits(task, values.shape[1], data, ns.checkpoint)
+    stride = data.x.shape[2] // values.shape[2]
+    r = {**score(task, values, data, stride), "model": name, "task": task, "dataset": dataset,
+         "checkpoint": ns.checkpoint, "epoch": state["epoch"], "neuron": model.config["neuron"],
+         "samples": len(data), "pictures": []}
+    if ns.pictures:
+        from ..analysis.pictures import scene_pictures
+
+        r["pictures"] = scene_pictures(ns.pictures, data, task, decode(task, values, data.num_classes, stride,
+                                                                        data.x.shape[2:4]), ns.pictures_count)
+    print_result(r, ns.json, "\n".join([
+        f"{name} ({r['neuron']} neurons) on {dataset} test ({len(data)} samples): {metric_text(task, r)}",
+        f"  per class {'AP@0.5' if task == 'detect' else 'IoU'}: {per_class_text(task, r, data.info['classes'])}",
+        *(f"picture: {p}" for p in r["pictures"])]))
     return 0
 
 
@@ -125,10 +169,18 @@ def register(sub) -> None:
     s = add_command(sub, "train", handle_train, "train a model", inputs=("init", "teacher"), outputs={"out": DIRECTORY})
     _add_train_options(s, d)
 
-    s = add_command(sub, "eval", handle_eval, "evaluate a checkpoint on a test split", inputs=("checkpoint",))
+    s = add_command(sub, "eval", handle_eval, "evaluate a checkpoint on a test split: accuracy, or mAP@0.5 and "
+                    "mAP@0.5:0.95 (detection), mIoU (segmentation)", inputs=("checkpoint",),
+                    outputs={"pictures": DIRECTORY})
     s.add_argument("checkpoint")
-    add_dataset_options(s, "digits")
+    add_dataset_options(s, None, "the one the checkpoint was trained on")
     s.add_argument("--neuron", default=None, help="override the neuron mode (deploy or float)")
+    s.add_argument("--samples", type=positive_int, default=None,
+                   help="the first N test samples (detection and segmentation; default: all)")
+    s.add_argument("--pictures", default=None, metavar="DIR",
+                   help="write PNGs of predicted boxes or masks over the input frames, beside the ground truth "
+                   "(detection and segmentation)")
+    s.add_argument("--pictures-count", type=positive_int, default=8, help="samples drawn (default 8)")
     add_json(s)
 
     s = add_command(sub, "pipeline", handle_pipeline, "main job on bundled data: train (msf_tiny on digits), "

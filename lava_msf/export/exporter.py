@@ -230,16 +230,22 @@ def export_for_data(model: MetaSpikeFormer, data) -> Network:
     """export_network, with the data's description (dataset, classes, event bin
     length) in the meta, for `run`, `report` and `stream`."""
     net = export_network(model)
-    net.meta["data"] = {"dataset": data.name, **data.info}
+    # an event scene split's per-recording scenes are its targets, not a description
+    net.meta["data"] = {"dataset": data.name, **{k: v for k, v in data.info.items() if k != "scenes"}}
     return net
 
 
 def evaluate_network(net: Network, data, batch_size: int = 64) -> dict:
-    """Accuracy of the integer network (torch backend) on a dataset split:
-    prediction = argmax of the readout summed over T."""
+    """The integer network's (torch backend) task metric on a dataset split:
+    accuracy, the argmax of the readout summed over T; or a dense network's
+    mAP or mIoU (lava_msf.tasks.evaluate.score_outputs)."""
+    from ..tasks.evaluate import CLASSIFY, score_outputs, task_of
+
     executor = Executor(net, TorchBackend)
-    correct = 0
-    for i in range(0, len(data), batch_size):
-        frames = torch.from_numpy(network_inputs(net, data.x[i:i + batch_size]))
-        correct += int((predictions(executor.run(frames).numpy()) == data.y[i:i + batch_size]).sum())
-    return {"accuracy": correct / max(1, len(data)), "samples": len(data)}
+    outputs = (executor.run(torch.from_numpy(network_inputs(net, data.x[i:i + batch_size]))).numpy()
+               for i in range(0, len(data), batch_size))
+    if task_of(net.meta) == CLASSIFY:  # per batch: a split's whole readout can be large (1000 classes)
+        correct = sum(int((predictions(out) == data.y[k * batch_size:(k + 1) * batch_size]).sum())
+                      for k, out in enumerate(outputs))
+        return {"accuracy": correct / max(1, len(data)), "samples": len(data)}
+    return {**score_outputs(net.meta, np.concatenate(list(outputs)), data), "samples": len(data)}

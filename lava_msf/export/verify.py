@@ -14,7 +14,7 @@ from .torch_backend import TorchBackend
 def verify_network(net: Network, data, reference_samples: int, progress: bool = True) -> dict:
     """Agreement of the numpy reference and the torch backend on the first
     `reference_samples` samples (whole output over T, exactly), and the
-    network's accuracy on all of `data`."""
+    network's task metric (accuracy, mAP or mIoU) on all of `data`."""
     n = min(reference_samples, len(data))
     frames = network_inputs(net, data.x[:n])
     reference, fast = Executor(net, NumpyBackend), Executor(net, TorchBackend)

@@ -77,11 +77,17 @@ def run_frames(net: Network, frames: np.ndarray, backend: Backend, batch: int | 
     return readout, probed, stats
 
 
+def agreement(readout: np.ndarray, reference: np.ndarray) -> dict:
+    """The fraction of samples whose whole readout (all T steps) equals the
+    reference's exactly, and the largest difference."""
+    n = max(1, len(readout))
+    return {"reference_agreement": float(sum(np.array_equal(a, b) for a, b in zip(readout, reference)) / n),
+            "max_abs_difference": float(np.abs(readout - reference).max(initial=0))}
+
+
 def compare(readout: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
-    """Accuracy of both readouts and the fraction of samples whose whole readout
-    (all T steps) equals the reference's exactly."""
+    """Accuracy of both readouts, and their agreement."""
     n = max(1, len(labels))
     return {"accuracy": float((predictions(readout) == labels).sum() / n),
             "reference_accuracy": float((predictions(reference) == labels).sum() / n),
-            "reference_agreement": float(sum(np.array_equal(a, b) for a, b in zip(readout, reference)) / n),
-            "max_abs_difference": float(np.abs(readout - reference).max(initial=0))}
+            **agreement(readout, reference)}

@@ -10,7 +10,13 @@ from . import detection, segmentation
 def readout_values(meta: dict, output: np.ndarray) -> np.ndarray:
     """The integer network's output (N, K, h, w, T) in the torch model's units
     (its forward(): the per-step logits averaged over T)."""
-    return np.asarray(output).sum(axis=-1) * meta["readout_scale"] / output.shape[-1]
+    return summed_values(meta, np.asarray(output).sum(axis=-1), output.shape[-1])
+
+
+def summed_values(meta: dict, summed: np.ndarray, steps: int) -> np.ndarray:
+    """readout_values of the output already summed over its `steps` steps (a
+    stream's window): the same numbers, bit for bit, from the same integers."""
+    return summed * meta["readout_scale"] / steps
 
 
 def decode(task: str, values: np.ndarray, num_classes: int, stride: int, size: tuple):

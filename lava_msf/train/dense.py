@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..tasks import decode, detection
+from ..tasks import detection
+from ..tasks.evaluate import score
 
 FOCAL_ALPHA, FOCAL_BETA = 2.0, 4.0
 BOX_WEIGHT = 1.0
@@ -62,19 +63,6 @@ def head_values(model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
     model.eval()
     return np.concatenate([model(torch.from_numpy(x[i:i + batch_size])).numpy()
                            for i in range(0, len(x), batch_size)])
-
-
-def score(task: str, values: np.ndarray, data, stride: int) -> dict:
-    """mAP (detect) or mIoU (segment) of head values on a scene split."""
-    from ..analysis.detection import coco_map
-    from ..analysis.segmentation import mean_iou
-
-    size = data.x.shape[2:4]
-    pred = decode(task, values, data.num_classes, stride, size)
-    if task == "detect":
-        m = coco_map(pred, list(zip(data.boxes, data.labels)))
-        return {"map50": m["map50"], "map": m["map"]}
-    return {"miou": mean_iou(pred, data.masks, data.num_classes)["miou"]}
 
 
 def evaluate_dense(model, data) -> dict:
