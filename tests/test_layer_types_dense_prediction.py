@@ -31,6 +31,11 @@ def even(*shape, lo=-40, hi=60):
     return RNG.integers(lo, hi, shape) * 2
 
 
+def mixed(*shape):
+    """Even weights whose signs alternate, so that sums of either sign occur whatever RNG's state."""
+    return even(*shape, lo=1) * np.resize([-1, 1], shape)
+
+
 def hand_pool(x, w, stride, pad, dil):
     """x (C, H, W), kernel w (k, k) on every channel: loops over outputs and taps."""
     c, h, wd = x.shape
@@ -357,12 +362,12 @@ def nonsquare_net():
     c, lif = 4, fx.LifParams
     layers = [
         Layer("in", "input", (c, 7, 5)),
-        Layer("pool", "pool", (c, 4, 3), (0,), weight=even(1, 1, 3, 2), weight_exp=1, attrs=NS),
+        Layer("pool", "pool", (c, 4, 3), (0,), weight=mixed(1, 1, 3, 2), weight_exp=1, attrs=NS),
         Layer("pool_avg", "pool", (c, 4, 2), (0,), weight=np.full((1, 1, 2, 3), 32), attrs={"padding": 1}),
         Layer("up", "convT", (6, 13, 7), (0,), weight=even(c, 3, 3, 2), bias=RNG.integers(-9, 9, 6),
               attrs={**NS, "groups": 2}),
         Layer("unpool", "unpool", (c, 14, 15), (0,), weight=np.full((1, 1, 2, 3), 64)),  # stride: the kernel
-        Layer("unpool_d", "unpool", (c, 7, 10), (0,), weight=even(1, 1, 2, 2), weight_exp=-1,
+        Layer("unpool_d", "unpool", (c, 7, 10), (0,), weight=mixed(1, 1, 2, 2), weight_exp=-1,
               attrs={"stride": (1, 2), "padding": (1, 0), "dilation": (2, 1)}),
         Layer("sn_pool", "pool", (c, 4, 3), (0,), neuron=lif(vth_mant=90), weight=np.full((1, 1, 3, 2), 64),
               attrs=NS),
