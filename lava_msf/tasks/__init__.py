@@ -7,10 +7,20 @@ import numpy as np
 from . import detection, segmentation
 
 
+READOUTS = ("mean", "last")
+
+
+def decision_steps(config: dict, steps: int) -> int:
+    """How many of the last steps the decision averages: all T ("mean"), or
+    only the last ("last": moving objects, whose targets are the window's end)."""
+    return 1 if config.get("readout", "mean") == "last" else steps
+
+
 def readout_values(meta: dict, output: np.ndarray) -> np.ndarray:
     """The integer network's output (N, K, h, w, T) in the torch model's units
-    (its forward(): the per-step logits averaged over T)."""
-    return np.asarray(output).sum(axis=-1) * meta["readout_scale"] / output.shape[-1]
+    (its forward(): the per-step logits averaged over the decision's steps)."""
+    k = decision_steps(meta["config"], output.shape[-1])
+    return np.asarray(output)[..., -k:].sum(axis=-1) * meta["readout_scale"] / k
 
 
 def decode(task: str, values: np.ndarray, num_classes: int, stride: int, size: tuple):
