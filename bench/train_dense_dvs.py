@@ -30,7 +30,7 @@ from lava_msf.runtime import LavaRunner
 from lava_msf.reference import network_inputs
 from lava_msf.model import create_model
 from lava_msf.tasks import readout_values
-from lava_msf.train.checkpoint import save_checkpoint
+from lava_msf.train.checkpoint import load_model, save_checkpoint
 from lava_msf.train.dense import evaluate_dense, score, train_dense
 from train_dense import integer_values
 
@@ -66,6 +66,7 @@ def main() -> int:
     p.add_argument("--lava-samples", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--checkpoint", default="runs/dvs-det/last.pt")
+    p.add_argument("--evaluate-only", action="store_true", help="score and ship --checkpoint, no training")
     p.add_argument("--result", default="docs/results/train_dense_dvs.json")
     ns = p.parse_args()
     torch.set_num_threads(ns.threads)
@@ -73,12 +74,18 @@ def main() -> int:
     train = load_scenes("dvs-synth-scenes", "train", 64, ns.timesteps)
     test = load_scenes("dvs-synth-scenes", "test", 64, ns.timesteps)
     data_seconds = time.time() - t
-    model = create_model("msf_tiny_det", timesteps=ns.timesteps, in_channels=2, num_classes=train.num_classes,
-                         readout="last")
-    t, cpu = time.time(), time.process_time()
-    losses = train_dense(model, train, batch_size=ns.batch_size, lr=ns.lr, minutes=ns.minutes)
-    seconds, cpu = time.time() - t, time.process_time() - cpu
-    save_checkpoint(ns.checkpoint, model, 0, {}, {"model": "msf_tiny_det", "dataset": "dvs-synth-scenes"})
+    if ns.evaluate_only:  # the checkpoint of a finished training, its statistics in its metrics
+        model, state = load_model(ns.checkpoint)
+        stats = state["metrics"]
+    else:
+        model = create_model("msf_tiny_det", timesteps=ns.timesteps, in_channels=2, num_classes=train.num_classes,
+                             readout="last")
+        t, cpu = time.time(), time.process_time()
+        losses = train_dense(model, train, batch_size=ns.batch_size, lr=ns.lr, minutes=ns.minutes)
+        stats = {"steps": len(losses), "wall_seconds": time.time() - t, "process_cpu_seconds": time.process_time() - cpu,
+                 "loss_first_50": float(np.mean(losses[:50])), "loss_last_50": float(np.mean(losses[-50:]))}
+        save_checkpoint(ns.checkpoint, model, 0, stats, {"model": "msf_tiny_det", "dataset": "dvs-synth-scenes"})
+    seconds = stats["wall_seconds"]
     torch_score = evaluate_dense(model, test)
     path = SHIP / f"{NAME}.net"
     write_net(export_for_data(model, test), path)
@@ -91,11 +98,10 @@ def main() -> int:
     equal = bool(np.array_equal(lava, raw[:n]))
     run = {
         "model": "msf_tiny_det", "dataset": "dvs-synth-scenes", "timesteps": ns.timesteps, "readout": "last",
-        "batch_size": ns.batch_size, "lr": ns.lr, "minutes_budget": ns.minutes, "steps": len(losses),
+        "batch_size": ns.batch_size, "lr": ns.lr, "minutes_budget": ns.minutes, **stats,
         "train_samples": len(train), "test_samples": len(test), "data_seconds": data_seconds,
-        "wall_seconds": seconds, "process_cpu_seconds": cpu, "samples_per_second": len(losses) * ns.batch_size / seconds,
+        "samples_per_second": stats["steps"] * ns.batch_size / seconds,
         "torch_threads": ns.threads, "load_average": os.getloadavg(),
-        "loss_first_50": float(np.mean(losses[:50])), "loss_last_50": float(np.mean(losses[-50:])),
         "torch": torch_score, "integer": int_score,
         "integer_minus_torch_points": 100 * (int_score["map50"] - torch_score["map50"]),
         "lava_fused_equals_reference": {"samples": n, "equal": equal},
@@ -106,7 +112,7 @@ def main() -> int:
     card = {"name": NAME, "file": path.name, "file_bytes": path.stat().st_size, "model": "msf_tiny_det",
             "dataset": "dvs-synth-scenes", "task": "detect", "timesteps": ns.timesteps,
             "bin_us": test.info["bin_us"], "parameters": int(sum(p.numel() for p in model.parameters())),
-            "steps": len(losses), "batch_size": ns.batch_size, "wall_seconds": seconds,
+            "steps": stats["steps"], "batch_size": ns.batch_size, "wall_seconds": seconds,
             "test_samples": len(test), "map": {"torch": torch_score, "integer": int_score},
             "lava_fused_equals_reference": f"{equal} ({n} samples)",
             "reproduce": f".venv/bin/python bench/train_dense_dvs.py --minutes {ns.minutes:g}"}

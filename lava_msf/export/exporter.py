@@ -218,7 +218,8 @@ def export_for_data(model: MetaSpikeFormer, data) -> Network:
     """export_network, with the data's description (dataset, classes, event bin
     length) in the meta, for `run`, `report` and `stream`."""
     net = export_network(model)
-    net.meta["data"] = {"dataset": data.name, **data.info}
+    # an event scene split's per-recording scenes are its targets, not a description
+    net.meta["data"] = {"dataset": data.name, **{k: v for k, v in data.info.items() if k != "scenes"}}
     return net
 
 
