@@ -171,13 +171,14 @@ def stream_metric(net, scenes, decisions) -> dict:
 
 def offline_check(net, scenes, decisions) -> dict:
     """Streamed == offline: each complete window's streamed output (summed
-    over its steps) and prediction against the same .net run offline on that
+    over the decision's steps) and prediction against the same .net run offline on that
     window (SceneStream.window_frames, the reference executor's torch twin,
     bit-identical to the numpy one), bit for bit; max_abs_output shows that
     the outputs compared are not all zero."""
     from .export import TorchBackend
     from .reference import network_inputs
     from .runtime.evaluate import reference_readout
+    from .tasks import decision_steps
     from .tasks.evaluate import predict_outputs, same_prediction, task_of
 
     full, found = window_predictions(net, decisions)
@@ -187,7 +188,9 @@ def offline_check(net, scenes, decisions) -> dict:
     frames = np.stack([scenes.window_frames(d.window) for d in full])
     offline = reference_readout(net, network_inputs(net, frames), TorchBackend)
     expected = predict_outputs(net.meta, offline, net.layers[0].shape[1:])
-    outputs = sum(int(np.array_equal(np.asarray(d.scores), offline[k].sum(-1).reshape(-1))) for k, d in enumerate(full))
+    last = decision_steps(net.meta.get("config", {}), net.timesteps)  # the steps a decision sums
+    outputs = sum(int(np.array_equal(np.asarray(d.scores), offline[k][..., -last:].sum(-1).reshape(-1)))
+                  for k, d in enumerate(full))
     predictions = sum(int(same_prediction(task_of(net.meta), p, e)) for p, e in zip(found, expected))
     return {"windows": len(full), "identical_outputs": outputs, "identical_predictions": predictions,
             "identical": outputs == predictions == len(full),

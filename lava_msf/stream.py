@@ -21,6 +21,7 @@ from .graph import Network
 from .runtime.backends import Backend, get_backend
 from .runtime.builder import NEVER
 from .runtime.stream import StreamRunner
+from .tasks import decision_steps
 from .tasks.evaluate import CLASSIFY, class_name, prediction_summary, task_of, window_prediction
 
 STAT_WINDOW = 4096  # step times kept for percentiles
@@ -44,7 +45,7 @@ class Decision:
     end_us: int
     label: int
     name: str
-    scores: list  # readout summed over the window's steps
+    scores: list  # readout summed over the decision's steps: the window's (its last for a 'last' readout)
     events: int
     steps: int  # model steps in the window (< window for a partial last one)
     latency_ms: float | None  # from binning the window's last frame to its output (None: partial window)
@@ -119,6 +120,7 @@ class EventStream:
         self.classes = classes
         self.net = net
         self.task = task_of(net.meta)
+        self._decide_on_last = decision_steps(net.meta.get("config", {}), 2) == 1  # a "last" readout
         self.keep_frames = keep_frames
         backend = get_backend(backend) if isinstance(backend, str) else backend
         if chunk_steps is None:
@@ -135,7 +137,7 @@ class EventStream:
         self.step_time, self.decision_latency = _Stats(), _Stats()
         self.decisions = 0
         self._started = self._finished = None
-        self._window_sum = None
+        self._window_sum = self._last_scores = None
         self._window_events = 0
         self._window_frames = None
         self._window_bin = self._window_skipped = 0  # the current window's first bin; bins skipped before it
@@ -163,6 +165,7 @@ class EventStream:
                 self._window_frames += frame
             self._next_bin = b + 1
             self._window_sum = scores if self._window_sum is None else self._window_sum + scores
+            self._last_scores = scores
             self._window_events += events
             self._out_step += 1
             if self._out_step % self.window == 0:
@@ -172,9 +175,10 @@ class EventStream:
         # skips are whole windows: a window's first bin is a multiple of the window
         w = self._window_bin // self.window
         start = self.binner.t0 + self._window_bin * self.binner.bin_us
-        label, name, prediction = int(np.argmax(self._window_sum)), None, None
+        summed = self._last_scores if self._decide_on_last else self._window_sum
+        label, name, prediction = int(np.argmax(summed)), None, None
         if self.task != CLASSIFY:
-            found = window_prediction(self.net.meta, self._window_sum.reshape(self.net.output.shape), steps,
+            found = window_prediction(self.net.meta, summed.reshape(self.net.output.shape), steps,
                                       self.net.layers[0].shape[1:])
             prediction = prediction_summary(self.task, found, self.classes)
             label, name = -1, (f"{len(found[0])} boxes" if self.task == "detect" else
@@ -184,7 +188,7 @@ class EventStream:
             self.decision_latency.add(time.perf_counter() - pushed_at)
             latency = self.decision_latency.recent[-1] * 1e3
         decision = Decision(window=w, start_us=start, end_us=start + steps * self.binner.bin_us, label=label,
-                            name=name or class_name(self.classes, label), scores=self._window_sum.tolist(),
+                            name=name or class_name(self.classes, label), scores=summed.tolist(),
                             events=self._window_events, steps=steps, latency_ms=latency,
                             skipped_us=self._window_skipped * self.binner.bin_us, prediction=prediction,
                             frames=self._window_frames)

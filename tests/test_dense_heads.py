@@ -124,3 +124,21 @@ def test_train_command_path_writes_a_checkpoint(tmp_path):
     assert metrics["task"] == "segment" and 0 <= metrics["miou"] <= 1
     model, _ = load_model(tmp_path / "last.pt")
     assert model.config["task"] == "segment" and model(torch.zeros(1, 1, 16, 16)).shape == (1, 11, 4, 4)
+
+
+def test_last_step_readout():
+    """readout 'last' (moving objects): torch's forward() and the host's
+    readout_values both take the last step only; a classifier refuses it."""
+    from lava_msf.tasks import readout_values
+
+    model = create_model("msf_tiny_det", img_size=32, timesteps=3, in_channels=2, num_classes=2, readout="last",
+                         **SMALL).eval()
+    x = torch.from_numpy((RNG.random((2, 2, 32, 32, 3)) < 0.2).astype(np.float32))
+    with torch.no_grad():
+        assert torch.equal(model(x), model.forward_steps(x)[..., -1])
+    out = RNG.integers(-500, 500, (2, 6, 8, 8, 3))
+    meta = {"config": model.config, "readout_scale": 1 / 64}
+    assert np.array_equal(readout_values(meta, out), out[..., -1] / 64)
+    assert np.array_equal(readout_values({**meta, "config": {}}, out), out.sum(-1) / 64 / 3)
+    with pytest.raises(ConfigError, match="mean over T"):
+        model_config("msf_tiny", readout="last")

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError
 from ..events.core import SensorSize
-from ..events.synth import DURATION_US, SHAPES, SensorModel, _shape_mask, simulate
+from ..events.synth import DURATION_US, SHAPES, SensorModel, shape_mask, simulate
 from .events import spike_frames
 from .scenes import SEED, SPLITS, SceneDataset, boxes_of, check_size, check_split
 
@@ -32,7 +32,7 @@ SENSOR = SensorModel(sim_rate_hz=1000.0)
 OBJECTS = (1, 3)
 RADIUS = (0.08, 0.14)  # x sensor width
 SPEED = (0.1, 0.3)  # sensor widths per 100 ms
-REACH = {"disk": 1.0, "square": 0.85, "ring": 1.15, "diamond": 1.2}  # half extent / radius (see _shape_mask)
+REACH = {"disk": 1.0, "square": 0.85, "ring": 1.15, "diamond": 1.2}  # half extent / radius (see shape_mask)
 MIN_VISIBLE = 4
 PLACEMENT_TRIES = 30
 MAX_STREAM_US = 10_000_000  # continuous_stream: the simulator takes all frames at once
@@ -81,7 +81,7 @@ class MovingScene:
         for k, kind in enumerate(self.kinds):
             dx = g[None, None, :] - c[:, k, 0, None, None]
             dy = g[None, :, None] - c[:, k, 1, None, None]
-            out[:, k] = _shape_mask(kind, dx, dy, np.float32(self.radius[k]))
+            out[:, k] = shape_mask(kind, dx, dy, np.float32(self.radius[k]))
         return out
 
     def frames(self, times_us) -> np.ndarray:

@@ -35,8 +35,9 @@ class SensorModel:
     sim_rate_hz: float = 2000.0
 
 
-def _shape_mask(kind: str, dx, dy, radius):
-    """Soft-edged coverage in [0, 1] of a shape centred at the origin."""
+def shape_mask(kind: str, dx, dy, radius):
+    """Soft-edged coverage in [0, 1] of a shape centred at the origin (also
+    the objects of dvs-synth-scenes, lava_msf.data.scenes_events)."""
     if kind == "disk":
         dist = np.hypot(dx, dy) - radius
     elif kind == "square":
@@ -89,7 +90,7 @@ def render(label: int, rng, size: int, times_us, duration_us: int) -> np.ndarray
     texture = 1.0 + 0.15 * rng.standard_normal((size, size))
     gy, gx = np.mgrid[0:size, 0:size] + 0.5
     col = (slice(None), None, None)
-    cover = _shape_mask(kind, gx - x[col], gy - y[col], radius * scale[col])
+    cover = shape_mask(kind, gx - x[col], gy - y[col], radius * scale[col])
     frames = (bg + (fg * bright[col] - bg) * cover) * texture
     return np.clip(frames, 1e-3, None)
 

@@ -3,6 +3,7 @@
 import torch
 
 from ..errors import ShapeError
+from ..tasks import decision_steps
 from .layers import ConvBlock, Downsample, Head, TransformerBlock
 from .neuron import check_mode, set_neuron_mode
 
@@ -15,7 +16,8 @@ class MetaSpikeFormer(torch.nn.Module):
     downsample; the paper's models use (1, 1, 2, 6, 2).
     Input: (N, C, H, W) images, repeated over T steps, or (N, C, H, W, T)
     frames (e.g. event frames), one per step. forward() returns logits
-    (N, classes) averaged over T; forward_steps() the per-step (N, classes, T).
+    (N, classes) averaged over T (a dense task's config `readout` "last": the
+    last step's); forward_steps() the per-step (N, classes, T).
     """
 
     def __init__(self, config: dict):
@@ -70,4 +72,4 @@ class MetaSpikeFormer(torch.nn.Module):
         return self.head(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_steps(x).mean(dim=-1)
+        return self.forward_steps(x)[..., -decision_steps(self.config, self.timesteps):].mean(dim=-1)

@@ -3,6 +3,7 @@
 from ..errors import ConfigError
 from ..events.core import is_int
 from ..memory import usable_memory
+from ..tasks import READOUTS
 from .heads import TASKS, DenseMetaSpikeFormer
 from .layers import SDSA_VARIANTS
 from .metaspikeformer import MetaSpikeFormer
@@ -30,7 +31,7 @@ for _task, _suffix in (("detect", "det"), ("segment", "seg")):
         _CONFIGS[f"{_name}_{_suffix}"] = dict(_CONFIGS[_name], task=_task, decoder_width=256, num_classes=80)
     _CONFIGS[f"msf_tiny_{_suffix}"] = dict(_TINY_DENSE, task=_task)
 _DEFAULTS = dict(num_classes=1000, in_channels=3, img_size=224, timesteps=4, sdsa="v2",
-                 neuron="deploy", mlp_ratio=4, task="classify", decoder_width=32)
+                 neuron="deploy", mlp_ratio=4, task="classify", decoder_width=32, readout="mean")
 
 
 def list_models() -> list[str]:
@@ -60,6 +61,10 @@ def _validate(c: dict) -> None:
         raise ConfigError(f"{c['name']}: unknown task {str(c['task'])[:40]!r}; choose one of {', '.join(TASKS)}")
     if not is_int(c["decoder_width"]) or c["decoder_width"] < 1:
         raise ConfigError(f"{c['name']}: decoder_width must be a positive integer, got {c['decoder_width']!r}")
+    if c["readout"] not in READOUTS:
+        raise ConfigError(f"{c['name']}: unknown readout {str(c['readout'])[:40]!r}; choose one of {', '.join(READOUTS)}")
+    if c["readout"] != "mean" and c["task"] == "classify":
+        raise ConfigError(f"{c['name']}: a classifier's decision is the mean over T (readout 'mean')")
     if c["sdsa"] not in SDSA_VARIANTS:
         raise ConfigError(f"unknown SDSA variant {c['sdsa']!r}; choose one of {', '.join(SDSA_VARIANTS)}")
     for key in ("num_classes", "in_channels", "img_size", "timesteps"):

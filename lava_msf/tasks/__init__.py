@@ -7,15 +7,25 @@ import numpy as np
 from . import detection, segmentation
 
 
+READOUTS = ("mean", "last")
+
+
+def decision_steps(config: dict, steps: int) -> int:
+    """How many of the last steps the decision averages: all T ("mean"), or
+    only the last ("last": moving objects, whose targets are the window's end)."""
+    return 1 if config.get("readout", "mean") == "last" else steps
+
+
 def readout_values(meta: dict, output: np.ndarray) -> np.ndarray:
     """The integer network's output (N, K, h, w, T) in the torch model's units
-    (its forward(): the per-step logits averaged over T)."""
-    return summed_values(meta, np.asarray(output).sum(axis=-1), output.shape[-1])
+    (its forward(): the per-step logits averaged over the decision's steps)."""
+    k = decision_steps(meta.get("config", {}), output.shape[-1])
+    return summed_values(meta, np.asarray(output)[..., -k:].sum(axis=-1), k)
 
 
 def summed_values(meta: dict, summed: np.ndarray, steps: int) -> np.ndarray:
-    """readout_values of the output already summed over its `steps` steps (a
-    stream's window): the same numbers, bit for bit, from the same integers."""
+    """readout_values of the output already summed over the decision's `steps`
+    steps (a stream's window): the same numbers, bit for bit, from the same integers."""
     return summed * meta["readout_scale"] / steps
 
 

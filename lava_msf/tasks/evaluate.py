@@ -10,7 +10,7 @@ scene datasets (lava_msf.data.load_scenes) for detect and segment."""
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from . import decode, detection, readout_values, summed_values
+from . import decision_steps, decode, detection, readout_values, summed_values
 
 CLASSIFY, DENSE = "classify", ("detect", "segment")
 EXTRA_CHANNELS = {"detect": detection.BOX_CHANNELS, "segment": 1}  # beyond one channel per class
@@ -106,13 +106,13 @@ def score_outputs(meta: dict, output: np.ndarray, data) -> dict:
 
 
 def window_prediction(meta: dict, summed, steps: int, size: tuple):
-    """A stream window's prediction from the output summed over its `steps`
-    steps (K, h, w) integers: equal to predict_outputs of the same window
-    run offline (summed_values)."""
+    """A stream window's prediction from its output summed over the decision's
+    steps (K, h, w) integers (all `steps` of the window, or its last for a
+    "last" readout): equal to predict_outputs of the same window run offline."""
     task = task_of(meta)
     summed = np.asarray(summed, dtype=np.int64)[None]
-    return decode(task, summed_values(meta, summed, steps), head_classes(task, summed.shape[1]),
-                  meta["output_stride"], size)[0]
+    return decode(task, summed_values(meta, summed, decision_steps(meta.get("config", {}), steps)),
+                  head_classes(task, summed.shape[1]), meta["output_stride"], size)[0]
 
 
 def class_name(classes, label: int) -> str:
