@@ -82,9 +82,7 @@ def bench(task, ns) -> dict:
 
 
 def ship(net, r: dict, config: dict) -> None:
-    """netx_models/<model>-digits-scenes.{net,json,md}: the file and its card
-    (tests/test_shipped_models.py checks the integer network's score on the
-    whole test split against the card)."""
+    """netx_models/<model>-digits-scenes.{net,json,md}: the file and its card."""
     name = f"{r['model']}-digits-scenes"
     path = SHIPPED / f"{name}.net"
     write_net(net, path)
