@@ -16,7 +16,7 @@ from lava_msf.runtime import LavaRunner
 from lava_msf.tasks import detection, segmentation
 from lava_msf.train import TrainArgs, calibrate_batchnorm
 from lava_msf.train.checkpoint import load_model
-from lava_msf.train.dense import train_dense_run
+from lava_msf.train.dense import detection_loss, detection_targets, one_cycle, train_dense, train_dense_run
 
 RNG = np.random.default_rng(19)
 SMALL = dict(embed_dim=(8, 16, 16, 16), depths=(1, 1, 1, 1, 1), heads=2, decoder_width=8)
@@ -142,3 +142,26 @@ def test_last_step_readout():
     assert np.array_equal(readout_values({**meta, "config": {}}, out), out.sum(-1) / 64 / 3)
     with pytest.raises(ConfigError, match="mean over T"):
         model_config("msf_tiny", readout="last")
+
+
+def test_class_term_penalizes_the_wrong_class_at_centers():
+    boxes, labels = [np.array([[4, 4, 12, 12]], np.float32)], [np.array([3])]
+    targets = detection_targets(boxes, labels, 10, (4, 4), 4)
+    heat = targets[0].clamp(1e-4, 1 - 1e-4)
+    right = torch.cat([torch.logit(heat), targets[1]], 1)
+    wrong = right.clone()
+    wrong[:, [3, 5]] = wrong[:, [5, 3]]  # the center's evidence on class 5
+    assert detection_loss(right, targets) + 5 < detection_loss(wrong, targets)
+
+
+def test_one_cycle_warms_up_then_anneals_to_zero():
+    assert one_cycle(0.0) == pytest.approx(0.04) and one_cycle(0.1) == pytest.approx(1.0)
+    assert one_cycle(0.55) == pytest.approx(0.5) and one_cycle(1.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_wall_clock_budget_ends_training():
+    from lava_msf.data.scenes import load_scenes
+    model = create_model("msf_tiny_seg", img_size=16, **SMALL)
+    losses = train_dense(model, load_scenes("digits-scenes", "train", 16, 2, limit=8), batch_size=4, minutes=0.02,
+                         progress=False)
+    assert len(losses) >= 1 and np.isfinite(losses).all()

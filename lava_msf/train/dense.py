@@ -2,7 +2,8 @@
 surrogate gradients through the whole network, as the backbone's).
 
 Losses: detect: CenterNet's penalty-reduced focal loss on the center
-heatmaps + L1 on the box values at object centers; segment: per-pixel
+heatmaps + L1 on the box values + a softmax cross-entropy over the class
+logits at object centers; segment: per-pixel
 cross-entropy on the logits upsampled bilinearly to the input size (the host
 decode's upsampling, lava_msf.tasks.segmentation)."""
 
@@ -81,7 +82,7 @@ def evaluate_dense(model, data) -> dict:
 
 def one_cycle(progress: float, warmup: float = 0.1) -> float:
     """The learning-rate factor at a fraction `progress` of the run: linear
-    warm-up from 1/25, then cosine to 0 (torch's OneCycleLR shape), so a run
+    warm-up from 1/25, then cosine to 0 (a one-cycle schedule), so a run
     bounded by wall time follows the same curve as one bounded by steps."""
     if progress < warmup:
         return 0.04 + 0.96 * progress / warmup
