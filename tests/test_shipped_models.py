@@ -61,4 +61,6 @@ def test_runs_on_lava_as_shipped(card_path, capsys):
 def test_map_matches_card(card_path):
     card, net, data = shipped(card_path, load_scenes)
     out = reference_readout(net, network_inputs(net, data.x), TorchBackend)
-    assert score(card["task"], readout_values(net.meta, out), data, net.meta["output_stride"]) == card["map"]["integer"]
+    got = score(card["task"], readout_values(net.meta, out), data, net.meta["output_stride"])
+    # the integers are exact; the host's float decode (sigmoid, ranking) may move a last bit between CPUs
+    assert {k: got[k] for k in card["map"]["integer"]} == pytest.approx(card["map"]["integer"], abs=2e-3)
