@@ -76,12 +76,12 @@ def bench(task, ns) -> dict:
                     and abs(int_score[key] - torch_score[key]) <= 0.02),
     }
     if ns.ship:
-        ship(net, result, model.config)
+        ship(net, result, model.config, ns)
     print(json.dumps({k: result[k] for k in ("model", "steps", "torch", "integer", "met")}), flush=True)
     return result
 
 
-def ship(net, r: dict, config: dict) -> None:
+def ship(net, r: dict, config: dict, ns) -> None:
     """netx_models/<model>-digits-scenes.{net,json,md}: the file and its card."""
     name = f"{r['model']}-digits-scenes"
     path = SHIPPED / f"{name}.net"
@@ -92,7 +92,9 @@ def ship(net, r: dict, config: dict) -> None:
             "training": {k: r[k] for k in ("steps", "epochs", "batch_size", "lr", "wall_seconds",
                                            "process_cpu_seconds", "samples_per_second")},
             "lava_fused_equals_reference": r["lava_fused_equals_reference"],
-            "reproduce": f".venv/bin/python bench/train_dense.py --tasks {net.meta['task']} --ship"}
+            "minutes": ns.minutes,
+            "reproduce": f".venv/bin/python bench/train_dense.py --tasks {net.meta['task']} --minutes {ns.minutes:g} "
+                         f"--threads {ns.threads} --ship"}
     write_text(SHIPPED / f"{name}.json", json.dumps(card, indent=2, sort_keys=True) + "\n")
     write_text(SHIPPED / f"{name}.md", card_text(card))
 
@@ -122,7 +124,7 @@ def card_text(c: dict) -> str:
         f"| lava-cpu-fused = reference executor | {'yes' if lava['equal'] else 'NO'}, on {lava['samples']} test samples |",
         "",
         f"Scores are on all {c['test_samples']} test canvases (pycocotools COCOeval / pooled mIoU).", "",
-        "Reproduce (train for 30 minutes, export, measure, write this card):", "",
+        f"Reproduce (train for {c['minutes']:g} minutes, export, measure, write this card):", "",
         "```bash", c["reproduce"], "```", ""])
 
 

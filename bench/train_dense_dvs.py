@@ -40,7 +40,7 @@ SHIP = Path(__file__).resolve().parents[1] / "netx_models"
 
 
 def card_text(c: dict) -> str:
-    t, q = c["map"]["torch"], c["map"]["integer"]
+    t, q = c["scores"]["torch"], c["scores"]["integer"]
     return "\n".join([
         f"# {c['name']}", "",
         f"Meta-SpikeFormer `{c['model']}` detector (FPN decoder, CenterNet-style head) trained on "
@@ -113,7 +113,7 @@ def main() -> int:
             "dataset": "dvs-synth-scenes", "task": "detect", "timesteps": ns.timesteps,
             "bin_us": test.info["bin_us"], "parameters": int(sum(p.numel() for p in model.parameters())),
             "steps": stats["steps"], "batch_size": ns.batch_size, "wall_seconds": seconds,
-            "test_samples": len(test), "map": {"torch": torch_score, "integer": int_score},
+            "test_samples": len(test), "scores": {"torch": torch_score, "integer": int_score},
             "lava_fused_equals_reference": f"{equal} ({n} samples)",
             "reproduce": f".venv/bin/python bench/train_dense_dvs.py --minutes {ns.minutes:g}"}
     write_text(SHIP / f"{NAME}.json", json.dumps(card, indent=2, sort_keys=True) + "\n")
