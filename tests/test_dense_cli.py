@@ -27,10 +27,10 @@ SMALL = dict(embed_dim=(8, 16, 16, 16), depths=(1, 1, 1, 1, 1), heads=2, decoder
 DIGITS_NET = "netx_models/msf_tiny-digits.net"
 
 
-def tiny_checkpoint(path, name, dataset):
+def tiny_checkpoint(path, name, dataset, **config):
     data = load_scenes(dataset, "train", 16, 2, limit=16)
     torch.manual_seed(0)
-    model = create_model(name, in_channels=data.x.shape[1], num_classes=data.num_classes, **SMALL)
+    model = create_model(name, in_channels=data.x.shape[1], num_classes=data.num_classes, **SMALL, **config)
     save_checkpoint(path, calibrate_batchnorm(model, data.x.astype(np.float32)), 1, {},
                     {"model": name, "dataset": dataset})
     return str(path)
@@ -51,12 +51,14 @@ def one_line_error(capsys, *argv) -> str:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Checkpoints and their .net exports (by `lava-msf export`): det and seg on
-    digits-scenes, det on dvs-synth-scenes."""
+    digits-scenes, det on dvs-synth-scenes (deciding on the mean over T, and on the last step)."""
     d = tmp_path_factory.mktemp("dense")
     out = {}
-    for key, name, dataset in (("det", "msf_tiny_det", "digits-scenes"), ("seg", "msf_tiny_seg", "digits-scenes"),
-                               ("dvs", "msf_tiny_det", "dvs-synth-scenes")):
-        ckpt = tiny_checkpoint(d / f"{key}.pt", name, dataset)
+    for key, name, dataset, config in (("det", "msf_tiny_det", "digits-scenes", {}),
+                                       ("seg", "msf_tiny_seg", "digits-scenes", {}),
+                                       ("dvs", "msf_tiny_det", "dvs-synth-scenes", {}),
+                                       ("dvs_last", "msf_tiny_det", "dvs-synth-scenes", {"readout": "last"})):
+        ckpt = tiny_checkpoint(d / f"{key}.pt", name, dataset, **config)
         assert main(["export", ckpt, "--out", str(d / f"{key}.net"), "--samples", "4"]) == 0
         out[key] = (ckpt, str(d / f"{key}.net"))
     return out
@@ -109,8 +111,10 @@ def test_inspect_counts_the_decoder(models, capsys, source):
     assert r["layers"][-1]["name"] == "head.head.out" and r["totals"]["synapses"] > sum(x["synapses"] for x in convt)
 
 
-def test_stream_equals_offline_per_window(models):
-    net = read_net(models["dvs"][1])
+@pytest.mark.parametrize("key, steps", [("dvs", slice(None)), ("dvs_last", slice(-1, None))])
+def test_stream_equals_offline_per_window(models, key, steps):
+    """A window's decision sums the output over its steps, or takes its last step for a 'last' readout."""
+    net = read_net(models[key][1])
     scenes = scene_stream(net, "dvs.net", "test", windows=3)
     with EventStream(net, scenes.sensor_size, scenes.bin_us, backend="lava-cpu-fused", t0=0) as stream:
         decisions = list(stream.run(scene_chunks(scenes, 500)))
@@ -122,7 +126,7 @@ def test_stream_equals_offline_per_window(models):
     # the offline run: the dataset's samples (window i of the split stream is sample i)
     data = load_scenes("dvs-synth-scenes", "test", 16, 2, limit=3)
     offline = Executor(net).run(network_inputs(net, data.x))
-    np.testing.assert_array_equal(np.array([d.scores for d in decisions]), offline.sum(-1).reshape(3, -1))
+    np.testing.assert_array_equal(np.array([d.scores for d in decisions]), offline[..., steps].sum(-1).reshape(3, -1))
 
 
 def test_stream_cli_scenes_gif(models, capsys, tmp_path):
