@@ -121,3 +121,17 @@ def test_pictures_decode_with_the_right_size_and_boxes_change_pixels(tmp_path):
         draw_scene(frame, mask=np.zeros((4, 4), int))
     with pytest.raises(ShapeError, match="1 boxes but 2 labels"):
         draw_scene(frame, np.array([[0, 0, 2, 2]]), np.array([0, 1]))
+
+
+def test_prediction_pictures_draw_the_confident_boxes():
+    """A detection picture draws boxes from DRAW_SCORE (the decoder keeps them from 0.05, for mAP)."""
+    from lava_msf.analysis.pictures import DRAW_SCORE, draw_scene, prediction_picture
+
+    frame = np.zeros((1, 16, 20), np.float32)
+    boxes, labels = np.array([[1, 1, 6, 6], [10, 8, 18, 15]], np.float32), np.array([0, 1])
+    scores = np.array([DRAW_SCORE - 0.01, DRAW_SCORE])
+    picture = np.asarray(prediction_picture(frame, "detect", (boxes, scores, labels)))
+    assert np.array_equal(picture, np.asarray(draw_scene(frame, boxes[1:], labels[1:], scores[1:])))
+    assert not np.array_equal(picture, np.asarray(draw_scene(frame)))  # the confident box is there
+    truth = np.asarray(prediction_picture(frame, "detect", (boxes, None, labels)))  # ground truth: every box
+    assert np.array_equal(truth, np.asarray(draw_scene(frame, boxes, labels)))

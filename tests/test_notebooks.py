@@ -10,9 +10,9 @@ from conftest import REPO
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
-def test_the_three_notebooks_exist():
+def test_the_four_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == ["01_train_export_lava.ipynb", "02_inside_sdsa.ipynb",
-                                           "03_streaming_dvs.ipynb"]
+                                           "03_streaming_dvs.ipynb", "04_detect_segment.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -14,6 +14,7 @@ from ..atomic import atomic_path
 from ..errors import ShapeError
 
 MASK_ALPHA = 0.45
+DRAW_SCORE = 0.3  # boxes drawn from this score (mAP counts down to the decoder's 0.05: a picture shows the confident)
 GT_COLOUR = (255, 255, 255)
 
 
@@ -123,13 +124,19 @@ def write_gif(path, images, frame_ms: int = 100) -> str:
     return str(path)
 
 
-def prediction_picture(frame, task: str, prediction, class_names=None, caption: str | None = None, gt=None):
-    """draw_scene of one prediction: detect (boxes, scores, labels) as boxes,
-    segment a mask (H, W) as the overlay; `gt`: the ground truth's (boxes,
-    labels), drawn in white."""
+def prediction_picture(frame, task: str, prediction, class_names=None, caption: str | None = None, gt=None,
+                       min_score: float = DRAW_SCORE):
+    """draw_scene of one prediction: detect (boxes, scores, labels) as boxes
+    scoring at least `min_score`, the best drawn last (on top); segment a mask
+    (H, W) as the overlay; `gt`: the ground truth's (boxes, labels), in white."""
     gt_boxes = None if gt is None else gt[0]
     if task == "detect":
         boxes, scores, labels = prediction
+        if scores is not None:  # a prediction, not the ground truth
+            scores = np.asarray(scores)
+            keep = np.flatnonzero(scores >= min_score)
+            keep = keep[np.argsort(scores[keep], kind="stable")]
+            boxes, scores, labels = np.asarray(boxes)[keep], scores[keep], np.asarray(labels)[keep]
         return draw_scene(frame, boxes, labels, scores, gt_boxes=gt_boxes, class_names=class_names, caption=caption)
     return draw_scene(frame, mask=prediction, gt_boxes=gt_boxes, class_names=class_names, caption=caption)
 
