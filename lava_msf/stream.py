@@ -21,7 +21,7 @@ from .graph import Network
 from .runtime.backends import Backend, get_backend
 from .runtime.builder import NEVER
 from .runtime.stream import StreamRunner
-from .tasks import decision_steps
+from .tasks import decides_on_last
 from .tasks.evaluate import CLASSIFY, class_name, prediction_summary, task_of, window_prediction
 
 STAT_WINDOW = 4096  # step times kept for percentiles
@@ -120,7 +120,7 @@ class EventStream:
         self.classes = classes
         self.net = net
         self.task = task_of(net.meta)
-        self._decide_on_last = decision_steps(net.meta.get("config", {}), 2) == 1  # a "last" readout
+        self._decide_on_last = decides_on_last(net.meta.get("config", {}))
         self.keep_frames = keep_frames
         backend = get_backend(backend) if isinstance(backend, str) else backend
         if chunk_steps is None:

@@ -10,10 +10,15 @@ from . import detection, segmentation
 READOUTS = ("mean", "last")
 
 
+def decides_on_last(config: dict) -> bool:
+    """Whether the decision is the last step's output ("last": moving objects,
+    whose targets are the window's end) rather than the mean over T ("mean")."""
+    return config.get("readout", "mean") == "last"
+
+
 def decision_steps(config: dict, steps: int) -> int:
-    """How many of the last steps the decision averages: all T ("mean"), or
-    only the last ("last": moving objects, whose targets are the window's end)."""
-    return 1 if config.get("readout", "mean") == "last" else steps
+    """How many of the last steps the decision averages."""
+    return 1 if decides_on_last(config) else steps
 
 
 def readout_values(meta: dict, output: np.ndarray) -> np.ndarray:
